@@ -1,0 +1,106 @@
+/**
+ * Declaring a node type, once (design.md 1.4): ports, zod params and `run`. Validation, the
+ * TypeScript types of `run`'s arguments, the CLI's `nodes` listing and the editor's forms are
+ * all derived from this declaration.
+ */
+import type { z } from 'zod';
+import type { ImageAsset, InputPort, InputPorts, OutputPorts, PortValue } from './ports';
+import type { ImageRequest } from './provider';
+import type { ArtifactStore } from './store';
+
+type InputValue<P extends InputPort> = P['multiple'] extends true
+  ? PortValue<P['kind']>[]
+  : P['required'] extends true
+    ? PortValue<P['kind']>
+    : PortValue<P['kind']> | undefined;
+
+/** What `run` receives for each input port. The `eachItemOf` port holds the current item. */
+export type InputValues<I extends InputPorts> = { [K in keyof I]: InputValue<I[K]> };
+
+/** What `run` returns for each output port: one value per invocation (list outputs collect them). */
+export type OutputValues<O extends OutputPorts> = { [K in keyof O]?: PortValue<O[K]['kind']> };
+
+export interface GenerateOptions {
+  /** Provider id chosen by the node's own param, if any. */
+  provider?: string;
+  /** Label for progress (e.g. "draft 3"). */
+  label?: string;
+}
+
+/** What a node can use while it runs. Everything here is provided by the runner. */
+export interface NodeContext {
+  runId: string;
+  nodeId: string;
+  nodeType: string;
+  pipelineName?: string;
+  /** Index of this invocation's output item in the node's output list. */
+  item: number;
+  /** 0..fanOut-1 within one input item (e.g. which draft). */
+  fanIndex: number;
+  /** Index of the mapped input item, when the node runs per item. */
+  inputItem?: number;
+  signal: AbortSignal;
+  store: ArtifactStore;
+  /** Folder relative paths in params are resolved against (the pipeline file's folder). */
+  baseDir: string;
+  /** Output folder for saved files. */
+  outDir: string;
+  /** Values for `{name}` placeholders. */
+  variables: Record<string, string>;
+  /** The resolved params of every node, for provenance. */
+  pipeline: { name?: string; document: unknown };
+  /** Runs a provider request through the provider's lane and stores the image. */
+  generate(request: ImageRequest, options?: GenerateOptions): Promise<ImageAsset>;
+  /** Stores bytes and returns the asset (for reference images and other local work). */
+  putImage(bytes: Buffer, meta?: ImageAsset['meta']): Promise<ImageAsset>;
+  /** Records a file this node wrote (save-image). */
+  fileWritten(path: string, sidecar: string): void;
+  warn(message: string): void;
+  progress(status: string, fraction?: number): void;
+}
+
+export interface RunArgs<I extends InputPorts, P> {
+  inputs: InputValues<I>;
+  params: P;
+  ctx: NodeContext;
+}
+
+export interface NodeDefinition<
+  I extends InputPorts = InputPorts,
+  O extends OutputPorts = OutputPorts,
+  S extends z.ZodType = z.ZodType,
+> {
+  /** Persisted in pipeline files: rename only with a migration. */
+  type: string;
+  title: string;
+  description: string;
+  /** Bumped when behaviour changes in a way that must invalidate cached results. */
+  version: number;
+  category: 'input' | 'generate' | 'select' | 'output';
+  inputs: I;
+  outputs: O;
+  params: S;
+  /**
+   * The input port this node runs once per item of (streaming): each item of that list
+   * starts its own invocation as soon as it arrives. Other inputs are awaited whole.
+   */
+  eachItemOf?: keyof I & string;
+  /** How many invocations per item (or per run): e.g. the number of drafts. */
+  fanOut?: (params: z.output<S>) => number;
+  /** True when `run` may call `ctx.generate` (a paid provider call). */
+  usesProvider?: boolean;
+  /**
+   * Returns null to drop the item (e.g. pick-images filters); otherwise the outputs of this
+   * invocation. Throw an EngineError to fail just this item.
+   */
+  run(args: RunArgs<I, z.output<S>>): Promise<OutputValues<O> | null>;
+}
+
+export type AnyNodeDefinition = NodeDefinition<InputPorts, OutputPorts, z.ZodType>;
+
+/** Identity at run time; at compile time it infers ports and params for `run`. */
+export function defineNode<const I extends InputPorts, const O extends OutputPorts, S extends z.ZodType>(
+  def: NodeDefinition<I, O, S>,
+): NodeDefinition<I, O, S> {
+  return def;
+}

@@ -1,0 +1,62 @@
+/**
+ * Run events: plain JSON data, printed by the CLI as NDJSON and streamed to the editor over SSE
+ * unchanged. Never carry keys or image bytes.
+ */
+import type { ErrorCode } from './errors';
+import type { ImageAsset } from './ports';
+
+/** One output item as events carry it: text, or an image by hash. */
+export type ItemValue = { kind: 'text'; text: string } | { kind: 'image'; image: ImageAsset };
+
+export interface FailureRecord {
+  nodeId: string;
+  item?: number;
+  code: ErrorCode;
+  message: string;
+  provider?: string;
+  taskId?: string;
+}
+
+export interface RunSummary {
+  runId: string;
+  pipeline?: string;
+  status: 'done' | 'failed' | 'partial' | 'cancelled';
+  startedAt: number;
+  elapsedMs: number;
+  imagesWritten: string[];
+  failures: FailureRecord[];
+  skipped: { nodeId: string; item?: number; reason: string }[];
+  warnings: { nodeId?: string; message: string }[];
+  costUsd: number;
+  providerCalls: number;
+  nodes: Record<string, { status: NodeStatus; items: number; failed: number; elapsedMs: number; costUsd: number }>;
+}
+
+export type NodeStatus = 'queued' | 'running' | 'done' | 'failed' | 'partial' | 'skipped' | 'cancelled';
+
+export type RunEvent =
+  | { type: 'runStart'; runId: string; at: number; pipeline?: string; nodes: { id: string; type: string }[] }
+  | { type: 'nodeStart'; runId: string; at: number; nodeId: string }
+  | {
+      type: 'nodeProgress';
+      runId: string;
+      at: number;
+      nodeId: string;
+      item?: number;
+      /** provider status text, e.g. "submitted", "Pending" */
+      status?: string;
+      fraction?: number;
+      itemsDone: number;
+      itemsRunning: number;
+    }
+  | { type: 'itemDone'; runId: string; at: number; nodeId: string; item: number; port: string; value: ItemValue; costUsd?: number; cached?: boolean }
+  | { type: 'nodeError'; runId: string; at: number; nodeId: string; item?: number; code: ErrorCode; message: string; provider?: string; taskId?: string }
+  | { type: 'nodeSkipped'; runId: string; at: number; nodeId: string; item?: number; reason: string }
+  | { type: 'nodeDone'; runId: string; at: number; nodeId: string; status: NodeStatus; items: number; failed: number; elapsedMs: number }
+  | { type: 'warning'; runId: string; at: number; nodeId?: string; message: string }
+  | { type: 'fileWritten'; runId: string; at: number; nodeId: string; item: number; path: string; sidecar: string }
+  | { type: 'runDone'; runId: string; at: number; summary: RunSummary };
+
+export type RunEventType = RunEvent['type'];
+export type RunEventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
+export type EventListener = (event: RunEvent) => void;

@@ -1,0 +1,98 @@
+/**
+ * What the engine needs from an image provider (design.md 1.6). Concrete adapters live in
+ * engine/providers/; the core only knows this interface.
+ */
+import type { ImageAsset } from './ports';
+
+export type ModelId = 'flex' | 'max' | 'pro';
+
+/** A reference image handed to a provider: bytes from the store, or a public URL if it has one. */
+export interface ReferenceImage {
+  asset: ImageAsset;
+  /** Public http(s) URL of this image, if the user gave one. */
+  url?: string;
+  read(): Promise<Buffer>;
+}
+
+/** Provider-neutral request; each adapter maps it to its wire format and reports what it cannot honour. */
+export interface ImageRequest {
+  model: ModelId;
+  prompt: string;
+  references: ReferenceImage[];
+  width?: number;
+  height?: number;
+  seed?: number;
+  steps?: number;
+  guidance?: number;
+  promptUpsampling?: boolean;
+  safetyTolerance?: number;
+  outputFormat?: 'jpeg' | 'png';
+}
+
+/** Plain, storable data identifying a submitted (paid) task: enough to resume waiting on it. */
+export interface TaskRef {
+  provider: string;
+  model: ModelId;
+  taskId: string;
+  /** BFL: the exact polling_url returned by submit (never rebuilt). */
+  pollingUrl?: string;
+  /** USD if the provider reported it at submit. */
+  costUsd?: number;
+  submittedAt: number;
+  /** Seed actually sent, when the adapter chose or forwarded one. */
+  seed?: number;
+  /** Adapter-specific plain data needed to wait (e.g. the requested output format). */
+  extra?: Record<string, unknown>;
+}
+
+export interface GeneratedImage {
+  bytes: Buffer;
+  mime: ImageAsset['mime'];
+  seed?: number;
+  costUsd?: number;
+  /** The provider's (expiring) result URL, kept for the record only. */
+  resultUrl?: string;
+}
+
+export interface WaitOptions {
+  signal: AbortSignal;
+  onProgress?: (fraction: number | undefined, status: string) => void;
+  /** Overall limit for the task, stuck-pending included. */
+  timeoutMs?: number;
+}
+
+export interface SubmitOptions {
+  signal: AbortSignal;
+  /** Where the provider should POST completion, if callbacks are enabled. */
+  callbackUrl?: string;
+}
+
+export interface ProviderCapabilities {
+  models: ModelId[];
+  /** Request fields the provider honours per model; others are reported as warnings. */
+  honours: Partial<Record<ModelId, (keyof ImageRequest)[]>>;
+  maxReferences: number;
+  /** True when references must be public URLs (no bytes upload). */
+  referencesMustBeUrls: boolean;
+  /** Documented concurrency cap (active tasks per account). */
+  defaultConcurrency: number;
+  /** Maps a wanted size to one the provider accepts. */
+  mapSize(width: number, height: number): { width: number; height: number; note?: string };
+}
+
+export interface Provider {
+  readonly id: string;
+  readonly title: string;
+  readonly capabilities: ProviderCapabilities;
+  /** Sends the paid request. Must not be retried blindly by callers. */
+  submit(request: ImageRequest, options: SubmitOptions): Promise<TaskRef>;
+  /** Waits for a submitted task and downloads its image at once. Safe to call again on resume. */
+  wait(task: TaskRef, options: WaitOptions): Promise<GeneratedImage>;
+}
+
+export interface ProviderSet {
+  get(id: string): Provider | undefined;
+  ids(): string[];
+  /** The provider used when neither node, pipeline nor run chose one. */
+  defaultId: string;
+}

@@ -1,0 +1,58 @@
+/** What a host (CLI, server, library caller) hands to `runPipeline`. */
+import type { EventListener } from './events';
+import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
+import type { NodeRegistry } from './registry';
+import type { ArtifactStore } from './store';
+
+export interface RunOptions {
+  registry: NodeRegistry;
+  providers: ProviderSet;
+  store: ArtifactStore;
+  /** Relative paths in params (reference images) resolve against this: the pipeline file's folder. */
+  baseDir: string;
+  /** Where save-image writes files. */
+  outDir: string;
+  signal?: AbortSignal;
+  onEvent?: EventListener;
+  runId?: string;
+  /** `{name}` placeholder values; override `settings.variables`. */
+  variables?: Record<string, string>;
+  /** Run-level provider (`--provider`): beats the pipeline's settings, loses to a node's own param. */
+  provider?: string;
+  /** Lane caps per provider; beats `settings.concurrency`, which beats the provider's documented cap. */
+  concurrency?: Record<string, number>;
+  /** Overall limit per provider task (default: settings.taskTimeoutSec or 10 minutes). */
+  taskTimeoutMs?: number;
+  /** Durable task bookkeeping (ledger, resume, cache); absent = plain submit + wait. */
+  tasks?: TaskHooks;
+}
+
+/**
+ * Seams for the ledger (issue 5): record a paid task between submit and wait, re-attach to
+ * one on resume, or serve a stored result.
+ */
+export interface TaskHooks {
+  /** A stored result or in-flight task for this exact request, if one exists. */
+  lookup(key: TaskKey): Promise<{ done?: GeneratedImageRecord; inFlight?: TaskRef } | undefined>;
+  submitted(key: TaskKey, task: TaskRef): Promise<void>;
+  completed(key: TaskKey, task: TaskRef, result: GeneratedImageRecord): Promise<void>;
+  failed(key: TaskKey, task: TaskRef | undefined, error: { code: string; message: string }): Promise<void>;
+}
+
+export interface TaskKey {
+  runId: string;
+  nodeId: string;
+  item: number;
+  provider: string;
+  /** sha-256 over the normalized request (model, params, reference hashes, seed). */
+  requestHash: string;
+  request: Omit<ImageRequest, 'references'> & { referenceHashes: string[] };
+}
+
+export interface GeneratedImageRecord extends Omit<GeneratedImage, 'bytes'> {
+  hash: string;
+  width: number;
+  height: number;
+}
+
+export type { TaskRef };

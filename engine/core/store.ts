@@ -1,0 +1,13 @@
+/** The artifact store as the engine sees it: content-addressed image bytes on disk. */
+import type { ImageAsset } from './ports';
+
+export interface ArtifactStore {
+  /** Stores bytes and returns their sha-256 hex; storing the same bytes twice is a no-op. */
+  put(bytes: Buffer): Promise<string>;
+  read(hash: string): Promise<Buffer>;
+  has(hash: string): Promise<boolean>;
+  /** Absolute path of the stored file. */
+  pathOf(hash: string): string;
+}
+
+export type { ImageAsset };

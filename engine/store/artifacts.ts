@@ -1,0 +1,63 @@
+/**
+ * Content-addressed image bytes on disk: <root>/<ab>/<abcdef…> named by sha-256. Writes go to a
+ * temp file and are renamed into place, so a crash never leaves a half-written artifact under
+ * its hash.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EngineError } from '../core/errors';
+import type { ArtifactStore } from '../core/store';
+
+const HASH = /^[0-9a-f]{64}$/;
+
+export function sha256(bytes: Buffer | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export class FileArtifactStore implements ArtifactStore {
+  constructor(readonly root: string) {}
+
+  pathOf(hash: string): string {
+    if (!HASH.test(hash)) throw new EngineError('invalid_input', `not an artifact hash: "${hash.slice(0, 80)}"`);
+    return join(this.root, hash.slice(0, 2), hash);
+  }
+
+  async put(bytes: Buffer): Promise<string> {
+    const hash = sha256(bytes);
+    const path = this.pathOf(hash);
+    if (await this.has(hash)) return hash;
+    await mkdir(join(this.root, hash.slice(0, 2)), { recursive: true });
+    const tmp = `${path}.${randomUUID()}.tmp`;
+    await writeFile(tmp, bytes);
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    return hash;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    try {
+      return (await stat(this.pathOf(hash))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /** Reads and re-hashes: a corrupted file is reported, never silently used. */
+  async read(hash: string): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.pathOf(hash));
+    } catch (e) {
+      throw new EngineError('io', `artifact ${hash.slice(0, 12)} is missing from the store at ${this.root}`, {}, { cause: e });
+    }
+    if (sha256(bytes) !== hash) {
+      throw new EngineError('io', `artifact ${hash.slice(0, 12)} in ${this.root} is corrupted (its bytes do not match its hash)`);
+    }
+    return bytes;
+  }
+}
