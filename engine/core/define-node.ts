@@ -5,8 +5,9 @@
  */
 import type { z } from 'zod';
 import type { ImageAsset, InputPort, InputPorts, OutputPorts, PortValue } from './ports';
-import type { ImageRequest } from './provider';
+import type { ImageRequest, ModelId } from './provider';
 import type { ArtifactStore } from './store';
+import type { ErrorCode } from './errors';
 
 type InputValue<P extends InputPort> = P['multiple'] extends true
   ? PortValue<P['kind']>[]
@@ -45,6 +46,11 @@ export interface NodeContext {
   baseDir: string;
   /** Output folder for saved files. */
   outDir: string;
+  /**
+   * A fresh random seed for this node in this run, the same for all its invocations (so drafts
+   * get seed, seed+1, ...). Recorded in events and sidecars, so a run can be reproduced.
+   */
+  nodeSeed: number;
   /** Values for `{name}` placeholders. */
   variables: Record<string, string>;
   /** The resolved params of every node, for provenance. */
@@ -90,10 +96,49 @@ export interface NodeDefinition<
   /** True when `run` may call `ctx.generate` (a paid provider call). */
   usesProvider?: boolean;
   /**
+   * What this node will ask a provider for, so validation can check provider capabilities
+   * before anything is spent. `setFields` are the request fields the user set explicitly.
+   */
+  providerRequest?: (params: z.output<S>, explicitParams: readonly string[]) => PlannedRequest;
+  /** Checks beyond the params schema (placeholders, files): returned issues are errors. */
+  check?: (params: z.output<S>, env: CheckEnv) => NodeCheckIssue[];
+  /**
    * Returns null to drop the item (e.g. pick-images filters); otherwise the outputs of this
    * invocation. Throw an EngineError to fail just this item.
    */
   run(args: RunArgs<I, z.output<S>>): Promise<OutputValues<O> | null>;
+  /**
+   * Called once the `eachItemOf` list is complete, with how many items it had; returns an
+   * error message when the params do not fit (e.g. a picked index beyond the list).
+   */
+  afterItems?: (params: z.output<S>, itemCount: number, upstream: string) => string | undefined;
+}
+
+export interface PlannedRequest {
+  model: ModelId;
+  /** The node's own provider param, if set. */
+  provider?: string;
+  /** Request fields the user set explicitly (a provider that ignores one gets a warning). */
+  setFields: (keyof ImageRequest)[];
+  width?: number;
+  height?: number;
+  /** Reference images per call, if known statically. */
+  references?: number;
+  /** Provider calls this node makes per input item (e.g. the draft count). */
+  calls?: number;
+}
+
+export interface CheckEnv {
+  variables: Record<string, string>;
+  /** The pipeline file's folder, when known. */
+  baseDir?: string;
+}
+
+export interface NodeCheckIssue {
+  code: ErrorCode;
+  message: string;
+  param?: string;
+  severity?: 'error' | 'warning';
 }
 
 export type AnyNodeDefinition = NodeDefinition<InputPorts, OutputPorts, z.ZodType>;

@@ -1,0 +1,202 @@
+/**
+ * How a node's `ctx.generate` becomes a paid provider task: choose the provider, map the size,
+ * consult the ledger hooks (resume or reuse), submit once through the provider's lane, wait,
+ * store the image. A submit is retried only when the provider clearly did not accept it.
+ */
+import { createHash } from 'node:crypto';
+import { EngineError, isAbortError, toEngineError } from './errors';
+import { readImageInfo } from './image-info';
+import type { Lanes } from './lanes';
+import type { ImageAsset } from './ports';
+import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } from './provider';
+import type { GeneratedImageRecord, TaskHooks, TaskKey } from './run-options';
+import type { ArtifactStore } from './store';
+
+/** Most submit attempts for one item when the provider keeps answering 429 / refusing connections. */
+export const MAX_SUBMIT_ATTEMPTS = 12;
+
+export interface CallContext {
+  runId: string;
+  nodeId: string;
+  item: number;
+  signal: AbortSignal;
+  onStatus(status: string, fraction?: number): void;
+}
+
+export interface ProviderCallsOptions {
+  providers: ProviderSet;
+  lanes: Lanes;
+  store: ArtifactStore;
+  tasks?: TaskHooks;
+  taskTimeoutMs: number;
+  /** Provider when the node did not choose one. */
+  defaultProvider: string;
+}
+
+export interface CallStats {
+  submitted: number;
+  reused: number;
+  costUsd: number;
+}
+
+export function requestHash(providerId: string, request: ImageRequest): string {
+  const canonical = { ...request, references: request.references.map((r) => r.asset.hash), provider: providerId };
+  const keys = Object.keys(canonical).sort();
+  return createHash('sha256').update(JSON.stringify(canonical, keys)).digest('hex');
+}
+
+function backoffMs(attempt: number, retryAfterSec?: number): number {
+  if (retryAfterSec !== undefined && retryAfterSec >= 0) return retryAfterSec * 1000 + Math.random() * 100;
+  return Math.min(30_000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+}
+
+export class ProviderCalls {
+  readonly stats: CallStats = { submitted: 0, reused: 0, costUsd: 0 };
+
+  constructor(private readonly o: ProviderCallsOptions) {}
+
+  resolveProvider(nodeProvider?: string): Provider {
+    const id = nodeProvider ?? this.o.defaultProvider;
+    const provider = this.o.providers.get(id);
+    if (!provider) throw new EngineError('unknown_provider', `unknown provider "${id}" (known: ${this.o.providers.ids().join(', ')})`, { provider: id });
+    return provider;
+  }
+
+  async generate(request: ImageRequest, providerId: string | undefined, call: CallContext): Promise<ImageAsset> {
+    const provider = this.resolveProvider(providerId);
+    const caps = provider.capabilities;
+    if (!caps.models.includes(request.model)) {
+      throw new EngineError('unsupported_model', `provider "${provider.id}" has no FLUX.2 [${request.model}]`, { provider: provider.id, model: request.model });
+    }
+    const warnings: string[] = [];
+    if (request.width !== undefined && request.height !== undefined) {
+      const mapped = caps.mapSize(request.width, request.height);
+      if (mapped.width !== request.width || mapped.height !== request.height) {
+        warnings.push(`size ${request.width}×${request.height} sent to ${provider.id} as ${mapped.width}×${mapped.height}${mapped.note ? ` (${mapped.note})` : ''}`);
+        request = { ...request, width: mapped.width, height: mapped.height };
+      }
+    }
+    const { references, ...rest } = request;
+    const key: TaskKey = {
+      runId: call.runId,
+      nodeId: call.nodeId,
+      item: call.item,
+      provider: provider.id,
+      requestHash: requestHash(provider.id, request),
+      request: { ...rest, referenceHashes: references.map((r) => r.asset.hash) },
+    };
+
+    const known = await this.o.tasks?.lookup(key);
+    if (known?.done && (await this.o.store.has(known.done.hash))) {
+      this.stats.reused++;
+      call.onStatus('cached', 1);
+      return this.asset(known.done, request, provider, call, warnings, true);
+    }
+
+    let result: { task: TaskRef; image: GeneratedImage };
+    try {
+      result = await this.submitAndWait(provider, request, key, known?.inFlight, call);
+    } catch (e) {
+      const err = toEngineError(e, 'provider_failed', { provider: provider.id, nodeId: call.nodeId, item: call.item });
+      if (!isAbortError(err)) await this.o.tasks?.failed(key, err.details.taskId ? ({ taskId: err.details.taskId } as TaskRef) : undefined, err);
+      throw err;
+    }
+    const { task, image } = result;
+    const info = readImageInfo(image.bytes);
+    if (!info) throw new EngineError('provider_failed', `provider "${provider.id}" returned something that is not a JPEG, PNG or WebP image (task ${task.taskId})`, { provider: provider.id, taskId: task.taskId });
+    const hash = await this.o.store.put(image.bytes);
+    const record: GeneratedImageRecord = {
+      hash,
+      width: info.width,
+      height: info.height,
+      mime: info.mime,
+      ...(image.seed !== undefined ? { seed: image.seed } : task.seed !== undefined ? { seed: task.seed } : {}),
+      ...(image.costUsd !== undefined ? { costUsd: image.costUsd } : task.costUsd !== undefined ? { costUsd: task.costUsd } : {}),
+      ...(image.resultUrl ? { resultUrl: image.resultUrl } : {}),
+    };
+    await this.o.tasks?.completed(key, task, record);
+    this.stats.costUsd += record.costUsd ?? 0;
+    return this.asset(record, request, provider, call, warnings, false, task.taskId);
+  }
+
+  private asset(record: GeneratedImageRecord, request: ImageRequest, provider: Provider, call: CallContext, warnings: string[], cached: boolean, taskId?: string): ImageAsset {
+    return {
+      hash: record.hash,
+      mime: record.mime,
+      width: record.width,
+      height: record.height,
+      meta: {
+        nodeId: call.nodeId,
+        seed: record.seed ?? request.seed,
+        provider: provider.id,
+        model: request.model,
+        ...(taskId ? { taskId } : {}),
+        ...(record.costUsd !== undefined && !cached ? { costUsd: record.costUsd } : {}),
+        sourceHashes: request.references.map((r) => r.asset.hash),
+        prompt: request.prompt,
+        ...(warnings.length ? { warnings } : {}),
+        ...(cached ? { cached: true, costUsd: 0 } : {}),
+      },
+    };
+  }
+
+  private async submitAndWait(provider: Provider, request: ImageRequest, key: TaskKey, inFlight: TaskRef | undefined, call: CallContext): Promise<{ task: TaskRef; image: GeneratedImage }> {
+    for (let attempt = 0; ; attempt++) {
+      let refused: EngineError | undefined;
+      const outcome = await this.o.lanes.run(
+        provider.id,
+        async () => {
+          let task = inFlight;
+          if (!task) {
+            call.onStatus('submitting');
+            try {
+              task = await provider.submit(request, { signal: call.signal });
+            } catch (e) {
+              const err = toEngineError(e, 'provider_failed', { provider: provider.id });
+              // Only a refusal the provider surely did not accept may be tried again.
+              if (err.details.retryable === true && !call.signal.aborted) {
+                refused = err;
+                return undefined;
+              }
+              throw err;
+            }
+            this.stats.submitted++;
+            await this.o.tasks?.submitted(key, task);
+          }
+          call.onStatus('submitted');
+          const image = await provider.wait(task, {
+            signal: call.signal,
+            timeoutMs: this.o.taskTimeoutMs,
+            onProgress: (fraction, status) => call.onStatus(status, fraction),
+          });
+          return { task, image };
+        },
+        call.signal,
+      );
+      if (outcome) return outcome;
+      const err = refused!;
+      if (attempt + 1 >= MAX_SUBMIT_ATTEMPTS) {
+        throw new EngineError(err.code, `${err.message} (gave up after ${MAX_SUBMIT_ATTEMPTS} attempts)`, { ...err.details, retryable: false }, { cause: err });
+      }
+      const wait = backoffMs(attempt, err.details.retryAfterSec);
+      if (err.code === 'rate_limited') this.o.lanes.pause(provider.id, wait);
+      call.onStatus(err.code === 'rate_limited' ? 'rate limited, waiting' : 'retrying');
+      await sleep(wait, call.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new EngineError('aborted', 'the run was cancelled'));
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new EngineError('aborted', 'the run was cancelled'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,305 @@
+/**
+ * Validation of a pipeline document against the node registry (and, when given, the providers'
+ * capabilities). Reports every problem at once; each issue names the node and the port or param.
+ */
+import { z } from 'zod';
+import type { AnyNodeDefinition } from './define-node';
+import { describeParams, type ParamDescriptor } from './describe';
+import { nodeLabel, type ErrorCode } from './errors';
+import { findCycles } from './graph';
+import { parseJsonText } from './parse-text';
+import { pipelineSchema, type Pipeline } from './pipeline-schema';
+import type { ProviderSet } from './provider';
+import type { NodeRegistry } from './registry';
+
+export interface ValidationIssue {
+  code: ErrorCode;
+  severity: 'error' | 'warning';
+  message: string;
+  nodeId?: string;
+  port?: string;
+  param?: string;
+  edgeIndex?: number;
+  line?: number;
+  column?: number;
+}
+
+export interface ValidationResult {
+  ok: boolean;
+  /** The parsed document (defaults applied to the document shape, not to node params). */
+  pipeline?: Pipeline;
+  issues: ValidationIssue[];
+}
+
+export interface ValidateOptions {
+  registry: NodeRegistry;
+  /** When given, provider choice and capabilities are checked too. */
+  providers?: ProviderSet;
+  /** Run-level provider (`--provider`). */
+  provider?: string;
+  /** Placeholder values from the command line, on top of settings.variables. */
+  variables?: Record<string, string>;
+  baseDir?: string;
+}
+
+const paramInfoCache = new WeakMap<AnyNodeDefinition, Map<string, ParamDescriptor>>();
+function paramInfo(def: AnyNodeDefinition): Map<string, ParamDescriptor> {
+  let info = paramInfoCache.get(def);
+  if (!info) {
+    info = new Map(describeParams(def.params).map((p) => [p.name, p]));
+    paramInfoCache.set(def, info);
+  }
+  return info;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const s = JSON.stringify(value);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function rangeText(p: ParamDescriptor | undefined): string | undefined {
+  if (!p) return undefined;
+  if (p.minimum !== undefined && p.maximum !== undefined) return `between ${p.minimum} and ${p.maximum}`;
+  if (p.minimum !== undefined) return `at least ${p.minimum}`;
+  if (p.maximum !== undefined) return `at most ${p.maximum}`;
+  return undefined;
+}
+
+/** Turns one zod issue about a node's params into a sentence naming the param and what is allowed. */
+function describeParamIssue(issue: z.core.$ZodIssue, def: AnyNodeDefinition, params: Record<string, unknown>): { param?: string; text: string } {
+  const param = issue.path.length ? String(issue.path[0]) : undefined;
+  const info = param ? paramInfo(def).get(param) : undefined;
+  const got = param !== undefined ? params[param] : undefined;
+  const subject = param ? `param "${issue.path.join('.')}"` : 'params';
+  switch (issue.code) {
+    case 'too_big':
+    case 'too_small': {
+      const range = issue.path.length === 1 ? rangeText(info) : undefined;
+      const bound = issue.code === 'too_big' ? `at most ${String(issue.maximum)}` : `at least ${String(issue.minimum)}`;
+      if (issue.origin === 'array') return { param, text: `${subject} must have ${bound} items, got ${Array.isArray(got) ? got.length : show(got)}` };
+      if (issue.origin === 'string') return { param, text: `${subject} must be ${bound} characters long` };
+      return { param, text: `${subject} must be ${range ?? bound}, got ${show(got)}` };
+    }
+    case 'not_multiple_of':
+      return { param, text: `${subject} must be a multiple of ${String(issue.divisor)}, got ${show(got)}` };
+    case 'invalid_type': {
+      if (got === undefined && param) return { param, text: `${subject} is required (${issue.expected})` };
+      const expected = issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`;
+      return { param, text: `${subject} must be ${expected}, got ${show(got)}` };
+    }
+    case 'invalid_value':
+      return { param, text: `${subject} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${show(got)}` };
+    case 'unrecognized_keys': {
+      const allowed = [...paramInfo(def).keys()].join(', ');
+      return { param: issue.keys[0], text: `unknown param${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (allowed: ${allowed})` };
+    }
+    case 'invalid_union':
+      return { param, text: `${subject} ${info?.description ? `must be ${info.description}` : 'has an invalid value'}, got ${show(got)}` };
+    default:
+      return { param, text: param ? `${subject}: ${issue.message}` : issue.message };
+  }
+}
+
+function documentIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
+  const path = issue.path;
+  let nodeId: string | undefined;
+  if (path[0] === 'nodes' && typeof path[1] === 'number') {
+    const node = (raw as { nodes?: { id?: unknown }[] }).nodes?.[path[1]];
+    if (node && typeof node.id === 'string') nodeId = node.id;
+  }
+  const where = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const issueOut: ValidationIssue = {
+    code: 'invalid_document',
+    severity: 'error',
+    message: `${where || 'document'}: ${issue.message}${issue.code === 'invalid_value' && path[0] === 'version' ? ' (this fluxgraph reads pipeline version 1)' : ''}`,
+  };
+  if (nodeId) issueOut.nodeId = nodeId;
+  if (path[0] === 'edges' && typeof path[1] === 'number') issueOut.edgeIndex = path[1];
+  return issueOut;
+}
+
+export function validatePipeline(input: unknown, options: ValidateOptions): ValidationResult {
+  if (typeof input === 'string') {
+    const parsed = parseJsonText(input);
+    if (parsed.issues.length) {
+      return {
+        ok: false,
+        issues: parsed.issues.map((i) => ({
+          code: 'invalid_json',
+          severity: 'error',
+          message: `malformed JSON at line ${i.line}, column ${i.column}: ${i.message}`,
+          line: i.line,
+          column: i.column,
+        })),
+      };
+    }
+    input = parsed.value;
+  }
+  const shape = pipelineSchema.safeParse(input);
+  if (!shape.success) return { ok: false, issues: shape.error.issues.map((i) => documentIssue(i, input)) };
+  const pipeline = shape.data;
+  const issues = checkPipeline(pipeline, options);
+  return { ok: !issues.some((i) => i.severity === 'error'), pipeline, issues };
+}
+
+function checkPipeline(pipeline: Pipeline, options: ValidateOptions): ValidationIssue[] {
+  const { registry } = options;
+  const issues: ValidationIssue[] = [];
+  const error = (code: ErrorCode, message: string, at: Partial<ValidationIssue> = {}) =>
+    issues.push({ code, severity: 'error', message, ...at });
+
+  const byId = new Map<string, { type: string; def?: AnyNodeDefinition; params: Record<string, unknown> }>();
+  for (const node of pipeline.nodes) {
+    if (byId.has(node.id)) {
+      error('duplicate_id', `node id "${node.id}" is used by more than one node; ids must be unique`, { nodeId: node.id });
+      continue;
+    }
+    const def = registry.get(node.type);
+    byId.set(node.id, { type: node.type, def, params: node.params });
+    if (!def) {
+      error('unknown_node_type', `${nodeLabel(node.id)}: unknown node type "${node.type}" (known: ${registry.types().join(', ')})`, { nodeId: node.id });
+      continue;
+    }
+    const parsed = def.params.safeParse(node.params);
+    if (!parsed.success) {
+      for (const zi of parsed.error.issues) {
+        const { param, text } = describeParamIssue(zi, def, node.params);
+        error('invalid_param', `${nodeLabel(node.id, node.type)}: ${text}`, { nodeId: node.id, ...(param ? { param } : {}) });
+      }
+      continue;
+    }
+    const variables = { ...pipeline.settings?.variables, ...options.variables };
+    for (const ci of def.check?.(parsed.data, { variables, baseDir: options.baseDir }) ?? []) {
+      issues.push({
+        code: ci.code,
+        severity: ci.severity ?? 'error',
+        message: `${nodeLabel(node.id, node.type)}: ${ci.message}`,
+        nodeId: node.id,
+        ...(ci.param ? { param: ci.param } : {}),
+      });
+    }
+    if (options.providers && def.providerRequest) checkProvider(pipeline, node.id, def, parsed.data, Object.keys(node.params), options, issues);
+  }
+
+  const incoming = new Map<string, number>();
+  const validEdges: { source: string; target: string }[] = [];
+  pipeline.edges.forEach((edge, edgeIndex) => {
+    const src = byId.get(edge.source);
+    const dst = byId.get(edge.target);
+    const at = { edgeIndex };
+    if (!src) error('unknown_node', `edge ${edge.source}.${edge.sourceHandle} → ${edge.target}.${edge.targetHandle}: source node "${edge.source}" does not exist`, { ...at, nodeId: edge.target });
+    if (!dst) error('unknown_node', `edge ${edge.source}.${edge.sourceHandle} → ${edge.target}.${edge.targetHandle}: target node "${edge.target}" does not exist`, { ...at, nodeId: edge.source });
+    if (!src?.def || !dst?.def) return;
+    const out = src.def.outputs[edge.sourceHandle];
+    const inp = dst.def.inputs[edge.targetHandle];
+    if (!out) {
+      error('unknown_port', `${nodeLabel(edge.source, src.type)} has no output port "${edge.sourceHandle}" (outputs: ${Object.keys(src.def.outputs).join(', ') || 'none'})`, { ...at, nodeId: edge.source, port: edge.sourceHandle });
+    }
+    if (!inp) {
+      error('unknown_port', `${nodeLabel(edge.target, dst.type)} has no input port "${edge.targetHandle}" (inputs: ${Object.keys(dst.def.inputs).join(', ') || 'none'})`, { ...at, nodeId: edge.target, port: edge.targetHandle });
+    }
+    if (!out || !inp) return;
+    if (out.kind !== inp.kind) {
+      error(
+        'incompatible_edge',
+        `${nodeLabel(edge.target, dst.type)}: input "${edge.targetHandle}" takes ${inp.kind}, but ${edge.source}.${edge.sourceHandle} gives ${out.kind}`,
+        { ...at, nodeId: edge.target, port: edge.targetHandle },
+      );
+      return;
+    }
+    if (out.list && !inp.multiple) {
+      error('incompatible_edge', `${nodeLabel(edge.target, dst.type)}: input "${edge.targetHandle}" takes one ${inp.kind}, but ${edge.source}.${edge.sourceHandle} gives a list`, {
+        ...at,
+        nodeId: edge.target,
+        port: edge.targetHandle,
+      });
+      return;
+    }
+    const key = `${edge.target}\u0000${edge.targetHandle}`;
+    const count = (incoming.get(key) ?? 0) + 1;
+    incoming.set(key, count);
+    if (!inp.multiple && count === 2) {
+      error('too_many_edges', `${nodeLabel(edge.target, dst.type)}: input "${edge.targetHandle}" takes one connection, but has several`, { ...at, nodeId: edge.target, port: edge.targetHandle });
+    }
+    if (inp.max !== undefined && !out.list && count === inp.max + 1) {
+      error('too_many_edges', `${nodeLabel(edge.target, dst.type)}: input "${edge.targetHandle}" takes at most ${inp.max} items`, { ...at, nodeId: edge.target, port: edge.targetHandle });
+    }
+    validEdges.push({ source: edge.source, target: edge.target });
+  });
+
+  for (const [id, node] of byId) {
+    if (!node.def) continue;
+    for (const [port, spec] of Object.entries(node.def.inputs)) {
+      if (spec.required && !incoming.has(`${id}\u0000${port}`)) {
+        error('missing_input', `${nodeLabel(id, node.type)}: required input "${port}" (${spec.kind}) is not connected`, { nodeId: id, port });
+      }
+    }
+  }
+
+  for (const cycle of findCycles([...byId.keys()], validEdges)) {
+    const path = [...cycle, cycle[0]].map((id) => `"${id}"`).join(' → ');
+    for (const id of cycle) error('cycle', `node "${id}" is on a cycle: ${path}; pipelines must flow one way`, { nodeId: id });
+  }
+  return issues;
+}
+
+function checkProvider(
+  pipeline: Pipeline,
+  nodeId: string,
+  def: AnyNodeDefinition,
+  params: unknown,
+  explicit: readonly string[],
+  options: ValidateOptions,
+  issues: ValidationIssue[],
+): void {
+  const providers = options.providers!;
+  const plan = def.providerRequest!(params, explicit);
+  const label = nodeLabel(nodeId, def.type);
+  const providerId = plan.provider ?? options.provider ?? pipeline.settings?.provider ?? providers.defaultId;
+  const provider = providers.get(providerId);
+  const param = plan.provider ? 'provider' : undefined;
+  if (!provider) {
+    issues.push({ code: 'unknown_provider', severity: 'error', message: `${label}: unknown provider "${providerId}" (known: ${providers.ids().join(', ')})`, nodeId, ...(param ? { param } : {}) });
+    return;
+  }
+  const caps = provider.capabilities;
+  if (!caps.models.includes(plan.model)) {
+    const having = providers.ids().filter((id) => providers.get(id)?.capabilities.models.includes(plan.model));
+    issues.push({
+      code: 'unsupported_model',
+      severity: 'error',
+      message: `${label}: provider "${providerId}" has no FLUX.2 [${plan.model}]${having.length ? `; providers that have it: ${having.join(', ')}` : ''}`,
+      nodeId,
+      param: 'provider',
+    });
+    return;
+  }
+  const honoured = new Set(caps.honours[plan.model] ?? []);
+  for (const field of plan.setFields) {
+    if (!honoured.has(field)) {
+      issues.push({ code: 'unsupported_param', severity: 'warning', message: `${label}: provider "${providerId}" ignores "${field}" for FLUX.2 [${plan.model}]`, nodeId, param: field });
+    }
+  }
+  if (plan.references !== undefined && plan.references > caps.maxReferences) {
+    issues.push({
+      code: 'unsupported_param',
+      severity: 'error',
+      message: `${label}: provider "${providerId}" takes at most ${caps.maxReferences} reference images, this node has ${plan.references}`,
+      nodeId,
+      port: 'references',
+    });
+  }
+  if (plan.width !== undefined && plan.height !== undefined) {
+    const mapped = caps.mapSize(plan.width, plan.height);
+    if (mapped.width !== plan.width || mapped.height !== plan.height) {
+      issues.push({
+        code: 'size_adjusted',
+        severity: 'warning',
+        message: `${label}: provider "${providerId}" does not take ${plan.width}×${plan.height}; it will be sent as ${mapped.width}×${mapped.height}${mapped.note ? ` (${mapped.note})` : ''}`,
+        nodeId,
+        param: 'width',
+      });
+    }
+  }
+}

@@ -1,0 +1,22 @@
+/** The built-in node types. */
+import type { AnyNodeDefinition } from '../engine/core/define-node';
+import { NodeRegistry } from '../engine/core/registry';
+import { fluxFlexGenerate } from './flux-flex-generate';
+import { fluxMaxRefine } from './flux-max-refine';
+import { pickImages } from './pick-images';
+import { promptNode } from './prompt';
+import { referenceImageNode } from './reference-image';
+import { saveImage } from './save-image';
+
+export const builtinNodes: readonly AnyNodeDefinition[] = [
+  promptNode,
+  referenceImageNode,
+  fluxFlexGenerate,
+  fluxMaxRefine,
+  pickImages,
+  saveImage,
+] as unknown as readonly AnyNodeDefinition[];
+
+export function createRegistry(): NodeRegistry {
+  return new NodeRegistry(builtinNodes);
+}

@@ -1,0 +1,101 @@
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
+import { z } from 'zod';
+import { defineNode } from '../engine/core/define-node';
+import { EngineError } from '../engine/core/errors';
+import type { ImageAsset } from '../engine/core/ports';
+
+const PLACEHOLDERS = ['run', 'node', 'index', 'seed', 'source'] as const;
+const EXT: Record<ImageAsset['mime'], string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp' };
+
+/** Problems with a file-name template, or undefined when it is fine. */
+export function templateProblem(template: string): string | undefined {
+  for (const m of template.matchAll(/\{([^}]*)\}/g)) {
+    if (!(PLACEHOLDERS as readonly string[]).includes(m[1])) return `unknown placeholder {${m[1]}} (allowed: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`;
+  }
+  if (isAbsolute(template) || /^[A-Za-z]:/.test(template)) return 'must be a path inside the output folder, not an absolute path';
+  if (template.split(/[\\/]/).some((part) => part === '..')) return 'must not contain ".." (no path may escape the output folder)';
+  if (!template.includes('{index}') && !template.includes('{seed}')) return 'must contain {index} or {seed}, or several images would share one name';
+  return undefined;
+}
+
+function fill(template: string, values: Record<(typeof PLACEHOLDERS)[number], string>): string {
+  return template.replace(/\{([a-z]+)\}/g, (_, name: keyof typeof values) => values[name].replace(/[^A-Za-z0-9_.-]/g, '_'));
+}
+
+async function sameBytes(path: string, hash: string, store: { pathOf(h: string): string }): Promise<boolean | undefined> {
+  try {
+    await stat(path);
+  } catch {
+    return undefined;
+  }
+  const [a, b] = await Promise.all([readFile(path), readFile(store.pathOf(hash))]);
+  return a.equals(b);
+}
+
+/** Writes each image to the output folder with a JSON provenance sidecar beside it. */
+export const saveImage = defineNode({
+  type: 'save-image',
+  title: 'Save image',
+  description: 'Writes each image into the output folder (file-name template with {run}, {node}, {index}, {seed}, {source}) with a JSON sidecar.',
+  version: 1,
+  category: 'output',
+  inputs: { images: { kind: 'image', required: true, multiple: true } },
+  outputs: {},
+  params: z.strictObject({
+    template: z.string().min(1).default('{run}/{node}-{index}').describe('File name inside the output folder, without extension; {source} is the id of the node that made the image'),
+  }),
+  eachItemOf: 'images',
+  check(params) {
+    const problem = templateProblem(params.template);
+    return problem ? [{ code: 'invalid_param', param: 'template', message: `param "template" ${problem}` }] : [];
+  },
+  async run({ inputs, params, ctx }) {
+    const image = inputs.images[0];
+    const problem = templateProblem(params.template);
+    if (problem) throw new EngineError('invalid_param', `param "template" ${problem}`, { param: 'template' });
+    const name = fill(params.template, {
+      run: ctx.runId,
+      node: ctx.nodeId,
+      index: String(ctx.inputItem ?? 0),
+      seed: image.meta?.seed !== undefined ? String(image.meta.seed) : 'noseed',
+      source: image.meta?.nodeId ?? 'input',
+    });
+    const outDir = resolve(ctx.outDir);
+    let path = resolve(outDir, name + EXT[image.mime]);
+    const rel = relative(outDir, path);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new EngineError('invalid_param', `file name "${name}" escapes the output folder`, { param: 'template' });
+    // Never overwrite an earlier, different image: add -1, -2, ... instead.
+    for (let n = 1; (await sameBytes(path, image.hash, ctx.store)) === false; n++) {
+      path = resolve(outDir, `${name}-${n}${EXT[image.mime]}`);
+    }
+    await mkdir(dirname(path), { recursive: true });
+    await copyFile(ctx.store.pathOf(image.hash), path);
+    const doc = ctx.pipeline.document as { nodes?: { id: string; type: string; params: unknown }[] };
+    const source = doc.nodes?.find((n) => n.id === image.meta?.nodeId);
+    const sidecar = path.slice(0, -extname(path).length) + '.json';
+    const record = {
+      pipeline: ctx.pipeline.name ?? null,
+      runId: ctx.runId,
+      savedBy: ctx.nodeId,
+      node: image.meta?.nodeId ?? null,
+      nodeType: source?.type ?? null,
+      params: source?.params ?? null,
+      item: ctx.inputItem ?? 0,
+      file: relative(outDir, path),
+      image: { sha256: image.hash, mime: image.mime, width: image.width, height: image.height },
+      seed: image.meta?.seed ?? null,
+      provider: image.meta?.provider ?? null,
+      model: image.meta?.model ?? null,
+      taskId: image.meta?.taskId ?? null,
+      costUsd: image.meta?.costUsd ?? null,
+      prompt: image.meta?.prompt ?? null,
+      sourceImages: image.meta?.sourceHashes ?? [],
+      warnings: image.meta?.warnings ?? [],
+      createdAt: new Date().toISOString(),
+    };
+    await writeFile(sidecar, JSON.stringify(record, null, 2) + '\n');
+    ctx.fileWritten(path, sidecar);
+    return {};
+  },
+});
