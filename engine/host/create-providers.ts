@@ -1,0 +1,146 @@
+/**
+ * Composition of the four provider adapters for a host (CLI, server, library caller): keys and
+ * base URLs from the environment, the embedded emulator when no key is set, an optional callback
+ * receiver, and the list of secrets hosts must redact.
+ */
+import type { Provider, ProviderSet } from '../core/provider';
+import type { Emulator } from '../emulator/types';
+import { createBflProvider } from '../providers/bfl';
+import { CallbackReceiver } from '../providers/callbacks';
+import type { AdapterOptions } from '../providers/common';
+import { createCrunProvider } from '../providers/crun';
+import { createKieProvider } from '../providers/kie';
+import { createNovitaProvider } from '../providers/novita';
+import type { PollSettings } from '../providers/poll';
+
+export const PROVIDER_IDS = ['bfl', 'kie', 'novita', 'crun'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+/** Env var of each provider's key and base URL. */
+export const PROVIDER_ENV: Record<ProviderId, { key: string; baseUrl: string }> = {
+  bfl: { key: 'BFL_API_KEY', baseUrl: 'BFL_BASE_URL' },
+  kie: { key: 'KIE_API_KEY', baseUrl: 'KIE_BASE_URL' },
+  novita: { key: 'NOVITA_API_KEY', baseUrl: 'NOVITA_BASE_URL' },
+  crun: { key: 'CRUN_API_KEY', baseUrl: 'CRUN_BASE_URL' },
+};
+
+/** Key the adapters send to the embedded emulator (it accepts any non-empty key). */
+const EMULATOR_KEY = 'embedded-emulator';
+
+export interface HostProviders {
+  providers: ProviderSet;
+  /** True when the adapters talk to the in-process emulator. */
+  embedded: boolean;
+  emulatorUrl?: string;
+  /** The in-process emulator, when embedded (tests and benchmarks inject faults through it). */
+  emulator?: Emulator;
+  /** The callback receiver, when callbacks are on. */
+  callbacks?: CallbackReceiver;
+  /** Every secret value, so hosts can redact. */
+  secrets: string[];
+  close(): Promise<void>;
+}
+
+export interface CreateProvidersOptions {
+  env: Record<string, string | undefined>;
+  /** auto: the emulator only when no provider key is set. Default: env FLUXGRAPH_EMULATOR, else auto. */
+  emulator?: 'auto' | 'always' | 'never';
+  onNotice?: (line: string) => void;
+  poll?: Partial<PollSettings>;
+  /**
+   * Completion callbacks. auto (default): on with the embedded emulator, or when
+   * FLUXGRAPH_CALLBACK_URL (a public URL forwarding to the local receiver) is set.
+   */
+  callbacks?: 'auto' | 'on' | 'off';
+}
+
+export async function createProviders(opts: CreateProvidersOptions): Promise<HostProviders> {
+  const env = opts.env;
+  const value = (name: string) => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+  const mode = opts.emulator ?? emulatorMode(value('FLUXGRAPH_EMULATOR'));
+  const keyed = PROVIDER_IDS.filter((id) => value(PROVIDER_ENV[id].key));
+  const embedded = mode === 'always' || (mode === 'auto' && keyed.length === 0);
+
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+
+  try {
+    let emulator: Emulator | undefined;
+    if (embedded) {
+      const { startEmulator } = await import('../emulator/server');
+      emulator = await startEmulator({ host: '127.0.0.1', port: 0, pollPort: 0 });
+      const em = emulator;
+      closers.push(() => em.close());
+      opts.onNotice?.(
+        keyed.length === 0
+          ? `No provider API key set: using the embedded emulator at ${em.baseUrl}; images are local stand-ins, not FLUX.`
+          : `Using the embedded emulator at ${em.baseUrl} (FLUXGRAPH_EMULATOR=always); images are local stand-ins, not FLUX.`,
+      );
+    }
+
+    const callbackMode = opts.callbacks ?? 'auto';
+    const publicBaseUrl = value('FLUXGRAPH_CALLBACK_URL');
+    const wantCallbacks = callbackMode === 'on' || (callbackMode === 'auto' && (embedded || publicBaseUrl !== undefined));
+    let callbacks: CallbackReceiver | undefined;
+    if (wantCallbacks) {
+      const port = Number(value('FLUXGRAPH_CALLBACK_PORT') ?? 0);
+      callbacks = await CallbackReceiver.start({ port: Number.isInteger(port) && port >= 0 ? port : 0, publicBaseUrl: embedded ? undefined : publicBaseUrl });
+      const cb = callbacks;
+      closers.push(() => cb.close());
+    }
+
+    const kieHmacKey = embedded ? emulator!.options.kieWebhookHmacKey : value('KIE_WEBHOOK_HMAC_KEY');
+    const optionsFor = (id: ProviderId): AdapterOptions => ({
+      apiKey: embedded ? EMULATOR_KEY : value(PROVIDER_ENV[id].key),
+      baseUrl: embedded ? emulator!.baseUrl : value(PROVIDER_ENV[id].baseUrl),
+      poll: opts.poll,
+      callbacks,
+    });
+    const list: Provider[] = [
+      createBflProvider({ ...optionsFor('bfl'), ...(embedded ? { signatureHeader: emulator!.options.bflSignatureHeader } : {}) }),
+      createKieProvider({ ...optionsFor('kie'), ...(kieHmacKey ? { webhookHmacKey: kieHmacKey } : {}) }),
+      createNovitaProvider(optionsFor('novita')),
+      createCrunProvider(optionsFor('crun')),
+    ];
+    const byId = new Map(list.map((p) => [p.id, p]));
+    const defaultId = embedded || keyed.length === 0 || keyed.includes('bfl') ? 'bfl' : keyed[0];
+    const providers: ProviderSet = {
+      get: (id) => byId.get(id),
+      ids: () => [...PROVIDER_IDS],
+      defaultId,
+    };
+
+    const secrets = () =>
+      [
+        ...PROVIDER_IDS.map((id) => value(PROVIDER_ENV[id].key)),
+        value('KIE_WEBHOOK_HMAC_KEY'),
+        ...(callbacks?.allSecrets() ?? []),
+      ].filter((s): s is string => s !== undefined);
+
+    return {
+      providers,
+      embedded,
+      ...(emulator ? { emulatorUrl: emulator.baseUrl, emulator } : {}),
+      ...(callbacks ? { callbacks } : {}),
+      get secrets() {
+        return secrets();
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+function emulatorMode(v: string | undefined): 'auto' | 'always' | 'never' {
+  const s = v?.toLowerCase();
+  if (s === 'always' || s === '1' || s === 'true' || s === 'on') return 'always';
+  if (s === 'never' || s === '0' || s === 'false' || s === 'off') return 'never';
+  return 'auto';
+}

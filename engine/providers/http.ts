@@ -1,0 +1,314 @@
+/**
+ * The one HTTP wrapper of the provider adapters: JSON in/out, per-request timeouts, and the
+ * mapping of every transport or status failure to an `EngineError`. Nothing here ever puts a
+ * request header (API key) into an error: messages quote only the provider's response text,
+ * scrubbed of every secret the adapter knows.
+ */
+import { EngineError, isEngineError, type ErrorCode, type ErrorDetails } from '../core/errors';
+import type { GeneratedImage } from '../core/provider';
+
+/** Which step of a task a request belongs to; it decides how ambiguous failures are read. */
+export type HttpPhase = 'submit' | 'poll' | 'download';
+
+/** Who is calling: used in messages and to scrub secrets. */
+export interface ProviderContext {
+  /** Provider id (`bfl`). */
+  id: string;
+  /** Human name (`Black Forest Labs`). */
+  title: string;
+  /** Env var holding the key, named in auth errors (`BFL_API_KEY`). */
+  keyEnv: string;
+  /** Values that must never appear in errors (API key, webhook secrets). */
+  secrets: readonly string[];
+}
+
+export interface HttpRequest {
+  ctx: ProviderContext;
+  phase: HttpPhase;
+  method: 'GET' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  /** JSON body (POST). */
+  json?: unknown;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Task the request is about, put in error details. */
+  taskId?: string;
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON body, or undefined when the body was empty or not JSON. */
+  body: unknown;
+  text: string;
+}
+
+export const DEFAULT_TIMEOUTS: Record<HttpPhase, number> = { submit: 120_000, poll: 30_000, download: 120_000 };
+
+/** Socket errors that mean the request never reached the provider: safe to send again. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Sends one JSON request. Throws only for transport failures; any HTTP status is returned. */
+export async function requestJson(req: HttpRequest): Promise<JsonResponse> {
+  const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  let body: string | undefined;
+  if (req.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(req.json);
+  }
+  return withTransport(req, async (signal) => {
+    const res = await fetch(req.url, { method: req.method, headers, body, signal, redirect: 'error' });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: parseJson(text), text };
+  });
+}
+
+/** GET of raw bytes (result images). Throws only for transport failures. */
+export async function requestBytes(req: HttpRequest): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
+  return withTransport(req, async (signal) => {
+    const res = await fetch(req.url, { method: 'GET', headers: req.headers, signal, redirect: 'follow' });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    return { status: res.status, headers: res.headers, bytes };
+  });
+}
+
+async function withTransport<T>(req: HttpRequest, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUTS[req.phase];
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), timeoutMs);
+  const signal = req.signal ? AbortSignal.any([req.signal, timeout.signal]) : timeout.signal;
+  try {
+    req.signal?.throwIfAborted();
+    return await run(signal);
+  } catch (e) {
+    if (req.signal?.aborted) throw new EngineError('aborted', 'the run was cancelled', baseDetails(req));
+    throw transportError(req, e, timeout.signal.aborted, timeoutMs);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function transportError(req: HttpRequest, e: unknown, timedOut: boolean, timeoutMs: number): EngineError {
+  const { ctx } = req;
+  const sysCode = socketCode(e);
+  const where = `${ctx.title} (${hostOf(req.url)})`;
+  const details: ErrorDetails = { ...baseDetails(req), ...(sysCode ? { errno: sysCode } : {}) };
+  const cause = new Error(timedOut ? `timeout after ${timeoutMs} ms` : `${sysCode ?? 'network error'}: ${scrub(errorText(e), ctx.secrets)}`);
+  if (!timedOut && sysCode && NOT_SENT_CODES.has(sysCode)) {
+    return new EngineError('network', `could not connect to ${where}: ${sysCode}; nothing was sent`, { ...details, retryable: true }, { cause });
+  }
+  const what = timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : `the connection failed (${sysCode ?? 'network error'})`;
+  if (req.phase === 'submit') {
+    return new EngineError(
+      'ambiguous_submit',
+      `${where}: ${what} after the request was sent; the task may have been created (and charged), so it is not sent again automatically`,
+      { ...details, retryable: false },
+      { cause },
+    );
+  }
+  return new EngineError(timedOut ? 'timeout' : 'network', `${where}: ${what}`, { ...details, retryable: true }, { cause });
+}
+
+/** What an adapter could read out of an error body. */
+export interface ErrorBodyInfo {
+  /** Human text from the provider. */
+  message?: string;
+  /** Wire name of the refused parameter, when the body names one. */
+  param?: string;
+}
+
+/**
+ * Maps a non-success HTTP status (or a body `code` that stands for one) to an engine error.
+ * 5xx on submit is ambiguous (the task may exist), 5xx on a poll is a retryable failure.
+ */
+export function statusError(
+  req: Pick<HttpRequest, 'ctx' | 'phase' | 'taskId' | 'url'>,
+  status: number,
+  info: ErrorBodyInfo = {},
+  extra: ErrorDetails = {},
+): EngineError {
+  const { ctx, phase } = req;
+  const said = info.message ? `: ${scrub(clip(info.message), ctx.secrets)}` : '';
+  const details: ErrorDetails = { ...baseDetails(req), httpStatus: status, ...extra };
+  const make = (code: ErrorCode, message: string, more: ErrorDetails) =>
+    new EngineError(code, `${ctx.title}: ${message}`, { ...details, ...more });
+
+  if (status === 401 || status === 403) {
+    return make('auth', `the API key was refused (HTTP ${status}${said}); check ${ctx.keyEnv}`, { retryable: false });
+  }
+  if (status === 402) {
+    return make('insufficient_credits', `not enough credits (HTTP 402${said}); top up the account and run again`, { retryable: false });
+  }
+  if (status === 429) {
+    const wait = extra.retryAfterSec !== undefined ? `; retry after ${extra.retryAfterSec} s` : '';
+    return make('rate_limited', `rate limited (HTTP 429${said})${wait}`, { retryable: true });
+  }
+  if (status === 400 || status === 422) {
+    const param = info.param ? ` parameter "${info.param}"` : ' the request';
+    return make('provider_rejected', `refused${param} (HTTP ${status}${said})`, { retryable: false, ...(info.param ? { param: info.param } : {}) });
+  }
+  if (status === 404 && phase === 'poll') {
+    return make('task_not_found', `task ${req.taskId ?? ''} is unknown or expired (HTTP 404${said})`, { retryable: false });
+  }
+  if (status >= 500 && phase === 'submit') {
+    return make(
+      'ambiguous_submit',
+      `server error on submit (HTTP ${status}${said}); the task may have been created (and charged), so it is not sent again automatically`,
+      { retryable: false },
+    );
+  }
+  if (status >= 500) {
+    return make('provider_failed', `server error (HTTP ${status}${said})`, { retryable: true });
+  }
+  return make(phase === 'submit' ? 'provider_rejected' : 'provider_failed', `unexpected HTTP ${status}${said}`, { retryable: false });
+}
+
+/** Seconds from a Retry-After header (delta seconds or HTTP date); undefined when absent or invalid. */
+export function retryAfterSec(headers: Headers): number | undefined {
+  const raw = headers.get('retry-after');
+  if (raw === null || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (Number.isFinite(n)) return Math.max(0, n);
+  const at = Date.parse(raw);
+  return Number.isFinite(at) ? Math.max(0, Math.ceil((at - Date.now()) / 1000)) : undefined;
+}
+
+/** An error for a response whose shape is not what the contract says. */
+export function shapeError(req: Pick<HttpRequest, 'ctx' | 'phase' | 'taskId' | 'url'>, what: string): EngineError {
+  const code: ErrorCode = req.phase === 'submit' ? 'ambiguous_submit' : 'provider_failed';
+  return new EngineError(code, `${req.ctx.title}: unexpected response: ${what}`, { ...baseDetails(req), retryable: false });
+}
+
+/**
+ * Downloads a result image at once. 401/403/404/410 from a result URL mean it expired (signed
+ * URLs live minutes); transient failures are retried a few times because a GET costs nothing.
+ */
+export async function downloadImage(
+  ctx: ProviderContext,
+  url: string,
+  opts: { signal?: AbortSignal; taskId: string; timeoutMs?: number; attempts?: number; headers?: Record<string, string> },
+): Promise<Pick<GeneratedImage, 'bytes' | 'mime'>> {
+  const req: HttpRequest = { ctx, phase: 'download', method: 'GET', url, signal: opts.signal, taskId: opts.taskId, timeoutMs: opts.timeoutMs, headers: opts.headers };
+  const attempts = opts.attempts ?? 3;
+  if (!/^https?:\/\//i.test(url)) throw shapeError(req, `result URL is not http(s): ${clip(stripQuery(url))}`);
+  let last: EngineError | undefined;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const res = await requestBytes(req);
+      if ([401, 403, 404, 410].includes(res.status)) {
+        throw new EngineError(
+          'result_expired',
+          `${ctx.title}: the result image of task ${opts.taskId} is no longer available (HTTP ${res.status} from ${hostOf(url)}); result URLs expire quickly`,
+          { ...baseDetails(req), httpStatus: res.status, retryable: false },
+        );
+      }
+      if (res.status < 200 || res.status > 299) {
+        throw new EngineError('provider_failed', `${ctx.title}: downloading the result of task ${opts.taskId} failed (HTTP ${res.status})`, {
+          ...baseDetails(req),
+          httpStatus: res.status,
+          retryable: res.status >= 500 || res.status === 429,
+        });
+      }
+      const mime = sniffImageMime(res.bytes);
+      if (!mime) {
+        throw new EngineError('provider_failed', `${ctx.title}: the result of task ${opts.taskId} is not a JPEG, PNG or WebP image`, {
+          ...baseDetails(req),
+          retryable: false,
+        });
+      }
+      return { bytes: res.bytes, mime };
+    } catch (e) {
+      if (!isEngineError(e) || e.code === 'aborted' || e.details.retryable !== true) throw e;
+      last = e;
+    }
+  }
+  throw last ?? new EngineError('internal', 'download failed');
+}
+
+/** Image type from magic bytes. */
+export function sniffImageMime(b: Buffer): GeneratedImage['mime'] | undefined {
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'image/png';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
+  if (b.length >= 12 && b.toString('ascii', 0, 4) === 'RIFF' && b.toString('ascii', 8, 12) === 'WEBP') return 'image/webp';
+  return undefined;
+}
+
+/** Replaces every known secret in `text` (keys are never echoed, even if a server does). */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('***');
+  return out;
+}
+
+export function clip(text: string, max = 300): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+}
+
+export function stripQuery(url: string): string {
+  const i = url.search(/[?#]/);
+  return i < 0 ? url : url.slice(0, i);
+}
+
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid URL';
+  }
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Joins a base URL (with or without trailing slash or path) and an absolute path. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+function baseDetails(req: Pick<HttpRequest, 'ctx' | 'phase' | 'taskId'>): ErrorDetails {
+  return { provider: req.ctx.id, phase: req.phase, ...(req.taskId ? { taskId: req.taskId } : {}) };
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function socketCode(e: unknown): string | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 5; depth++) {
+    const c = cur as { code?: unknown; errors?: unknown[]; cause?: unknown };
+    if (typeof c.code === 'string' && c.code !== 'ABORT_ERR') return c.code;
+    if (Array.isArray(c.errors) && c.errors.length > 0) {
+      const inner = socketCode(c.errors[0]);
+      if (inner) return inner;
+    }
+    cur = c.cause;
+  }
+  return undefined;
+}
+
+function errorText(e: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 4; depth++) {
+    if (cur instanceof Error) parts.push(cur.message);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return clip(parts.join(': '), 200);
+}
