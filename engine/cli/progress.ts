@@ -1,0 +1,90 @@
+/** Live per-node progress on a terminal: one line per node, redrawn in place. */
+import type { NodeStatus, RunEvent, RunSummary } from '../core/events';
+
+interface Row {
+  id: string;
+  type: string;
+  status: NodeStatus;
+  done: number;
+  running: number;
+  failed: number;
+  started?: number;
+  elapsedMs?: number;
+  note?: string;
+}
+
+const ICON: Record<NodeStatus, string> = { queued: '·', running: '◐', done: '✓', failed: '✗', partial: '!', skipped: '-', cancelled: '■' };
+const COLOR: Record<NodeStatus, string> = { queued: '2', running: '36', done: '32', failed: '31', partial: '33', skipped: '2', cancelled: '33' };
+
+export class TerminalProgress {
+  private rows: Row[] = [];
+  private drawn = 0;
+  private timer?: ReturnType<typeof setInterval>;
+
+  constructor(private readonly out: NodeJS.WriteStream, private readonly redact: (s: string) => string) {}
+
+  onEvent(e: RunEvent): void {
+    switch (e.type) {
+      case 'runStart':
+        this.rows = e.nodes.map((n) => ({ id: n.id, type: n.type, status: 'queued', done: 0, running: 0, failed: 0 }));
+        this.timer = setInterval(() => this.draw(), 200);
+        this.timer.unref();
+        break;
+      case 'nodeStart':
+        Object.assign(this.row(e.nodeId), { status: 'running', started: e.at });
+        break;
+      case 'nodeProgress':
+        Object.assign(this.row(e.nodeId), { done: e.itemsDone, running: e.itemsRunning, ...(e.status ? { note: e.status } : {}) });
+        break;
+      case 'nodeError':
+        this.row(e.nodeId).failed++;
+        break;
+      case 'nodeDone':
+        Object.assign(this.row(e.nodeId), { status: e.status, done: e.items, running: 0, elapsedMs: e.elapsedMs, note: undefined });
+        break;
+      case 'nodeSkipped':
+        if (e.item === undefined) this.row(e.nodeId).status = 'skipped';
+        break;
+      case 'runDone':
+        clearInterval(this.timer);
+        this.draw();
+        break;
+      default:
+        return;
+    }
+  }
+
+  private row(id: string): Row {
+    return this.rows.find((r) => r.id === id) ?? { id, type: '', status: 'queued', done: 0, running: 0, failed: 0 };
+  }
+
+  private draw(): void {
+    const width = Math.max(...this.rows.map((r) => r.id.length), 4);
+    const lines = this.rows.map((r) => {
+      const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
+      const items = `${r.done} done${r.running ? `, ${r.running} running` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
+      const text = `${ICON[r.status]} ${r.id.padEnd(width)}  ${r.status.padEnd(9)} ${items.padEnd(28)} ${(elapsed / 1000).toFixed(1)}s${r.note && r.status === 'running' ? `  ${r.note}` : ''}`;
+      return `\x1b[${COLOR[r.status]}m${this.redact(text).slice(0, (this.out.columns ?? 120) - 1)}\x1b[0m`;
+    });
+    let buf = this.drawn ? `\x1b[${this.drawn}A` : '';
+    for (const l of lines) buf += `\x1b[2K${l}\n`;
+    this.out.write(buf);
+    this.drawn = lines.length;
+  }
+}
+
+export function formatSummary(s: RunSummary, outDir: string): string {
+  const lines: string[] = [];
+  const took = (s.elapsedMs / 1000).toFixed(1);
+  lines.push(`Run ${s.runId} ${s.status} in ${took}s: ${s.imagesWritten.length} image${s.imagesWritten.length === 1 ? '' : 's'} written to ${outDir}, ${s.providerCalls} provider call${s.providerCalls === 1 ? '' : 's'}, cost $${s.costUsd.toFixed(4)}`);
+  for (const w of s.warnings) lines.push(`  warning: ${w.message}`);
+  if (s.failures.length) {
+    lines.push(`${s.failures.length} failure${s.failures.length === 1 ? '' : 's'}:`);
+    for (const f of s.failures) lines.push(`  ✗ ${f.message} [${f.code}${f.taskId ? `, task ${f.taskId}` : ''}]`);
+  }
+  if (s.skipped.length) {
+    lines.push(`${s.skipped.length} skipped:`);
+    for (const k of s.skipped) lines.push(`  - node "${k.nodeId}"${k.item !== undefined ? ` item ${k.item}` : ''}: ${k.reason}`);
+  }
+  return lines.join('\n');
+}
