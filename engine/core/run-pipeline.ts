@@ -265,7 +265,8 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
           if (value === undefined || !s.outputs[port]) continue;
           const v = value as PortValue<PortKind>;
           s.outputs[port].push({ index: item, ok: true, value: v });
-          const cost = typeof v === 'object' && !v.meta?.cached ? v.meta?.costUsd : undefined;
+          // Cost belongs to the node that paid for the image, not to those it passes through.
+          const cost = typeof v === 'object' && v.meta?.nodeId === node.id && !v.meta.cached ? v.meta.costUsd : undefined;
           if (cost) {
             s.costUsd += cost;
             summary.costUsd += cost;
