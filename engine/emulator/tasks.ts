@@ -1,0 +1,150 @@
+/**
+ * Emulated tasks. A task's state is computed from the clock (created → latency → terminal), never
+ * advanced by timers, so polls see a consistent state machine however the event loop is loaded.
+ */
+import type { Outcome } from './faults';
+import type { RenderedImage } from './render';
+import type { ImageFormat, ProviderName, TaskSummary } from './types';
+
+export interface CallbackTarget {
+  url: string;
+  /** BFL `webhook_secret`. */
+  secret?: string;
+}
+
+export interface EmulatedTask {
+  id: string;
+  provider: ProviderName;
+  /** Model name as the provider spells it (flux-2-flex, flux-2/pro-text-to-image...). */
+  model: string;
+  /** flex | max | pro | dev: what pricing and the state names use. */
+  family: string;
+  key: string;
+  path: string;
+  requestHash: string;
+  /** The parsed request body, echoed back as kie/crun `param`. */
+  body: unknown;
+  createdAt: number;
+  readyAt: number;
+  outcome: Outcome;
+  prompt: string;
+  /** What the provider reports as the prompt used (BFL upsamples). */
+  resultPrompt: string;
+  seed: number;
+  width: number;
+  height: number;
+  format: ImageFormat;
+  /** Credits deducted from the balance (0 when the provider does not charge this outcome). */
+  charged: number;
+  /** Credits the provider reports for this task. */
+  price: number;
+  callback?: CallbackTarget;
+  image?: RenderedImage;
+  renderedAt?: number;
+  renderError?: string;
+  rendering: Promise<void>;
+  delivery?: { token: string; url: string; expiresAt: number };
+  /** Provider-specific facts for responses. */
+  meta: Record<string, unknown>;
+}
+
+export type TaskPhase =
+  | { state: 'pending'; fraction: number }
+  | { state: 'terminal'; outcome: Exclude<Outcome, 'stuck'>; completedAt: number; reason?: string };
+
+export function taskPhase(task: EmulatedTask, now: number): TaskPhase {
+  switch (task.outcome) {
+    case 'stuck':
+      return { state: 'pending', fraction: 0 };
+    case 'request_moderated':
+      return { state: 'terminal', outcome: 'request_moderated', completedAt: task.createdAt };
+    default:
+      break;
+  }
+  if (now < task.readyAt) {
+    const span = Math.max(1, task.readyAt - task.createdAt);
+    return { state: 'pending', fraction: Math.min(0.99, Math.max(0, (now - task.createdAt) / span)) };
+  }
+  if (task.outcome !== 'ready') return { state: 'terminal', outcome: task.outcome, completedAt: task.readyAt };
+  if (task.renderError) {
+    return { state: 'terminal', outcome: 'failed', completedAt: Math.max(task.readyAt, task.renderedAt ?? 0), reason: task.renderError };
+  }
+  if (!task.image) return { state: 'pending', fraction: 0.99 };
+  return { state: 'terminal', outcome: 'ready', completedAt: Math.max(task.readyAt, task.renderedAt ?? 0) };
+}
+
+export function isTerminal(task: EmulatedTask, now: number): boolean {
+  return taskPhase(task, now).state === 'terminal';
+}
+
+export class TaskStore {
+  private byId = new Map<string, EmulatedTask>();
+  private activeByKey = new Map<string, Set<EmulatedTask>>();
+  private byToken = new Map<string, EmulatedTask>();
+
+  constructor(private readonly ttlMs: () => number) {}
+
+  add(task: EmulatedTask): void {
+    this.byId.set(task.id, task);
+    const k = `${task.provider}\n${task.key}`;
+    let set = this.activeByKey.get(k);
+    if (!set) this.activeByKey.set(k, (set = new Set()));
+    set.add(task);
+  }
+
+  /** The task, unless unknown, expired, or asked for by another provider. */
+  get(provider: ProviderName, id: string, now: number): EmulatedTask | undefined {
+    const task = this.byId.get(id);
+    if (!task || task.provider !== provider) return undefined;
+    if (now - task.createdAt > this.ttlMs()) {
+      this.byId.delete(id);
+      return undefined;
+    }
+    return task;
+  }
+
+  setDelivery(task: EmulatedTask, delivery: NonNullable<EmulatedTask['delivery']>): void {
+    task.delivery = delivery;
+    this.byToken.set(delivery.token, task);
+  }
+
+  findByDeliveryToken(token: string): EmulatedTask | undefined {
+    const task = this.byToken.get(token);
+    return task && this.byId.has(task.id) ? task : undefined;
+  }
+
+  /** Submitted and not finished, for the per-key concurrency cap. */
+  activeCount(provider: ProviderName, key: string, now: number): number {
+    const set = this.activeByKey.get(`${provider}\n${key}`);
+    if (!set) return 0;
+    for (const t of set) if (isTerminal(t, now)) set.delete(t);
+    return set.size;
+  }
+
+  all(): EmulatedTask[] {
+    return [...this.byId.values()];
+  }
+
+  clear(): void {
+    this.byId.clear();
+    this.activeByKey.clear();
+    this.byToken.clear();
+  }
+}
+
+export function summarize(task: EmulatedTask, now: number): TaskSummary {
+  return {
+    id: task.id,
+    provider: task.provider,
+    model: task.model,
+    key: task.key,
+    prompt: task.prompt,
+    seed: task.seed,
+    width: task.width,
+    height: task.height,
+    outcome: task.outcome,
+    terminal: isTerminal(task, now),
+    createdAt: task.createdAt,
+    requestHash: task.requestHash,
+  };
+}

@@ -1,0 +1,131 @@
+/** Public types of the provider emulator (design.md 1.7). */
+import type { FaultConfig } from './faults';
+
+export type ProviderName = 'bfl' | 'kie' | 'novita' | 'crun';
+export const PROVIDER_NAMES: readonly ProviderName[] = ['bfl', 'kie', 'novita', 'crun'];
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp';
+
+/**
+ * kie.ai and crun.ai put an error `code` in the body; whether the HTTP status mirrors it is not
+ * documented (providers.md 2.3, [U]). `mirror`: HTTP status = code; `http200`: always HTTP 200.
+ */
+export type ErrorStatusStyle = 'mirror' | 'http200';
+
+export interface EmulatorOptions {
+  /** Port of the submit base URL (0 = any free port). */
+  port: number;
+  /** Port of BFL's polling_url and result URLs: a different origin than submit (0 = any). */
+  pollPort: number;
+  /** Interface both servers listen on. */
+  host: string;
+  /** Host name written into polling and BFL result URLs; differs from `host` on purpose. */
+  pollHostname: string;
+  /** Time from submit to the terminal state, ms. */
+  latencyMs: number;
+  /** When set, other keys are refused with each provider's auth error; otherwise any non-empty key works. */
+  validKeys?: string[];
+  /** Active (unfinished) tasks allowed per provider and key; BFL documents 24. */
+  activeTaskCap: number;
+  /** Lifetime of result image URLs after completion, ms (BFL: 10 min). */
+  resultTtlMs: number;
+  /** Age after which a task is forgotten (BFL answers "Task not found"), ms. */
+  taskTtlMs: number;
+  /** HTTP status style of kie.ai and crun.ai errors. */
+  errorStatusStyle: ErrorStatusStyle;
+  /** Seed of every PRNG stream (faults, random seeds). */
+  seed: number;
+  /** Faults active from the start. */
+  faults: FaultConfig;
+  /** Account balance per provider and key, in that provider's credits. */
+  initialCredits: number;
+  /** kie.ai account `webhookHmacKey`: when set, kie callbacks carry X-Webhook-Signature. */
+  kieWebhookHmacKey?: string;
+  /** Header BFL webhooks are signed in (providers.md 1.9 [U]). */
+  bflSignatureHeader: string;
+  /** BFL get_result on the submit origin answers "Task not found", so rebuilt polling URLs fail. */
+  strictPollingHost: boolean;
+  /** Delays between callback retries after a non-2xx or network error, ms. */
+  callbackRetryDelaysMs: number[];
+}
+
+/** Fault counts injected in one phase. */
+export interface InjectedCounts {
+  rate429: number;
+  error5xx: number;
+  drop: number;
+  dropAfterAccept: number;
+  insufficientCredits: number;
+  expired: number;
+  truncate: number;
+  delayed: number;
+}
+
+/** Counters for tests; a snapshot, safe to keep. */
+export interface EmulatorStats {
+  /** Tasks created per provider (each one would have been paid). */
+  submissions: Record<ProviderName, number>;
+  /** Submit HTTP requests per provider, refused ones included. */
+  submitRequests: Record<ProviderName, number>;
+  /** Tasks created per unique request (sha256 of provider, path and canonical JSON body). */
+  requestCounts: Record<string, number>;
+  polls: Record<ProviderName, number>;
+  downloads: Record<ProviderName, number>;
+  injected: Record<'submit' | 'poll' | 'download', InjectedCounts>;
+  /** 429s because the key had too many active tasks. */
+  capRejections: Record<ProviderName, number>;
+  /** Highest number of simultaneously active tasks per provider and key. */
+  peakActive: Record<ProviderName, Record<string, number>>;
+  outcomes: Record<'ready' | 'request_moderated' | 'content_moderated' | 'failed' | 'stuck', number>;
+  callbacks: {
+    /** POSTs attempted (retries and duplicates included). */
+    sent: Record<ProviderName, number>;
+    delivered: number;
+    failed: number;
+    missing: number;
+    duplicated: number;
+    badSignature: number;
+  };
+}
+
+/** A request that created more than one task. */
+export interface DuplicateSubmission {
+  hash: string;
+  provider: ProviderName;
+  path: string;
+  count: number;
+}
+
+/** Plain view of one emulated task. */
+export interface TaskSummary {
+  id: string;
+  provider: ProviderName;
+  model: string;
+  key: string;
+  prompt: string;
+  seed: number;
+  width: number;
+  height: number;
+  outcome: 'ready' | 'request_moderated' | 'content_moderated' | 'failed' | 'stuck';
+  terminal: boolean;
+  createdAt: number;
+  requestHash: string;
+}
+
+export interface Emulator {
+  /** Submit base for all four providers, e.g. http://127.0.0.1:PORT. */
+  readonly baseUrl: string;
+  /** The other origin: BFL polling_url and result URLs point here. */
+  readonly pollBaseUrl: string;
+  readonly options: Readonly<EmulatorOptions>;
+  /** Replaces the fault configuration. */
+  setFaults(faults: FaultConfig): void;
+  setLatency(ms: number): void;
+  stats(): EmulatorStats;
+  /** Requests that created more than one task (a client paid twice). */
+  duplicateSubmissions(): DuplicateSubmission[];
+  tasks(): TaskSummary[];
+  /** Forgets tasks, stats and balances and restarts the PRNG streams. */
+  reset(): void;
+  close(): Promise<void>;
+}
