@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, "_", "-" and "." only');
 
-export const nodeSchema = z.object({
+export const nodeSchema = z.strictObject({
   /** Unique within the pipeline; used in file names, events and `--set id.param=value`. */
   id,
   /** A registered node type, e.g. "flux-flex-generate". */
@@ -17,7 +17,7 @@ export const nodeSchema = z.object({
   position: z.object({ x: z.number(), y: z.number() }).optional(),
 });
 
-export const edgeSchema = z.object({
+export const edgeSchema = z.strictObject({
   id: z.string().optional(),
   source: z.string().min(1),
   sourceHandle: z.string().min(1),
@@ -25,7 +25,7 @@ export const edgeSchema = z.object({
   targetHandle: z.string().min(1),
 });
 
-export const settingsSchema = z.object({
+export const settingsSchema = z.strictObject({
   /** Provider used by nodes that do not choose one: bfl, kie, novita or crun. */
   provider: z.string().optional(),
   /** Most active tasks per provider, e.g. { "bfl": 24 }. */
@@ -38,7 +38,9 @@ export const settingsSchema = z.object({
 
 export const PIPELINE_VERSION = 1 as const;
 
-export const pipelineSchema = z.object({
+export const pipelineSchema = z.strictObject({
+  /** Lets editors find the JSON Schema; ignored by fluxgraph. */
+  $schema: z.string().optional(),
   version: z.literal(PIPELINE_VERSION),
   name: z.string().optional(),
   settings: settingsSchema.optional(),
