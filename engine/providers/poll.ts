@@ -17,7 +17,7 @@ export interface PollSettings {
   jitter: number;
   /** Overall limit per task, from the start of `wait`. */
   timeoutMs: number;
-  /** Transient poll failures in a row tolerated before giving up. */
+  /** Transient poll failures (5xx, network) in a row tolerated before giving up; 429s only slow polling down. */
   maxErrors: number;
   /** Timeout of one status request. */
   requestTimeoutMs: number;
@@ -123,7 +123,9 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       if (isCheckError(checked)) {
         const err = checked.error;
         if (err.code === 'aborted' || opts.signal.aborted) throw abortedError(opts.provider, taskId);
-        if (!isTransientPollError(err) || ++errors > settings.maxErrors) throw withTask(err, opts.provider, taskId);
+        // A 429 asks us to slow down: it is bounded by the deadline, not by the error budget.
+        const counts = err.code !== 'rate_limited';
+        if (!isTransientPollError(err) || (counts && ++errors > settings.maxErrors)) throw withTask(err, opts.provider, taskId);
         lastStatus = `retrying after ${err.code}`;
         step = { state: 'pending', status: lastStatus };
         const ra = err.details.retryAfterSec;
