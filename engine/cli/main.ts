@@ -42,11 +42,11 @@ function fail(message: string): number {
   return EXIT.invalid;
 }
 
-async function readPipelineText(file: string): Promise<string> {
+async function readPipelineText(file: string, shown: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (e) {
-    throw new EngineError('usage', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new EngineError('usage', `cannot read ${shown}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
 }
 
@@ -74,7 +74,7 @@ async function commandRunOrValidate(command: 'run' | 'validate', argv: string[])
   if (positionals.length !== 1) return fail(`${command} needs one pipeline file, e.g. fluxgraph ${command} examples/draft-then-refine.json`);
   const file = resolve(positionals[0]);
   const registry = createRegistry();
-  const text = await readPipelineText(file);
+  const text = await readPipelineText(file, positionals[0]);
 
   // Structure first, so a broken file is reported without starting any provider.
   const first = validatePipeline(text, { registry });
