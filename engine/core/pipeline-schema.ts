@@ -9,7 +9,7 @@ const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, d
 export const nodeSchema = z.strictObject({
   /** Unique within the pipeline; used in file names, events and `--set id.param=value`. */
   id,
-  /** A registered node type, e.g. "flux-flex-generate". */
+  /** A registered node type, e.g. flux-flex-generate. */
   type: z.string().min(1),
   /** Checked against the node type's params schema; defaults are applied at run time. */
   params: z.record(z.string(), z.unknown()).default({}),
