@@ -64,7 +64,7 @@ export class TerminalProgress {
       const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
       const items = `${r.done} done${r.running ? `, ${r.running} running` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
       const text = `${ICON[r.status]} ${r.id.padEnd(width)}  ${r.status.padEnd(9)} ${items.padEnd(28)} ${(elapsed / 1000).toFixed(1)}s${r.note && r.status === 'running' ? `  ${r.note}` : ''}`;
-      return `\x1b[${COLOR[r.status]}m${this.redact(text).slice(0, (this.out.columns ?? 120) - 1)}\x1b[0m`;
+      return `\x1b[${COLOR[r.status]}m${this.redact(text).slice(0, (this.out.columns || 120) - 1)}\x1b[0m`;
     });
     let buf = this.drawn ? `\x1b[${this.drawn}A` : '';
     for (const l of lines) buf += `\x1b[2K${l}\n`;

@@ -194,5 +194,4 @@ export const bflProtocol: ProviderProtocol = {
   methodNotAllowed: () => detail(405, 'Method Not Allowed'),
   rateLimited: (sec) => detail(429, `Rate limit exceeded. Please retry after ${sec} seconds.`, { 'retry-after': String(sec) }),
   serverError: (status) => detail(status, status === 503 ? 'Service temporarily unavailable' : 'Internal Server Error'),
-  bodyTooLarge: () => detail(413, 'Request Entity Too Large'),
 };

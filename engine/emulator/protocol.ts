@@ -32,9 +32,9 @@ export interface ProviderProtocol {
   ownsPath(pathname: string): boolean;
   notFound(): Reply;
   methodNotAllowed(): Reply;
-  rateLimited(retryAfterSec: number): Reply;
-  serverError(status: number, phase: Phase): Reply;
-  bodyTooLarge(): Reply;
+  rateLimited(retryAfterSec: number, state: EmulatorState): Reply;
+  /** An injected server error; `status` is the configured HTTP status (500, 503...). */
+  serverError(status: number, state: EmulatorState, phase: Phase): Reply;
 }
 
 /** Max JSON body: base64 images make BFL bodies large. */
@@ -63,8 +63,8 @@ export async function readJson(
  * kie.ai and crun.ai: body `code` is authoritative; the HTTP status mirrors it or is always 200,
  * per the emulator's `errorStatusStyle` ([U]).
  */
-export function codeReply(state: EmulatorState, code: number, body: Record<string, unknown>, headers?: Record<string, string>): Reply {
-  const status = state.options.errorStatusStyle === 'mirror' ? code : 200;
+export function codeReply(state: EmulatorState, code: number, body: Record<string, unknown>, headers?: Record<string, string>, httpStatus = code): Reply {
+  const status = state.options.errorStatusStyle === 'mirror' ? httpStatus : 200;
   return { status, body: { code, ...body }, headers };
 }
 

@@ -73,12 +73,12 @@ function matchRoute(method: string, pathname: string): Matched | undefined {
   return undefined;
 }
 
-function faultReply(m: Matched, kind: 'rate429' | 'error5xx', status: number, retryAfterSec: number): Reply {
+function faultReply(state: EmulatorState, m: Matched, kind: 'rate429' | 'error5xx', status: number, retryAfterSec: number): Reply {
   if (m.phase === 'download') return deliveryFault(kind, status, retryAfterSec);
-  if (kind === 'rate429') return m.protocol.rateLimited(retryAfterSec);
+  if (kind === 'rate429') return m.protocol.rateLimited(retryAfterSec, state);
   // A gateway in front of the API answers 502/504 with its own HTML page, whatever the provider.
   if (status === 502 || status === 504) return { status, body: gatewayPage(status) };
-  return m.protocol.serverError(status, m.phase);
+  return m.protocol.serverError(status, state, m.phase);
 }
 
 async function handle(state: EmulatorState, req: IncomingMessage, res: ServerResponse, origin: 'submit' | 'poll'): Promise<void> {
@@ -111,12 +111,12 @@ async function handle(state: EmulatorState, req: IncomingMessage, res: ServerRes
   }
   if (gate.kind === 'error5xx') {
     counters.injected[m.phase].error5xx++;
-    sendReply(res, faultReply(m, 'error5xx', gate.status, 0));
+    sendReply(res, faultReply(state, m, 'error5xx', gate.status, 0));
     return;
   }
   if (gate.kind === 'rate429') {
     counters.injected[m.phase].rate429++;
-    sendReply(res, faultReply(m, 'rate429', 429, gate.retryAfterSec));
+    sendReply(res, faultReply(state, m, 'rate429', 429, gate.retryAfterSec));
     return;
   }
   const ctx: RequestContext = { req, res, url, origin, state };

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EngineError } from '../../engine/core/errors';
 import type { ImageRequest, TaskRef } from '../../engine/core/provider';
-import type { Emulator, ProviderName } from '../../engine/emulator/types';
+import type { Emulator, ErrorStatusStyle, ProviderName } from '../../engine/emulator/types';
 import { CallbackReceiver } from '../../engine/providers/callbacks';
-import { FAST_POLL, PROVIDERS, adapter, caught, emulator, fixtures, request, until, type Fixtures } from './helpers';
+import { FAST_POLL, adapter, caught, emulator, fixtures, request, until, type Fixtures } from './helpers';
 
 const signal = () => new AbortController().signal;
 
@@ -22,19 +22,35 @@ const INVALID: Record<ProviderName, { req: Partial<ImageRequest>; param: string 
 const SIGNED: ProviderName[] = ['bfl', 'kie'];
 const WITH_CALLBACKS: ProviderName[] = ['bfl', 'kie', 'crun'];
 
+/** kie and crun may answer errors with HTTP 200 and a body `code`, or mirror the code in the status [U]: both are run. */
+const CASES: [string, ProviderName, ErrorStatusStyle][] = [
+  ['bfl', 'bfl', 'mirror'],
+  ['kie (errors as HTTP 200 + body code)', 'kie', 'http200'],
+  ['kie (errors as HTTP status)', 'kie', 'mirror'],
+  ['novita', 'novita', 'mirror'],
+  ['crun (errors as HTTP 200 + body code)', 'crun', 'http200'],
+  ['crun (errors as HTTP status)', 'crun', 'mirror'],
+];
+
+const emulators = {} as Record<ErrorStatusStyle, Emulator>;
 let emu: Emulator;
 let fx: Fixtures;
 beforeAll(async () => {
-  emu = await emulator({ validKeys: ['test-key'] });
+  emulators.http200 = await emulator({ validKeys: ['test-key'], errorStatusStyle: 'http200' });
+  emulators.mirror = await emulator({ validKeys: ['test-key'], errorStatusStyle: 'mirror' });
+  emu = emulators.http200;
   fx = await fixtures();
 });
 afterAll(async () => {
-  await emu.close();
+  await emulators.http200.close();
+  await emulators.mirror.close();
   await fx.close();
 });
 beforeEach(() => {
-  emu.reset();
-  emu.setFaults({});
+  for (const e of Object.values(emulators)) {
+    e.reset();
+    e.setFaults({});
+  }
 });
 
 async function generate(id: ProviderName, over: Partial<ImageRequest> = {}, waitTimeoutMs?: number) {
@@ -53,7 +69,14 @@ function expectNoDoubleSubmit() {
   expect(emu.duplicateSubmissions()).toEqual([]);
 }
 
-describe.each(PROVIDERS)('%s adapter', (id) => {
+describe.each(CASES)('%s adapter', (_label, id, style) => {
+  beforeAll(() => {
+    emu = emulators[style];
+  });
+  afterAll(() => {
+    emu = emulators.http200;
+  });
+
   it('generates an image from a prompt and returns a task ref that survives storage', async () => {
     const { task, result } = await generate(id);
     expect(['image/jpeg', 'image/png', 'image/webp']).toContain(result.mime);
@@ -125,7 +148,8 @@ describe.each(PROVIDERS)('%s adapter', (id) => {
   ])('maps %s moderation of %s to moderated', async (tag) => {
     const e = await failure(id, { prompt: `a lighthouse ${tag}` });
     expect(e.code).toBe('moderated');
-    expect(e.details.taskId).toBeTruthy();
+    expect(e.details.provider).toBe(id);
+    expect(e.details.retryable).toBe(false);
   });
 
   it('maps a failed generation to provider_failed with the task id', async () => {
@@ -222,7 +246,7 @@ describe.each(PROVIDERS)('%s adapter', (id) => {
       const p = adapter(id, emu);
       for (let i = 0; i < 4; i++) {
         await p
-          .submit(request({ seed: i }), { signal: signal() })
+          .submit(request({ prompt: `a lighthouse, variation ${i}` }), { signal: signal() })
           .then((t) => p.wait(t, { signal: signal() }))
           .catch(() => undefined);
       }
