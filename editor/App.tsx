@@ -1,0 +1,284 @@
+/**
+ * The editor's shell: toolbar, palette, canvas, inspector, gallery, and the document actions
+ * (open, save, layout, run, stop) that the toolbar and the keyboard share.
+ */
+import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
+import { useCallback, useEffect, useRef } from 'react';
+import { Canvas } from './canvas/Canvas';
+import { Palette } from './canvas/Palette';
+import { isFragment, type Fragment } from './flow/clipboard';
+import { layoutGraph } from './flow/layout';
+import type { FlowEdge, FlowNode } from './flow/types';
+import { Gallery, Preview } from './gallery/Gallery';
+import { Inspector } from './inspector/Inspector';
+import { useCatalog } from './state/catalog-store';
+import { downloadText, fileNameFor, pipelineText, readPipelineText } from './state/document-io';
+import { currentFlow, useEditor } from './state/editor-store';
+import { startRun, stopRun } from './state/run-controller';
+import { useRunStore } from './state/run-store';
+import { idleRun, isRunActive, type RunState } from './state/run-state';
+import { useUi } from './state/ui-store';
+import { handleShortcut, SHORTCUTS } from './shortcuts';
+
+let clipboard: Fragment | undefined;
+
+async function openFile(file: File): Promise<void> {
+  let text: string;
+  try {
+    text = await file.text();
+  } catch (e) {
+    useEditor.getState().notify('error', `could not read ${file.name}: ${(e as Error).message}`);
+    return;
+  }
+  const read = readPipelineText(text);
+  if (!read.ok) {
+    useEditor.getState().notify('error', `${file.name}: ${read.message}`);
+    return;
+  }
+  if (!isRunActive(useRunStore.getState().status)) useRunStore.getState().replace(idleRun);
+  useEditor.getState().load({ ...read.flow, name: read.flow.name ?? file.name.replace(/\.json$/i, '') });
+  useEditor.getState().notify('info', `opened ${file.name} (${read.flow.nodes.length} nodes)`);
+}
+
+function savePipeline(): void {
+  const flow = currentFlow();
+  downloadText(pipelineText(flow, useCatalog.getState().byType), fileNameFor(flow.name));
+}
+
+function autoLayout(): void {
+  const { nodes, edges } = useEditor.getState();
+  if (nodes.length === 0) return;
+  const positions = layoutGraph(
+    nodes.map((n) => ({ id: n.id, width: n.measured?.width, height: n.measured?.height })),
+    edges,
+  );
+  useEditor.getState().setPositions(positions);
+}
+
+function runStatusText(run: RunState): string {
+  switch (run.status) {
+    case 'idle':
+      return run.error ? `Not started: ${run.error}` : 'Ready';
+    case 'starting':
+      return 'Starting…';
+    case 'running': {
+      const all = Object.values(run.nodes);
+      const finished = all.filter((n) => n.status !== 'queued' && n.status !== 'running').length;
+      return `Running… ${finished}/${all.length} nodes finished · ${run.gallery.length} images`;
+    }
+    default: {
+      const s = run.summary;
+      const took = s ? ` in ${(s.elapsedMs / 1000).toFixed(1)} s` : '';
+      const images = ` · ${run.gallery.length} images`;
+      const failed = s?.failures.length ? ` · ${s.failures.length} failed` : '';
+      const cost = s && s.costUsd > 0 ? ` · $${s.costUsd.toFixed(3)}` : '';
+      const label = { done: 'Done', partial: 'Partly done', failed: 'Failed', cancelled: 'Stopped' }[run.status];
+      return `${label}${took}${images}${failed}${cost}${run.error ? ` · ${run.error}` : ''}`;
+    }
+  }
+}
+
+function RunStatus() {
+  const run = useRunStore((s) => s);
+  return (
+    <span className="fg-run-status" role="status" aria-live="polite" data-run-status={run.status}>
+      {runStatusText(run)}
+    </span>
+  );
+}
+
+function Toolbar({ onOpen }: { onOpen(): void }) {
+  const status = useRunStore((s) => s.status);
+  const canUndo = useEditor((s) => s.history.past.length > 0);
+  const canRedo = useEditor((s) => s.history.future.length > 0);
+  const name = useEditor((s) => s.name);
+  const flow = useReactFlow<FlowNode, FlowEdge>();
+  const active = isRunActive(status);
+  return (
+    <header className="fg-toolbar" role="toolbar" aria-label="Editor">
+      <span className="fg-logo">
+        flux<b>graph</b>
+      </span>
+      <span className="fg-doc-name" title="Pipeline name (edit it in the pipeline settings)">
+        {name || 'untitled'}
+      </span>
+      <div className="fg-group">
+        <button type="button" onClick={onOpen} title="Open a pipeline JSON file (Ctrl+O)">
+          Open
+        </button>
+        <button type="button" onClick={savePipeline} title="Save the pipeline as JSON (Ctrl+S)">
+          Save
+        </button>
+      </div>
+      <div className="fg-group">
+        <button type="button" onClick={() => useEditor.getState().undo()} disabled={!canUndo} title="Undo (Ctrl+Z)">
+          Undo
+        </button>
+        <button type="button" onClick={() => useEditor.getState().redo()} disabled={!canRedo} title="Redo (Ctrl+Shift+Z)">
+          Redo
+        </button>
+      </div>
+      <div className="fg-group">
+        <button type="button" onClick={autoLayout} title="Auto-layout (L)">
+          Layout
+        </button>
+        <button type="button" onClick={() => void flow.fitView({ padding: 0.12, duration: 200 })} title="Fit the view (F)">
+          Fit
+        </button>
+      </div>
+      <div className="fg-group">
+        <button type="button" className="fg-run" onClick={() => void startRun()} disabled={active} title="Run the pipeline (Ctrl+Enter)">
+          Run
+        </button>
+        <button type="button" className="fg-stop" onClick={() => void stopRun()} disabled={!active} title="Stop the run (Ctrl+.)">
+          Stop
+        </button>
+      </div>
+      <RunStatus />
+      <span className="fg-spacer" />
+      <button type="button" className="fg-help-button" onClick={() => useUi.getState().setHelpOpen(true)} title="Keyboard shortcuts (?)" aria-label="Help">
+        ?
+      </button>
+    </header>
+  );
+}
+
+function HelpPanel() {
+  const open = useUi((s) => s.helpOpen);
+  if (!open) return null;
+  return (
+    <div className="fg-modal-backdrop" onClick={() => useUi.getState().setHelpOpen(false)}>
+      <div className="fg-help" role="dialog" aria-modal="true" aria-label="Keyboard shortcuts" onClick={(e) => e.stopPropagation()}>
+        <h2>Keyboard shortcuts</h2>
+        <table>
+          <tbody>
+            {SHORTCUTS.map((s) => (
+              <tr key={s.keys}>
+                <td>
+                  <kbd>{s.keys}</kbd>
+                </td>
+                <td>{s.action}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <h3>Picking drafts</h3>
+        <p>
+          After a run, click the draft thumbnails on a node that feeds a <b>Pick images</b> node: the pick node's <code>indices</code> follow your clicks.
+          Run again to refine the picked drafts.
+        </p>
+        <button type="button" onClick={() => useUi.getState().setHelpOpen(false)}>
+          Close
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function Notices() {
+  const notice = useEditor((s) => s.notice);
+  useEffect(() => {
+    if (!notice) return;
+    const t = setTimeout(() => useEditor.getState().dismissNotice(notice.id), notice.kind === 'error' ? 8000 : 4000);
+    return () => clearTimeout(t);
+  }, [notice]);
+  if (!notice) return null;
+  return (
+    <div className={`fg-notice fg-notice-${notice.kind}`} role={notice.kind === 'error' ? 'alert' : 'status'} data-testid="notice">
+      <span>{notice.text}</span>
+      <button type="button" className="fg-link" onClick={() => useEditor.getState().dismissNotice(notice.id)} aria-label="Dismiss">
+        ×
+      </button>
+    </div>
+  );
+}
+
+function Shell() {
+  const fileInput = useRef<HTMLInputElement>(null);
+  const searchRef = useRef<HTMLInputElement>(null);
+  const flow = useReactFlow<FlowNode, FlowEdge>();
+  const loaded = useCatalog((s) => s.loaded);
+  const catalogError = useCatalog((s) => s.error);
+
+  const openDialog = useCallback(() => fileInput.current?.click(), []);
+
+  useEffect(() => {
+    const onKeyDown = (e: KeyboardEvent) => {
+      const editor = useEditor.getState();
+      const handled = handleShortcut(e, {
+        undo: () => editor.undo(),
+        redo: () => editor.redo(),
+        copy: (cut) => {
+          const fragment = editor.copySelection();
+          if (!fragment) return;
+          clipboard = fragment;
+          void navigator.clipboard?.writeText(JSON.stringify(fragment, null, 2)).catch(() => undefined);
+          if (cut) editor.deleteSelection();
+        },
+        paste: () => {
+          if (clipboard && isFragment(clipboard)) editor.paste(clipboard);
+        },
+        duplicate: () => {
+          const fragment = editor.copySelection();
+          if (fragment) editor.paste(fragment);
+        },
+        remove: () => editor.deleteSelection(),
+        selectAll: () => editor.selectAll(),
+        escape: () => {
+          useUi.getState().setHelpOpen(false);
+          editor.selectOnly(undefined);
+        },
+        open: openDialog,
+        save: savePipeline,
+        run: () => void startRun(),
+        stop: () => void stopRun(),
+        layout: autoLayout,
+        fit: () => void flow.fitView({ padding: 0.12, duration: 200 }),
+        search: () => searchRef.current?.focus(),
+        help: () => useUi.getState().setHelpOpen(true),
+      });
+      if (handled) e.preventDefault();
+    };
+    window.addEventListener('keydown', onKeyDown);
+    return () => window.removeEventListener('keydown', onKeyDown);
+  }, [flow, openDialog]);
+
+  return (
+    <div className="fg-app">
+      <Toolbar onOpen={openDialog} />
+      <input
+        ref={fileInput}
+        type="file"
+        accept=".json,application/json"
+        hidden
+        data-testid="open-file"
+        onChange={(e) => {
+          const file = e.target.files?.[0];
+          if (file) void openFile(file);
+          e.target.value = '';
+        }}
+      />
+      <div className="fg-main">
+        <Palette ref={searchRef} />
+        {loaded ? (
+          <Canvas onOpenFile={(f) => void openFile(f)} />
+        ) : (
+          <div className="fg-canvas fg-loading">{catalogError ? `Could not load the node catalog: ${catalogError}` : 'Loading the node catalog…'}</div>
+        )}
+        <Inspector />
+      </div>
+      <Gallery />
+      <Notices />
+      <Preview />
+      <HelpPanel />
+    </div>
+  );
+}
+
+export function App() {
+  return (
+    <ReactFlowProvider>
+      <Shell />
+    </ReactFlowProvider>
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * The editor's only door to the engine: the local server's HTTP API. Same origin, JSON bodies
+ * (the server refuses state changes from other origins and any body that is not JSON).
+ */
+import type { RunEvent } from '../../engine/core/events';
+import type {
+  ApiErrorBody,
+  Issue,
+  NodesResponse,
+  ProvidersResponse,
+  RunsResponse,
+  ServerInfo,
+  StartRunRequest,
+  StartRunResponse,
+  ValidateResponse,
+} from './types';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: Issue[] = [],
+  ) {
+    super(message);
+  }
+}
+
+async function request<T>(path: string, init?: { method?: string; body?: unknown; signal?: AbortSignal }): Promise<T> {
+  const res = await fetch(path, {
+    method: init?.method ?? 'GET',
+    headers: init?.body !== undefined ? { 'content-type': 'application/json' } : {},
+    body: init?.body !== undefined ? JSON.stringify(init.body) : undefined,
+    signal: init?.signal,
+  });
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const err = (body as ApiErrorBody | undefined)?.error;
+    throw new ApiError(res.status, err?.code ?? 'http', err?.message ?? `HTTP ${res.status}`, (body as ApiErrorBody | undefined)?.issues);
+  }
+  return body as T;
+}
+
+export const api = {
+  info: () => request<ServerInfo>('/api/info'),
+  nodes: () => request<NodesResponse>('/api/nodes'),
+  providers: () => request<ProvidersResponse>('/api/providers'),
+  validate: (pipeline: unknown, signal?: AbortSignal) =>
+    request<ValidateResponse>('/api/validate', { method: 'POST', body: { pipeline }, signal }),
+  startRun: (body: StartRunRequest) => request<StartRunResponse>('/api/runs', { method: 'POST', body }),
+  cancelRun: (runId: string) => request<{ cancelled: boolean }>(`/api/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', body: {} }),
+  runs: () => request<RunsResponse>('/api/runs'),
+};
+
+export function imageUrl(hash: string): string {
+  return `/api/images/${hash}`;
+}
+
+export function thumbUrl(hash: string, size = 160): string {
+  return `/api/images/${hash}/thumb?size=${size}`;
+}
+
+/**
+ * Follows a run's events over SSE. The server replays what was missed on reconnect (Last-Event-ID)
+ * and the stream is closed here after `runDone`, so EventSource does not reconnect forever.
+ */
+export function followRun(
+  runId: string,
+  onEvent: (event: RunEvent) => void,
+  onError: (message: string) => void,
+): () => void {
+  const source = new EventSource(`/api/runs/${encodeURIComponent(runId)}/events`);
+  let closed = false;
+  source.onmessage = (m) => {
+    let event: RunEvent;
+    try {
+      event = JSON.parse(m.data as string) as RunEvent;
+    } catch {
+      return;
+    }
+    onEvent(event);
+    if (event.type === 'runDone') {
+      closed = true;
+      source.close();
+    }
+  };
+  source.onerror = () => {
+    if (!closed && source.readyState === EventSource.CLOSED) onError('lost the connection to the server');
+  };
+  return () => {
+    closed = true;
+    source.close();
+  };
+}

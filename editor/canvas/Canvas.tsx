@@ -1,0 +1,195 @@
+/**
+ * The React Flow canvas: controlled by the editor store, connections checked as they are drawn
+ * (with the reason shown when one is refused), palette and file drops.
+ */
+import {
+  Background,
+  BackgroundVariant,
+  Controls,
+  MiniMap,
+  Panel,
+  ReactFlow,
+  useConnection,
+  useReactFlow,
+  type Connection,
+  type Edge,
+  type OnConnectEnd,
+  type IsValidConnection,
+} from '@xyflow/react';
+import { useCallback, useEffect, useMemo, type DragEvent } from 'react';
+import { checkConnection, connectionFromHandles, type ConnectionVerdict } from '../flow/connection-check';
+import { ESTIMATED_NODE_SIZE } from '../flow/layout';
+import { FLOW_NODE_TYPE, type EdgeEnds, type FlowEdge, type FlowNode } from '../flow/types';
+import { useCatalog } from '../state/catalog-store';
+import { useEditor } from '../state/editor-store';
+import { useIssues } from '../state/issues-store';
+import { categoryColors, portColor } from '../theme';
+import { PipelineNode } from './PipelineNode';
+
+/** Module scope: React Flow re-mounts every node if this object changes. */
+const nodeTypes = { [FLOW_NODE_TYPE]: PipelineNode };
+
+export const NODE_DRAG_TYPE = 'application/x-fluxgraph-node';
+
+function verdictFor(c: EdgeEnds): ConnectionVerdict {
+  const s = useEditor.getState();
+  const types = new Map(s.nodes.map((n) => [n.id, n.data.type]));
+  const edges = s.edges.map((e) => ({ id: e.id, source: e.source, sourceHandle: e.sourceHandle ?? '', target: e.target, targetHandle: e.targetHandle ?? '' }));
+  return checkConnection(c, { typeOf: (id) => types.get(id), edges }, useCatalog.getState().byType);
+}
+
+function endsOf(c: Connection | Edge): EdgeEnds {
+  return { source: c.source, sourceHandle: c.sourceHandle ?? '', target: c.target, targetHandle: c.targetHandle ?? '' };
+}
+
+/** Why the connection being drawn would be refused, or null while it is fine. */
+function refusalOf(state: { fromHandle: { nodeId: string; id?: string | null; type: 'source' | 'target' } | null; toHandle: { nodeId: string; id?: string | null; type: 'source' | 'target' } | null }): string | null {
+  if (!state.fromHandle || !state.toHandle) return null;
+  if (state.fromHandle.nodeId === state.toHandle.nodeId && state.fromHandle.id === state.toHandle.id && state.fromHandle.type === state.toHandle.type) return null;
+  const c = connectionFromHandles(state.fromHandle, state.toHandle);
+  if ('code' in c) return c.reason;
+  const verdict = verdictFor(c);
+  return verdict.ok ? null : verdict.reason;
+}
+
+function ConnectionHint() {
+  const hint = useConnection((c) => (c.inProgress && c.toHandle && c.isValid === false ? { reason: refusalOf(c), x: c.pointer.x, y: c.pointer.y } : null));
+  if (!hint?.reason) return null;
+  return (
+    <div className="fg-connection-hint" style={{ left: hint.x + 14, top: hint.y + 14 }}>
+      {hint.reason}
+    </div>
+  );
+}
+
+const styledEdges = new WeakMap<FlowEdge, { key: string; edge: FlowEdge }>();
+
+function styleEdge(e: FlowEdge, kind: string | undefined, problem: string | undefined): FlowEdge {
+  const key = `${kind}|${problem ?? ''}`;
+  const hit = styledEdges.get(e);
+  if (hit && hit.key === key) return hit.edge;
+  const color = problem ? '#ef4444' : portColor(kind ?? '');
+  const edge: FlowEdge = {
+    ...e,
+    className: `fg-edge fg-edge-${kind ?? 'unknown'}${problem ? ' fg-edge-invalid' : ''}`,
+    style: { stroke: color, strokeWidth: 2 },
+    ...(problem ? { label: problem.length > 60 ? `${problem.slice(0, 57)}…` : problem, labelStyle: { fill: '#fca5a5' }, labelBgStyle: { fill: '#1f2330' } } : {}),
+  };
+  styledEdges.set(e, { key, edge });
+  return edge;
+}
+
+function minimapColor(node: FlowNode): string {
+  const d = useCatalog.getState().byType.get(node.data.type);
+  return d ? categoryColors[d.category] : '#ef4444';
+}
+
+export interface CanvasProps {
+  onOpenFile(file: File): void;
+}
+
+export function Canvas({ onOpenFile }: CanvasProps) {
+  const nodes = useEditor((s) => s.nodes);
+  const edges = useEditor((s) => s.edges);
+  const onNodesChange = useEditor((s) => s.onNodesChange);
+  const onEdgesChange = useEditor((s) => s.onEdgesChange);
+  const fitRequest = useEditor((s) => s.fitRequest);
+  const byType = useCatalog((s) => s.byType);
+  const edgeIssues = useIssues((s) => s.byEdge);
+  const flow = useReactFlow<FlowNode, FlowEdge>();
+
+  useEffect(() => {
+    if (fitRequest > 0) void flow.fitView({ padding: 0.12, maxZoom: 1.2 });
+  }, [fitRequest, flow]);
+
+  const shownEdges = useMemo(() => {
+    const types = new Map(useEditor.getState().nodes.map((n) => [n.id, n.data.type]));
+    return edges.map((e) => {
+      const t = types.get(e.source);
+      const kind = t ? byType.get(t)?.outputs.find((p) => p.name === e.sourceHandle)?.kind : undefined;
+      return styleEdge(e, kind, edgeIssues[e.id]?.[0]?.message.replace(/^node "[^"]+"( \([^)]+\))?: /, ''));
+    });
+  }, [edges, byType, edgeIssues]);
+
+  const isValidConnection = useCallback<IsValidConnection<FlowEdge>>((c) => verdictFor(endsOf(c)).ok, []);
+
+  const onConnect = useCallback((c: Connection) => {
+    const ends = endsOf(c);
+    const verdict = verdictFor(ends);
+    if (!verdict.ok) {
+      useEditor.getState().notify('error', `Connection refused: ${verdict.reason}`);
+      return;
+    }
+    useEditor.getState().connect(ends, verdict.replaces);
+    if (verdict.replaces.length > 0) useEditor.getState().notify('info', `input "${ends.targetHandle}" of "${ends.target}" takes one connection: replaced the old one`);
+  }, []);
+
+  const onConnectEnd = useCallback<OnConnectEnd>((_, state) => {
+    if (state.isValid) return;
+    const reason = refusalOf(state);
+    if (reason) useEditor.getState().notify('error', `Connection refused: ${reason}`);
+  }, []);
+
+  const onDragOver = useCallback((e: DragEvent) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = e.dataTransfer.types.includes('Files') ? 'copy' : 'move';
+  }, []);
+
+  const onDrop = useCallback(
+    (e: DragEvent) => {
+      e.preventDefault();
+      const file = [...e.dataTransfer.files].find((f) => f.name.toLowerCase().endsWith('.json') || f.type === 'application/json');
+      if (file) {
+        onOpenFile(file);
+        return;
+      }
+      if (e.dataTransfer.files.length > 0) {
+        useEditor.getState().notify('error', 'drop a pipeline .json file to open it');
+        return;
+      }
+      const type = e.dataTransfer.getData(NODE_DRAG_TYPE);
+      if (!type || !useCatalog.getState().byType.has(type)) return;
+      const p = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+      useEditor.getState().addNode(type, { x: Math.round(p.x - ESTIMATED_NODE_SIZE.width / 2), y: Math.round(p.y - 30) });
+    },
+    [flow, onOpenFile],
+  );
+
+  const beginDrag = useCallback(() => useEditor.getState().beginDrag(), []);
+
+  return (
+    <div className="fg-canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
+      <ReactFlow<FlowNode, FlowEdge>
+        nodes={nodes}
+        edges={shownEdges}
+        nodeTypes={nodeTypes}
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={onConnect}
+        onConnectEnd={onConnectEnd}
+        isValidConnection={isValidConnection}
+        onNodeDragStart={beginDrag}
+        onSelectionDragStart={beginDrag}
+        deleteKeyCode={null}
+        minZoom={0.05}
+        maxZoom={2.5}
+        colorMode="dark"
+        fitView
+        fitViewOptions={{ padding: 0.12, maxZoom: 1.2 }}
+        proOptions={{ hideAttribution: true }}
+        connectionRadius={28}
+        elevateEdgesOnSelect
+      >
+        <Background variant={BackgroundVariant.Dots} gap={22} size={1.2} color="#2d3340" />
+        <MiniMap<FlowNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} maskColor="rgba(12,14,20,0.7)" ariaLabel="Minimap" />
+        <Controls showInteractive={false} />
+        <ConnectionHint />
+        {nodes.length === 0 ? (
+          <Panel position="top-center" className="fg-empty-hint">
+            Drag a node from the palette (or search and press Enter), or <b>Open</b> a pipeline file — or drop one here.
+          </Panel>
+        ) : null}
+      </ReactFlow>
+    </div>
+  );
+}

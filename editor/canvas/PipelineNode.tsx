@@ -1,0 +1,220 @@
+/**
+ * The one node component (design.md 1.4): handles, params and run state all come from the
+ * node's descriptor and from stores read by selector, so a run event re-renders only its node.
+ */
+import { Handle, Position, useStore, type NodeProps, type ReactFlowState } from '@xyflow/react';
+import { memo, useCallback } from 'react';
+import type { NodeDescriptor } from '../../engine/core/describe';
+import type { InputPort, OutputPort } from '../../engine/core/ports';
+import { thumbUrl } from '../api/client';
+import type { Issue } from '../api/types';
+import { isPicked, pickTargetOf, togglePick } from '../flow/picks';
+import type { FlowNode } from '../flow/types';
+import { useDescriptor } from '../state/catalog-store';
+import { useEditor } from '../state/editor-store';
+import { useNodeIssues } from '../state/issues-store';
+import { useNodeRun } from '../state/run-store';
+import type { NodeImage, NodeRunState } from '../state/run-state';
+import { useUi } from '../state/ui-store';
+import { categoryColors, portColor, statusColors, statusLabels } from '../theme';
+
+/** Below this zoom a node drops its details, so a big graph pans smoothly. */
+const DETAIL_ZOOM = 0.45;
+const zoomedOutSelector = (s: ReactFlowState) => s.transform[2] < DETAIL_ZOOM;
+const MAX_THUMBS = 8;
+
+function PortRow({ port, side, issue }: { port: ({ name: string } & InputPort) | ({ name: string } & OutputPort); side: 'in' | 'out'; issue?: Issue }) {
+  const color = portColor(port.kind);
+  const multiple = side === 'in' ? (port as InputPort).multiple : (port as OutputPort).list;
+  const required = side === 'in' && (port as InputPort).required;
+  const title = [`${port.name}: ${port.kind}${multiple ? (side === 'in' ? ', takes several' : ', a list') : ''}${required ? ', required' : ''}`, port.description, issue?.message]
+    .filter(Boolean)
+    .join('\n');
+  return (
+    <div className={`fg-port fg-port-${side}${issue ? ' fg-port-error' : ''}`} title={title}>
+      <Handle
+        type={side === 'in' ? 'target' : 'source'}
+        position={side === 'in' ? Position.Left : Position.Right}
+        id={port.name}
+        className={`fg-handle fg-handle-${port.kind}${multiple ? ' fg-handle-multiple' : ''}`}
+        style={{ background: color, borderColor: color }}
+        aria-label={`${side === 'in' ? 'input' : 'output'} ${port.name}`}
+      />
+      <span className="fg-port-name">
+        {port.name}
+        {required ? <span className="fg-required">*</span> : null}
+      </span>
+      <span className="fg-port-kind" style={{ color }}>
+        {port.kind}
+        {multiple ? '[]' : ''}
+      </span>
+    </div>
+  );
+}
+
+function ParamSummary({ descriptor, params }: { descriptor: NodeDescriptor; params: Record<string, unknown> }) {
+  const text = params.text ?? params.source;
+  if (typeof text === 'string') return <p className="fg-node-text">{text}</p>;
+  const shown = descriptor.params.filter((p) => params[p.name] !== undefined).slice(0, 6);
+  if (shown.length === 0) return null;
+  return (
+    <div className="fg-chips">
+      {shown.map((p) => (
+        <span key={p.name} className="fg-chip">
+          {p.name} <b>{Array.isArray(params[p.name]) ? (params[p.name] as unknown[]).join(',') : String(params[p.name])}</b>
+        </span>
+      ))}
+    </div>
+  );
+}
+
+function statusText(run: NodeRunState): string {
+  const label = statusLabels[run.status];
+  if (run.status === 'running') {
+    const parts = [label];
+    if (run.itemsDone || run.itemsRunning) parts.push(`${run.itemsDone} done${run.itemsRunning ? `, ${run.itemsRunning} active` : ''}`);
+    if (run.fraction !== undefined) parts.push(`${Math.round(run.fraction * 100)}%`);
+    return parts.join(' · ');
+  }
+  return label;
+}
+
+function StatusBadge({ run }: { run: NodeRunState }) {
+  return (
+    <span className="fg-badge" data-status={run.status} style={{ background: statusColors[run.status] }}>
+      {statusText(run)}
+    </span>
+  );
+}
+
+function Thumbnails({ nodeId, images }: { nodeId: string; images: NodeImage[] }) {
+  const pickId = useEditor((s) => pickTargetOf(nodeId, s.edges, (id) => s.nodes.find((n) => n.id === id)?.data.type));
+  const pickParams = useEditor((s) => (pickId ? s.nodes.find((n) => n.id === pickId)?.data.params : undefined));
+  const onClick = useCallback(
+    (index: number) => {
+      if (pickId && pickParams) {
+        useEditor.getState().replaceParams(pickId, togglePick(pickParams, images[index].item, images.length));
+      } else {
+        useUi.getState().openPreview(
+          images.map((i) => ({ nodeId: i.nodeId, item: i.item, hash: i.image.hash, width: i.image.width, height: i.image.height })),
+          index,
+        );
+      }
+    },
+    [pickId, pickParams, images],
+  );
+  const shown = images.slice(0, MAX_THUMBS);
+  return (
+    <div className="fg-thumbs nodrag" data-pick-target={pickId}>
+      {shown.map((img, i) => {
+        const picked = pickParams ? isPicked(pickParams, img.item) : false;
+        return (
+          <button
+            key={`${img.item}-${img.image.hash}`}
+            type="button"
+            className={`fg-thumb${pickId ? ' fg-thumb-pickable' : ''}${picked ? ' fg-thumb-picked' : ''}`}
+            onClick={() => onClick(i)}
+            aria-pressed={pickId ? picked : undefined}
+            aria-label={pickId ? `${picked ? 'unpick' : 'pick'} ${nodeId} image ${img.item}` : `preview ${nodeId} image ${img.item}`}
+            title={pickId ? `image ${img.item}: click to ${picked ? 'unpick' : 'pick'} it in "${pickId}"` : `image ${img.item}: click to enlarge`}
+          >
+            <img src={thumbUrl(img.image.hash, 128)} alt={`${nodeId} image ${img.item}`} loading="lazy" draggable={false} />
+            {picked ? <span className="fg-pick-mark">✓</span> : null}
+            <span className="fg-thumb-index">{img.item}</span>
+          </button>
+        );
+      })}
+      {images.length > MAX_THUMBS ? <span className="fg-thumb-more">+{images.length - MAX_THUMBS}</span> : null}
+    </div>
+  );
+}
+
+function RunDetails({ nodeId, run }: { nodeId: string; run: NodeRunState }) {
+  const items = run.images.length + run.texts.length;
+  const showBar = run.status === 'running';
+  return (
+    <div className="fg-run">
+      {showBar ? (
+        <div className="fg-progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={run.fraction !== undefined ? Math.round(run.fraction * 100) : undefined}>
+          <div className={run.fraction === undefined ? 'fg-progress-indeterminate' : 'fg-progress-fill'} style={run.fraction !== undefined ? { width: `${Math.round(run.fraction * 100)}%` } : undefined} />
+        </div>
+      ) : null}
+      <div className="fg-run-line">
+        <span className="fg-items" data-items={items}>
+          {items} item{items === 1 ? '' : 's'}
+        </span>
+        {run.failed ? <span className="fg-failed-count">{run.failed} failed</span> : null}
+        {run.skippedItems ? <span className="fg-skipped-count">{run.skippedItems} skipped</span> : null}
+        {run.elapsedMs !== undefined ? <span className="fg-elapsed">{(run.elapsedMs / 1000).toFixed(1)} s</span> : null}
+      </div>
+      {run.error ? (
+        <p className="fg-run-error" title={run.error.message}>
+          {run.error.item !== undefined ? `item ${run.error.item}: ` : ''}
+          {run.error.message}
+        </p>
+      ) : null}
+      {run.status === 'skipped' && run.skippedReason ? <p className="fg-run-skip">{run.skippedReason}</p> : null}
+      {run.texts.length > 0 && run.images.length === 0 ? <p className="fg-node-text fg-node-output">{run.texts[0]}</p> : null}
+      {run.images.length > 0 ? <Thumbnails nodeId={nodeId} images={run.images} /> : null}
+    </div>
+  );
+}
+
+function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
+  const descriptor = useDescriptor(data.type);
+  const run = useNodeRun(id);
+  const issues = useNodeIssues(id);
+  const zoomedOut = useStore(zoomedOutSelector);
+  const errors = issues.filter((i) => i.severity === 'error');
+  const portIssue = (port: string) => issues.find((i) => i.port === port);
+  const accent = descriptor ? categoryColors[descriptor.category] : '#ef4444';
+  const className = [
+    'fg-node',
+    selected ? 'fg-node-selected' : '',
+    errors.length ? 'fg-node-invalid' : issues.length ? 'fg-node-warning' : '',
+    zoomedOut ? 'fg-node-compact' : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return (
+    <div className={className} data-status={run?.status ?? 'idle'} data-node-type={data.type} style={{ borderTopColor: accent }}>
+      <header className="fg-node-header">
+        <div className="fg-node-heading">
+          <span className="fg-node-title">{descriptor?.title ?? data.type}</span>
+          <span className="fg-node-id">{id}</span>
+        </div>
+        {run ? <StatusBadge run={run} /> : null}
+      </header>
+      {descriptor ? (
+        <div className="fg-ports">
+          <div className="fg-ports-col">
+            {descriptor.inputs.map((p) => (
+              <PortRow key={p.name} port={p} side="in" issue={portIssue(p.name)} />
+            ))}
+          </div>
+          <div className="fg-ports-col fg-ports-out">
+            {descriptor.outputs.map((p) => (
+              <PortRow key={p.name} port={p} side="out" />
+            ))}
+          </div>
+        </div>
+      ) : (
+        <p className="fg-node-issue">unknown node type "{data.type}"</p>
+      )}
+      {!zoomedOut && descriptor ? <ParamSummary descriptor={descriptor} params={data.params} /> : null}
+      {!zoomedOut && run ? <RunDetails nodeId={id} run={run} /> : null}
+      {!zoomedOut && issues.length > 0 ? (
+        <ul className="fg-node-issues">
+          {issues.slice(0, 3).map((i, n) => (
+            <li key={n} className={`fg-issue-${i.severity}`} data-code={i.code}>
+              {i.message.replace(/^node "[^"]+"( \([^)]+\))?: /, '')}
+            </li>
+          ))}
+          {issues.length > 3 ? <li>…and {issues.length - 3} more</li> : null}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+export const PipelineNode = memo(PipelineNodeView);

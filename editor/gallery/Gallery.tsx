@@ -1,0 +1,215 @@
+/**
+ * The bottom panel: the run's images as they arrive (large preview on click, pick toggles for
+ * drafts that feed a pick-images node), and the server's run history.
+ */
+import { useEffect, useMemo, useState } from 'react';
+import { api, imageUrl, thumbUrl } from '../api/client';
+import type { RunImage, RunRecord } from '../api/types';
+import { isPicked, pickTargetOf, togglePick } from '../flow/picks';
+import { useEditor } from '../state/editor-store';
+import { useRunStore } from '../state/run-store';
+import { isRunActive } from '../state/run-state';
+import { useUi } from '../state/ui-store';
+import { statusColors } from '../theme';
+
+function usePickFor(nodeId: string | undefined) {
+  const pickId = useEditor((s) => (nodeId ? pickTargetOf(nodeId, s.edges, (id) => s.nodes.find((n) => n.id === id)?.data.type) : undefined));
+  const params = useEditor((s) => (pickId ? s.nodes.find((n) => n.id === pickId)?.data.params : undefined));
+  return { pickId, params };
+}
+
+function countOf(images: readonly RunImage[], nodeId: string): number {
+  return images.filter((i) => i.nodeId === nodeId).length;
+}
+
+export function Preview() {
+  const preview = useUi((s) => s.preview);
+  const image = preview ? preview.images[preview.index] : undefined;
+  const { pickId, params } = usePickFor(image?.nodeId);
+  useEffect(() => {
+    if (!preview) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') useUi.getState().closePreview();
+      else if (e.key === 'ArrowRight') useUi.getState().stepPreview(1);
+      else if (e.key === 'ArrowLeft') useUi.getState().stepPreview(-1);
+      else return;
+      e.stopPropagation();
+      e.preventDefault();
+    };
+    window.addEventListener('keydown', onKey, true);
+    return () => window.removeEventListener('keydown', onKey, true);
+  }, [preview]);
+  if (!preview || !image) return null;
+  const picked = params ? isPicked(params, image.item) : false;
+  return (
+    <div className="fg-modal-backdrop" onClick={() => useUi.getState().closePreview()}>
+      <div className="fg-preview" role="dialog" aria-modal="true" aria-label={`Image ${image.item} of ${image.nodeId}`} onClick={(e) => e.stopPropagation()}>
+        <img src={imageUrl(image.hash)} alt={`${image.nodeId} image ${image.item}`} />
+        <footer>
+          <span>
+            <b>{image.nodeId}</b> · image {image.item} · {image.width}×{image.height} · <code title={image.hash}>{image.hash.slice(0, 12)}</code>
+          </span>
+          <span className="fg-preview-actions">
+            {pickId && params ? (
+              <button
+                type="button"
+                aria-pressed={picked}
+                onClick={() => useEditor.getState().replaceParams(pickId, togglePick(params, image.item, countOf(preview.images, image.nodeId)))}
+              >
+                {picked ? `Unpick (in "${pickId}")` : `Pick for "${pickId}"`}
+              </button>
+            ) : null}
+            <a href={imageUrl(image.hash)} target="_blank" rel="noreferrer">
+              Full size
+            </a>
+            <button type="button" onClick={() => useUi.getState().stepPreview(-1)} aria-label="Previous image">
+              ←
+            </button>
+            <button type="button" onClick={() => useUi.getState().stepPreview(1)} aria-label="Next image">
+              →
+            </button>
+            <button type="button" onClick={() => useUi.getState().closePreview()}>
+              Close
+            </button>
+          </span>
+        </footer>
+      </div>
+    </div>
+  );
+}
+
+function GalleryTile({ image, images, index }: { image: RunImage; images: RunImage[]; index: number }) {
+  const { pickId, params } = usePickFor(image.nodeId);
+  const picked = params ? isPicked(params, image.item) : false;
+  return (
+    <figure className={`fg-tile${picked ? ' fg-tile-picked' : ''}`}>
+      <button type="button" className="fg-tile-image" onClick={() => useUi.getState().openPreview(images, index)} aria-label={`open ${image.nodeId} image ${image.item}`}>
+        <img src={thumbUrl(image.hash, 256)} alt={`${image.nodeId} image ${image.item}`} loading="lazy" />
+      </button>
+      <figcaption>
+        <span>
+          {image.nodeId} #{image.item}
+        </span>
+        {pickId && params ? (
+          <button
+            type="button"
+            className="fg-pick-toggle"
+            aria-pressed={picked}
+            title={picked ? `unpick in "${pickId}"` : `pick for "${pickId}"`}
+            onClick={() => useEditor.getState().replaceParams(pickId, togglePick(params, image.item, countOf(images, image.nodeId)))}
+          >
+            {picked ? '✓ picked' : 'pick'}
+          </button>
+        ) : null}
+      </figcaption>
+    </figure>
+  );
+}
+
+function HistoryList({ refreshKey }: { refreshKey: string }) {
+  const [runs, setRuns] = useState<RunRecord[]>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    let live = true;
+    api
+      .runs()
+      .then((r) => live && setRuns(r.runs))
+      .catch((e: Error) => live && setError(e.message));
+    return () => {
+      live = false;
+    };
+  }, [refreshKey]);
+  if (error) return <p className="fg-muted">Could not load the history: {error}</p>;
+  if (!runs) return <p className="fg-muted">Loading…</p>;
+  if (runs.length === 0) return <p className="fg-muted">No runs yet.</p>;
+  return (
+    <ul className="fg-history">
+      {runs.map((r) => (
+        <li key={r.runId}>
+          <button type="button" onClick={() => useUi.getState().showHistoryRun(r.runId)} title="Show this run's images">
+            <span className="fg-badge" data-status={r.status} style={{ background: statusColors[r.status === 'running' ? 'running' : r.status === 'done' ? 'done' : r.status === 'partial' ? 'partial' : r.status === 'cancelled' ? 'cancelled' : 'failed'] }}>
+              {r.status}
+            </span>
+            <span>{r.pipeline ?? 'untitled'}</span>
+            <span className="fg-muted">{new Date(r.startedAt).toLocaleString()}</span>
+            <span className="fg-muted">
+              {r.images.length} images{r.elapsedMs !== undefined ? ` · ${(r.elapsedMs / 1000).toFixed(1)} s` : ''}
+              {r.failures ? ` · ${r.failures} failed` : ''}
+            </span>
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function Gallery() {
+  const gallery = useRunStore((s) => s.gallery);
+  const runId = useRunStore((s) => s.runId);
+  const status = useRunStore((s) => s.status);
+  const tab = useUi((s) => s.galleryTab);
+  const historyRunId = useUi((s) => s.historyRunId);
+  const [historyImages, setHistoryImages] = useState<RunImage[]>();
+  const [collapsed, setCollapsed] = useState(false);
+
+  useEffect(() => {
+    if (!historyRunId) {
+      setHistoryImages(undefined);
+      return;
+    }
+    let live = true;
+    api.runs().then((r) => live && setHistoryImages(r.runs.find((x) => x.runId === historyRunId)?.images ?? []));
+    return () => {
+      live = false;
+    };
+  }, [historyRunId]);
+
+  // A new live run takes the gallery back from a past one.
+  useEffect(() => {
+    if (runId) useUi.getState().showHistoryRun(undefined);
+  }, [runId]);
+
+  const liveImages = useMemo<RunImage[]>(
+    () => gallery.map((g) => ({ nodeId: g.nodeId, item: g.item, hash: g.image.hash, width: g.image.width, height: g.image.height })),
+    [gallery],
+  );
+  const images = historyRunId && historyImages ? historyImages : liveImages;
+
+  return (
+    <section className={`fg-gallery${collapsed ? ' fg-gallery-collapsed' : ''}`} aria-label="Gallery">
+      <div className="fg-gallery-tabs" role="tablist">
+        <button type="button" role="tab" aria-selected={tab === 'images'} onClick={() => useUi.getState().setGalleryTab('images')}>
+          Images {images.length ? `(${images.length})` : ''}
+        </button>
+        <button type="button" role="tab" aria-selected={tab === 'history'} onClick={() => useUi.getState().setGalleryTab('history')}>
+          History
+        </button>
+        {historyRunId ? (
+          <span className="fg-muted">
+            showing run {historyRunId}{' '}
+            <button type="button" className="fg-link" onClick={() => useUi.getState().showHistoryRun(undefined)}>
+              back to the current run
+            </button>
+          </span>
+        ) : null}
+        <span className="fg-spacer" />
+        <button type="button" className="fg-link" onClick={() => setCollapsed(!collapsed)} aria-expanded={!collapsed}>
+          {collapsed ? 'Show gallery' : 'Hide gallery'}
+        </button>
+      </div>
+      {collapsed ? null : tab === 'images' ? (
+        images.length > 0 ? (
+          <div className="fg-tiles" data-testid="gallery-images">
+            {images.map((img, i) => (
+              <GalleryTile key={`${img.nodeId}/${img.item}/${img.hash}`} image={img} images={images} index={i} />
+            ))}
+          </div>
+        ) : (
+          <p className="fg-muted fg-gallery-empty">{isRunActive(status) ? 'Waiting for the first image…' : 'Run the pipeline to see its images here. Click a draft on its node to pick it for refining.'}</p>
+        )
+      ) : (
+        <HistoryList refreshKey={`${runId}/${status}`} />
+      )}
+    </section>
+  );
+}

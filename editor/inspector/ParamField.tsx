@@ -1,0 +1,121 @@
+/** One generated form field for a node param: input by control type, hint, help and errors. */
+import { useId, useState } from 'react';
+import type { ParamDescriptor } from '../../engine/core/describe';
+import type { Issue } from '../api/types';
+import { fieldFor, parseFieldInput } from './param-form';
+
+export interface ParamFieldProps {
+  param: ParamDescriptor;
+  params: Record<string, unknown>;
+  issues: readonly Issue[];
+  onChange(value: unknown): void;
+}
+
+export function ParamField({ param, params, issues, onChange }: ParamFieldProps) {
+  const field = fieldFor(param, params);
+  const id = useId();
+  const [draft, setDraft] = useState<string | null>(null);
+  const [localError, setLocalError] = useState<string>();
+  const serverError = issues.find((i) => i.severity === 'error')?.message.replace(/^node "[^"]+"( \([^)]+\))?: /, '');
+  const warning = issues.find((i) => i.severity === 'warning')?.message.replace(/^node "[^"]+"( \([^)]+\))?: /, '');
+  const error = localError ?? serverError;
+
+  const commit = (raw: string | boolean) => {
+    const parsed = parseFieldInput(param, raw);
+    if (parsed.ok) {
+      setLocalError(undefined);
+      onChange(parsed.value);
+    } else {
+      setLocalError(parsed.error);
+    }
+  };
+  const onText = (text: string) => {
+    setDraft(text);
+    commit(text);
+  };
+  const onBlur = () => {
+    if (!localError) setDraft(null);
+  };
+  const reset = () => {
+    setDraft(null);
+    setLocalError(undefined);
+    onChange(undefined);
+  };
+
+  const text = draft ?? field.text;
+  const describedBy = `${id}-hint${error ? ` ${id}-error` : ''}`;
+  const common = {
+    id,
+    'aria-invalid': error ? true : undefined,
+    'aria-describedby': describedBy,
+    className: 'fg-input',
+  } as const;
+
+  let control;
+  switch (field.control) {
+    case 'checkbox':
+      control = <input {...common} className="fg-checkbox" type="checkbox" checked={field.value === true} onChange={(e) => commit(e.target.checked)} />;
+      break;
+    case 'select':
+      control = (
+        <select {...common} value={field.isSet ? String(field.value) : ''} onChange={(e) => (e.target.value === '' ? reset() : commit(e.target.value))}>
+          <option value="">{field.defaultValue !== undefined ? `default (${String(field.defaultValue)})` : 'not set'}</option>
+          {field.options?.map((o) => (
+            <option key={String(o.value)} value={String(o.value)}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      );
+      break;
+    case 'textarea':
+      control = <textarea {...common} rows={4} value={text} placeholder={field.placeholder} onChange={(e) => onText(e.target.value)} onBlur={onBlur} />;
+      break;
+    case 'integer':
+    case 'number':
+      control = (
+        <input
+          {...common}
+          type="number"
+          inputMode={field.control === 'integer' ? 'numeric' : 'decimal'}
+          min={field.min}
+          max={field.max}
+          step={field.step ?? 'any'}
+          value={text}
+          placeholder={field.placeholder}
+          onChange={(e) => onText(e.target.value)}
+          onBlur={onBlur}
+        />
+      );
+      break;
+    default:
+      control = <input {...common} type="text" value={text} placeholder={field.placeholder} onChange={(e) => onText(e.target.value)} onBlur={onBlur} spellCheck={false} />;
+  }
+
+  return (
+    <div className={`fg-field${error ? ' fg-field-invalid' : ''}`} data-param={param.name}>
+      <div className="fg-field-head">
+        <label htmlFor={id}>
+          {field.label}
+          {field.required ? <span className="fg-required">*</span> : null}
+        </label>
+        {field.isSet && field.control !== 'textarea' ? (
+          <button type="button" className="fg-reset" onClick={reset} title="Remove this param (use the default)" aria-label={`reset ${field.label}`}>
+            ↺
+          </button>
+        ) : null}
+      </div>
+      {control}
+      <p className="fg-hint" id={`${id}-hint`}>
+        {[field.hint, field.help].filter(Boolean).join(' — ')}
+      </p>
+      {error ? (
+        <p className="fg-field-error" id={`${id}-error`} role="alert">
+          {error}
+        </p>
+      ) : warning ? (
+        <p className="fg-field-warning">{warning}</p>
+      ) : null}
+    </div>
+  );
+}

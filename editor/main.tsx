@@ -1,0 +1,28 @@
+/** Entry: load the node catalog and providers from the server, restore the autosave, render. */
+import '@xyflow/react/dist/style.css';
+import './styles.css';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { api } from './api/client';
+import { App } from './App';
+import { useCatalog } from './state/catalog-store';
+import { restoreAutosave, startEffects } from './state/effects';
+
+async function boot(): Promise<void> {
+  startEffects();
+  try {
+    const [nodes, providers] = await Promise.all([api.nodes(), api.providers()]);
+    useCatalog.getState().setProviders(providers);
+    restoreAutosave();
+    useCatalog.getState().setCatalog(nodes);
+  } catch (e) {
+    useCatalog.getState().setError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
+void boot();

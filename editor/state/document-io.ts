@@ -1,0 +1,78 @@
+/**
+ * Opening and saving pipeline files: JSON text in, canvas state out, and back. A file without
+ * positions (hand-written, or from the CLI) is laid out automatically.
+ */
+import type { Pipeline } from '../../engine/core/pipeline-schema';
+import { flowToPipeline, pipelineToFlow, stringifyPipeline, type Catalog, type FlowDocument } from '../flow/flow-mapping';
+import { layoutGraph } from '../flow/layout';
+
+export type ReadResult = { ok: true; flow: FlowDocument } | { ok: false; message: string };
+
+/** Line and column (1-based) of a character offset. */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
+}
+
+function jsonError(text: string, e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const pos = /position (\d+)/.exec(message);
+  if (pos) {
+    const { line, column } = lineColumn(text, Number(pos[1]));
+    return `not valid JSON at line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
+  }
+  return `not valid JSON: ${message}`;
+}
+
+/** Reads a pipeline file's text. Deep checks are the server validator's job; this only needs the shape. */
+export function readPipelineText(text: string): ReadResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, message: jsonError(text, e) };
+  }
+  const doc = value as Partial<Pipeline> | null;
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, message: 'a pipeline file holds a JSON object' };
+  if (!Array.isArray(doc.nodes)) return { ok: false, message: 'a pipeline file needs a "nodes" array' };
+  if (doc.edges !== undefined && !Array.isArray(doc.edges)) return { ok: false, message: '"edges" must be an array' };
+  for (const [i, n] of doc.nodes.entries()) {
+    if (!n || typeof n !== 'object' || typeof n.id !== 'string' || typeof n.type !== 'string') {
+      return { ok: false, message: `node ${i + 1} needs a string "id" and "type"` };
+    }
+  }
+  for (const [i, e] of (doc.edges ?? []).entries()) {
+    if (!e || typeof e !== 'object' || typeof e.source !== 'string' || typeof e.target !== 'string') {
+      return { ok: false, message: `edge ${i + 1} needs a string "source" and "target"` };
+    }
+  }
+  const flow = pipelineToFlow({ ...(doc as Pipeline), edges: doc.edges ?? [] });
+  if (flow.needsLayout) {
+    const positions = layoutGraph(flow.nodes.map((n) => ({ id: n.id })), flow.edges);
+    flow.nodes = flow.nodes.map((n) => ({ ...n, position: positions.get(n.id) ?? n.position }));
+  }
+  const { needsLayout: _, ...rest } = flow;
+  return { ok: true, flow: rest };
+}
+
+export function pipelineText(flow: FlowDocument, catalog: Catalog): string {
+  return stringifyPipeline(flowToPipeline(flow, catalog));
+}
+
+export function fileNameFor(name: string | undefined): string {
+  const base = (name ?? '').trim().replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '');
+  return `${base || 'pipeline'}.json`;
+}
+
+/** Offers the text as a file download (what "Save" does in a browser). */
+export function downloadText(text: string, fileName: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,0 +1,55 @@
+/** Run and Stop: start a run of the current document on the server and stream its events in. */
+import { api, ApiError, followRun } from '../api/client';
+import { flowToPipeline } from '../flow/flow-mapping';
+import { useCatalog } from './catalog-store';
+import { currentFlow, useEditor } from './editor-store';
+import { useIssues } from './issues-store';
+import { useRunStore } from './run-store';
+import { idleRun, isRunActive, startingRun } from './run-state';
+
+let unfollow: (() => void) | undefined;
+
+export async function startRun(): Promise<void> {
+  if (isRunActive(useRunStore.getState().status)) return;
+  const flow = currentFlow();
+  if (flow.nodes.length === 0) {
+    useEditor.getState().notify('error', 'add some nodes before running');
+    return;
+  }
+  const doc = flowToPipeline(flow, useCatalog.getState().byType);
+  unfollow?.();
+  useRunStore.getState().replace(startingRun());
+  try {
+    const { runId } = await api.startRun({ pipeline: doc });
+    useRunStore.getState().replace({ ...startingRun(), runId });
+    unfollow = followRun(
+      runId,
+      (event) => useRunStore.getState().enqueue(event),
+      (message) => {
+        useRunStore.getState().flush();
+        const s = useRunStore.getState();
+        if (isRunActive(s.status)) useRunStore.getState().replace({ ...s, status: 'failed', error: message });
+      },
+    );
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof ApiError && e.issues.length > 0) {
+      useIssues.getState().setIssues(e.issues, flow.edges.map((x) => x.id));
+      const errors = e.issues.filter((i) => i.severity === 'error').length;
+      useEditor.getState().notify('error', `cannot run: ${errors} problem${errors === 1 ? '' : 's'} to fix (shown on the nodes)`);
+    } else {
+      useEditor.getState().notify('error', `cannot run: ${message}`);
+    }
+    useRunStore.getState().replace({ ...idleRun, error: message });
+  }
+}
+
+export async function stopRun(): Promise<void> {
+  const { runId, status } = useRunStore.getState();
+  if (!runId || !isRunActive(status)) return;
+  try {
+    await api.cancelRun(runId);
+  } catch (e) {
+    useEditor.getState().notify('error', `could not stop the run: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
