@@ -2,10 +2,12 @@
  * novita.ai (providers.md 3): POST /v3/async/flux-2-{flex,pro} with a Bearer key, then GET
  * /v3/async/task-result?task_id=. `size` is "W*H" with each side 256–1536, at most 3 reference
  * URLs, no FLUX.2 [max]. Errors: `{code, reason, message}`; a low balance is HTTP 400
- * BILLING_BALANCE_NOT_ENOUGH, not 402. No documented callbacks for flux-2: polling only.
+ * BILLING_BALANCE_NOT_ENOUGH, not 402. Callbacks use the generic v3-async `extra.webhook.url`
+ * (not listed on the flux-2 pages [U]); they are unsigned, so they only nudge the poller.
  */
 import { z } from 'zod';
 import { EngineError } from '../core/errors';
+import { unsignedVerifier } from './callbacks';
 import type { ImageRequest, Provider, ProviderCapabilities, SubmitOptions, TaskRef, WaitOptions } from '../core/provider';
 import {
   checkTask,
@@ -88,6 +90,16 @@ export function createNovitaProvider(opts: AdapterOptions = {}): Provider {
   const ctx = makeContext('novita', 'novita.ai', 'NOVITA_API_KEY', opts);
   const baseUrl = (opts.baseUrl ?? NOVITA_DEFAULT_BASE_URL).replace(/\/+$/, '');
   const settings = resolvePoll(opts);
+  const receiver = opts.callbacks;
+  if (receiver) {
+    receiver.register(
+      'novita',
+      unsignedVerifier((body) => {
+        const payload = isRecord(body) && isRecord(body.payload) ? body.payload : undefined;
+        return payload && isRecord(payload.task) ? payload.task.task_id : undefined;
+      }),
+    );
+  }
 
   function ensureOk(req: HttpRequest, res: JsonResponse): void {
     if (res.status >= 200 && res.status <= 299) return;
@@ -124,6 +136,8 @@ export function createNovitaProvider(opts: AdapterOptions = {}): Provider {
     }
     if (request.seed !== undefined) body.seed = request.seed;
     if (urls.length > 0) body.images = urls;
+    const callbackUrl = options.callbackUrl ?? receiver?.urlFor('novita');
+    if (callbackUrl) body.extra = { webhook: { url: callbackUrl } };
     const req: HttpRequest = {
       ctx,
       phase: 'submit',
@@ -165,7 +179,15 @@ export function createNovitaProvider(opts: AdapterOptions = {}): Provider {
       ensureOk(req, res);
       return mapNovitaResult(res.body, task.taskId);
     };
-    return waitAndDownload({ ctx, task, options, settings, check });
+    return waitAndDownload({
+      ctx,
+      task,
+      options,
+      settings,
+      check,
+      // Unsigned: a callback is a nudge to poll now, never a result by itself.
+      pushed: receiver?.subscribe<ResultInfo>('novita', task.taskId, () => ({ state: 'pending', status: 'callback received' })),
+    });
   }
 
   function mapNovitaResult(body: unknown, taskId: string): PollStep<ResultInfo> {

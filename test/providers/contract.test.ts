@@ -20,7 +20,7 @@ const INVALID: Record<ProviderName, { req: Partial<ImageRequest>; param: string 
 };
 
 const SIGNED: ProviderName[] = ['bfl', 'kie'];
-const WITH_CALLBACKS: ProviderName[] = ['bfl', 'kie', 'crun'];
+const WITH_CALLBACKS: ProviderName[] = ['bfl', 'kie', 'novita', 'crun'];
 
 /** kie and crun may answer errors with HTTP 200 and a body `code`, or mirror the code in the status [U]: both are run. */
 const CASES: [string, ProviderName, ErrorStatusStyle][] = [
