@@ -75,7 +75,7 @@ export class EmulatorState {
   }
 
   now(): number {
-    return Date.now();
+    return this.options.clock ? this.options.clock() : Date.now();
   }
 
   nextSeq(): number {

@@ -47,6 +47,8 @@ export interface EmulatorOptions {
   strictPollingHost: boolean;
   /** Delays between callback retries after a non-2xx or network error, ms. */
   callbackRetryDelaysMs: number[];
+  /** Clock of the task state machines (default Date.now); tests inject one to step through states. */
+  clock?: () => number;
 }
 
 /** Fault counts injected in one phase. */

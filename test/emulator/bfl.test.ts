@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
-import { download, getJson, imageInfo, meanColor, pollUntil, postJson, solidPng, startReceiver } from './helpers';
+import { download, getJson, imageInfo, manualClock, meanColor, pollUntil, postJson, solidPng, startReceiver } from './helpers';
 
 const KEY = { 'x-key': 'test-key' };
 let em: Emulator;
@@ -40,13 +40,33 @@ describe('BFL submit and poll', () => {
     expect(polling.searchParams.get('id')).toBe(r.json.id);
   });
 
-  it('goes from Pending to Ready and serves the sample at the requested size', async () => {
-    em.setLatency(60);
-    const r = await submit('flux-2-flex', { prompt: 'a red fox', width: 320, height: 192, seed: 7, prompt_upsampling: false });
+  it('answers Pending with Retry-After and rate-limit headers while generating', async () => {
+    em.setLatency(60_000);
+    const r = await submit('flux-2-flex', { prompt: 'a red fox', width: 64, height: 64 });
     const first = await getJson(r.json.polling_url, KEY);
     expect(first.json).toEqual({ id: r.json.id, status: 'Pending', result: null, progress: null, details: null, preview: null });
     expect(first.headers.get('retry-after')).toBe('1');
     expect(first.headers.get('x-ratelimit-limit')).toBe('1200');
+    expect(first.headers.get('x-ratelimit-remaining')).toEqual(expect.any(String));
+  });
+
+  it('goes from Pending to Ready exactly when the latency has passed', async () => {
+    const clock = manualClock();
+    const timed = await startEmulator({ latencyMs: 1000, clock: clock.now });
+    try {
+      const r = await postJson(`${timed.baseUrl}/v1/flux-2-pro`, { prompt: 'x', width: 64, height: 64 }, KEY);
+      clock.advance(999);
+      expect((await getJson(r.json.polling_url, KEY)).json.status).toBe('Pending');
+      clock.advance(1);
+      const done = await pollUntil(() => getJson(r.json.polling_url, KEY), (p) => p.json.status !== 'Pending');
+      expect(done.json.status).toBe('Ready');
+    } finally {
+      await timed.close();
+    }
+  });
+
+  it('serves the Ready sample at the requested size', async () => {
+    const r = await submit('flux-2-flex', { prompt: 'a red fox', width: 320, height: 192, seed: 7, prompt_upsampling: false });
     const done = await pollToEnd(r.json.polling_url);
     expect(done.json.status).toBe('Ready');
     expect(done.json.result).toMatchObject({ prompt: 'a red fox', seed: 7, sample: expect.stringContaining('/sample.jpeg?') });
@@ -301,11 +321,14 @@ describe('BFL concurrency cap and credits', () => {
 
 describe('BFL result URLs', () => {
   it('expires the sample URL after resultTtlMs with a 403 like an expired signed URL', async () => {
-    const short = await startEmulator({ latencyMs: 0, resultTtlMs: 1 });
+    const clock = manualClock();
+    const short = await startEmulator({ latencyMs: 0, resultTtlMs: 10 * 60 * 1000, clock: clock.now });
     try {
       const r = await postJson(`${short.baseUrl}/v1/flux-2-pro`, { prompt: 'x', width: 64, height: 64 }, KEY);
       const done = await pollUntil(() => getJson(r.json.polling_url, KEY), (p) => p.json.status === 'Ready');
-      await new Promise((res) => setTimeout(res, 20));
+      clock.advance(10 * 60 * 1000);
+      expect((await download(done.json.result.sample)).status).toBe(200);
+      clock.advance(1);
       const img = await download(done.json.result.sample);
       expect(img.status).toBe(403);
       expect(img.bytes.toString()).toContain('AuthenticationFailed');

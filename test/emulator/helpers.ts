@@ -105,3 +105,14 @@ export async function fetchError(url: string, init?: RequestInit): Promise<unkno
     return e;
   }
 }
+
+/** A clock the test moves by hand, for stepping through task states without timing. */
+export function manualClock(start = 1_800_000_000_000) {
+  let t = start;
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
