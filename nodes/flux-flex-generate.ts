@@ -56,7 +56,7 @@ export const fluxFlexGenerate = defineNode({
       safetyTolerance: p.safetyTolerance,
       outputFormat: p.outputFormat,
     };
-    const image = await ctx.generate(request, { provider: p.provider, label: `draft ${ctx.fanIndex + 1}/${p.count}` });
+    const image = await ctx.generate(request, { provider: p.provider, label: `draft ${ctx.fanIndex + 1}/${p.count}`, cacheable: p.seed !== undefined });
     return { images: image };
   },
 });

@@ -50,7 +50,7 @@ export const fluxMaxRefine = defineNode({
       safetyTolerance: p.safetyTolerance,
       outputFormat: p.outputFormat,
     };
-    const image = await ctx.generate(request, { provider: p.provider, label: `refine of item ${ctx.inputItem ?? 0}` });
+    const image = await ctx.generate(request, { provider: p.provider, label: `refine of item ${ctx.inputItem ?? 0}`, cacheable: p.seed !== undefined });
     return { images: image };
   },
 });

@@ -26,6 +26,11 @@ export interface GenerateOptions {
   provider?: string;
   /** Label for progress (e.g. "draft 3"). */
   label?: string;
+  /**
+   * True when the request is fully determined by the document (an explicit seed), so a stored
+   * result for the same request may be reused. A fresh random seed is never served from cache.
+   */
+  cacheable?: boolean;
 }
 
 /** What a node can use while it runs. Everything here is provided by the runner. */

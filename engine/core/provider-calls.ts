@@ -18,6 +18,10 @@ export const MAX_SUBMIT_ATTEMPTS = 12;
 export interface CallContext {
   runId: string;
   nodeId: string;
+  nodeType: string;
+  nodeVersion: number;
+  /** Explicit (or reused) seed: a stored result of another run may be reused. */
+  cacheable: boolean;
   item: number;
   signal: AbortSignal;
   onStatus(status: string, fraction?: number): void;
@@ -31,6 +35,8 @@ export interface ProviderCallsOptions {
   taskTimeoutMs: number;
   /** Provider when the node did not choose one. */
   defaultProvider: string;
+  budgetUsd?: number;
+  priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
 }
 
 export interface CallStats {
@@ -39,8 +45,8 @@ export interface CallStats {
   costUsd: number;
 }
 
-export function requestHash(providerId: string, request: ImageRequest): string {
-  const canonical = { ...request, references: request.references.map((r) => r.asset.hash), provider: providerId };
+export function requestHash(providerId: string, request: ImageRequest, node: { type: string; version: number }): string {
+  const canonical = { ...request, references: request.references.map((r) => r.asset.hash), provider: providerId, nodeType: node.type, nodeVersion: node.version };
   const keys = Object.keys(canonical).sort();
   return createHash('sha256').update(JSON.stringify(canonical, keys)).digest('hex');
 }
@@ -52,6 +58,8 @@ function backoffMs(attempt: number, retryAfterSec?: number): number {
 
 export class ProviderCalls {
   readonly stats: CallStats = { submitted: 0, reused: 0, costUsd: 0 };
+  /** Expected cost of tasks submitted but not yet priced by the provider. */
+  private reservedUsd = 0;
 
   constructor(private readonly o: ProviderCallsOptions) {}
 
@@ -82,7 +90,10 @@ export class ProviderCalls {
       nodeId: call.nodeId,
       item: call.item,
       provider: provider.id,
-      requestHash: requestHash(provider.id, request),
+      nodeType: call.nodeType,
+      nodeVersion: call.nodeVersion,
+      cacheable: call.cacheable,
+      requestHash: requestHash(provider.id, request, { type: call.nodeType, version: call.nodeVersion }),
       request: { ...rest, referenceHashes: references.map((r) => r.asset.hash) },
     };
 
@@ -91,6 +102,13 @@ export class ProviderCalls {
       this.stats.reused++;
       call.onStatus('cached', 1);
       return this.asset(known.done, request, provider, call, warnings, true);
+    }
+    if (known?.interrupted && !known.inFlight) {
+      throw new EngineError(
+        'ambiguous_submit',
+        `an earlier attempt was interrupted while its request to ${provider.id} was being sent, so it may have been accepted (and paid); not submitting again. Check your ${provider.id} dashboard, then re-run without --resume to submit it anew`,
+        { provider: provider.id },
+      );
     }
 
     let result: { task: TaskRef; image: GeneratedImage };
@@ -115,8 +133,25 @@ export class ProviderCalls {
       ...(image.resultUrl ? { resultUrl: image.resultUrl } : {}),
     };
     await this.o.tasks?.completed(key, task, record);
-    this.stats.costUsd += record.costUsd ?? 0;
+    if (task.costUsd === undefined) this.stats.costUsd += record.costUsd ?? 0;
     return this.asset(record, request, provider, call, warnings, false, task.taskId);
+  }
+
+  /** Refuses a submit that could take the run past its budget; returns the amount reserved. */
+  private reserveBudget(providerId: string, request: ImageRequest): number {
+    const budget = this.o.budgetUsd;
+    if (budget === undefined) return 0;
+    const expected = this.o.priceOf?.(providerId, request) ?? 0;
+    const committed = this.stats.costUsd + this.reservedUsd;
+    if (committed >= budget || committed + expected > budget + 1e-9) {
+      throw new EngineError(
+        'budget_exceeded',
+        `budget of $${budget.toFixed(2)} reached ($${this.stats.costUsd.toFixed(4)} spent${this.reservedUsd ? `, $${this.reservedUsd.toFixed(4)} in flight` : ''}; this call would cost about $${expected.toFixed(4)}); not submitting`,
+        { provider: providerId },
+      );
+    }
+    this.reservedUsd += expected;
+    return expected;
   }
 
   private asset(record: GeneratedImageRecord, request: ImageRequest, provider: Provider, call: CallContext, warnings: string[], cached: boolean, taskId?: string): ImageAsset {
@@ -147,11 +182,15 @@ export class ProviderCalls {
         provider.id,
         async () => {
           let task = inFlight;
+          let reserved = 0;
           if (!task) {
+            reserved = this.reserveBudget(provider.id, request);
             call.onStatus('submitting');
+            await this.o.tasks?.submitting?.(key);
             try {
               task = await provider.submit(request, { signal: call.signal });
             } catch (e) {
+              this.reservedUsd -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
               // Only a refusal the provider surely did not accept may be tried again.
               if (err.details.retryable === true && !call.signal.aborted) {
@@ -161,15 +200,21 @@ export class ProviderCalls {
               throw err;
             }
             this.stats.submitted++;
+            // BFL prices a task at submit; count it then, so the budget stops the next submit.
+            if (task.costUsd !== undefined) this.stats.costUsd += task.costUsd;
             await this.o.tasks?.submitted(key, task);
           }
+          try {
           call.onStatus('submitted');
-          const image = await provider.wait(task, {
-            signal: call.signal,
-            timeoutMs: this.o.taskTimeoutMs,
-            onProgress: (fraction, status) => call.onStatus(status, fraction),
-          });
-          return { task, image };
+            const image = await provider.wait(task, {
+              signal: call.signal,
+              timeoutMs: this.o.taskTimeoutMs,
+              onProgress: (fraction, status) => call.onStatus(status, fraction),
+            });
+            return { task, image };
+          } finally {
+            this.reservedUsd -= reserved;
+          }
         },
         call.signal,
       );

@@ -25,6 +25,12 @@ export interface RunOptions {
   taskTimeoutMs?: number;
   /** Durable task bookkeeping (ledger, resume, cache); absent = plain submit + wait. */
   tasks?: TaskHooks;
+  /** Stop submitting once the cost reported by providers reaches this many USD. */
+  budgetUsd?: number;
+  /** Expected USD of a request before it is sent (pricing table), so in-flight tasks count against the budget. */
+  priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
+  /** Run only these nodes and what they depend on ("run to here"); upstream results are reused where stored. */
+  only?: string[];
 }
 
 /**
@@ -32,8 +38,18 @@ export interface RunOptions {
  * one on resume, or serve a stored result.
  */
 export interface TaskHooks {
-  /** A stored result or in-flight task for this exact request, if one exists. */
-  lookup(key: TaskKey): Promise<{ done?: GeneratedImageRecord; inFlight?: TaskRef } | undefined>;
+  /**
+   * The seed a node uses in this run: the stored one when resuming (or when re-running part of
+   * an earlier run), else `fresh`, which is then recorded. `reused` makes its requests cacheable.
+   */
+  nodeSeed?(runId: string, nodeId: string, fresh: number): Promise<{ seed: number; reused: boolean }>;
+  /**
+   * A stored result or in-flight task for this exact request, if one exists; `interrupted`
+   * when an earlier attempt was cut off while its submit was on the wire (it may have been paid).
+   */
+  lookup(key: TaskKey): Promise<{ done?: GeneratedImageRecord; inFlight?: TaskRef; interrupted?: boolean } | undefined>;
+  /** Written just before the submit request is sent. */
+  submitting?(key: TaskKey): Promise<void>;
   submitted(key: TaskKey, task: TaskRef): Promise<void>;
   completed(key: TaskKey, task: TaskRef, result: GeneratedImageRecord): Promise<void>;
   failed(key: TaskKey, task: TaskRef | undefined, error: { code: string; message: string }): Promise<void>;
@@ -44,7 +60,11 @@ export interface TaskKey {
   nodeId: string;
   item: number;
   provider: string;
-  /** sha-256 over the normalized request (model, params, reference hashes, seed). */
+  nodeType: string;
+  nodeVersion: number;
+  /** May a stored result of another run be reused (explicit or reused seed)? */
+  cacheable: boolean;
+  /** sha-256 over the normalized request (model, params, reference hashes, seed) and the node type and version. */
   requestHash: string;
   request: Omit<ImageRequest, 'references'> & { referenceHashes: string[] };
 }

@@ -31,6 +31,8 @@ interface NodeState {
   inputs: Record<string, Wire[]>;
   outputs: Record<string, ItemStream>;
   seed: number;
+  /** The seed came from an earlier run (resume, run-to-here): its requests may be reused. */
+  seedReused: boolean;
   status: NodeStatus;
   started?: number;
   items: number;
@@ -48,6 +50,7 @@ export function newRunId(): string {
 
 /** Runs a pipeline to the end (or cancellation) and returns its summary. Throws only for an invalid pipeline. */
 export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<RunSummary> {
+  if (options.only?.length) doc = onlyUpTo(doc, options.only);
   const variables = { ...doc.settings?.variables, ...options.variables };
   const checked = validatePipeline(doc, { registry: options.registry, providers: options.providers, provider: options.provider, variables, baseDir: options.baseDir });
   if (!checked.ok || !checked.pipeline) {
@@ -87,6 +90,8 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
     ...(options.tasks ? { tasks: options.tasks } : {}),
     taskTimeoutMs: options.taskTimeoutMs ?? (pipeline.settings?.taskTimeoutSec ? pipeline.settings.taskTimeoutSec * 1000 : DEFAULT_TASK_TIMEOUT_MS),
     defaultProvider,
+    ...(options.budgetUsd !== undefined ? { budgetUsd: options.budgetUsd } : {}),
+    ...(options.priceOf ? { priceOf: options.priceOf } : {}),
   });
 
   const states = new Map<string, NodeState>();
@@ -103,6 +108,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
       inputs,
       outputs,
       seed: randomInt(0, 2_147_483_647 - 64),
+      seedReused: false,
       status: 'queued',
       items: 0,
       failed: 0,
@@ -112,6 +118,13 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
     });
   }
   for (const e of pipeline.edges) states.get(e.target)!.inputs[e.targetHandle].push({ source: e.source, port: e.sourceHandle });
+  if (options.tasks?.nodeSeed) {
+    for (const s of states.values()) {
+      const got = await options.tasks.nodeSeed(runId, s.node.id, s.seed);
+      s.seed = got.seed;
+      s.seedReused = got.reused;
+    }
+  }
 
   emit({ type: 'runStart', runId, at: startedAt, ...(pipeline.name ? { pipeline: pipeline.name } : {}), nodes: pipeline.nodes.map((n) => ({ id: n.id, type: n.type })) });
 
@@ -233,6 +246,9 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
         const asset = await calls.generate(request, opts?.provider, {
           runId,
           nodeId: node.id,
+          nodeType: node.type,
+          nodeVersion: def.version,
+          cacheable: opts?.cacheable === true || s.seedReused,
           item,
           signal,
           onStatus: (status, fraction) => progress(s, item, opts?.label ? `${opts.label}: ${status}` : status, fraction),
@@ -353,6 +369,24 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
   summary.status = signal.aborted ? 'cancelled' : summary.failures.length === 0 && summary.skipped.length === 0 ? 'done' : Object.values(summary.nodes).some((n) => n.items > 0) ? 'partial' : 'failed';
   emit({ type: 'runDone', runId, at: Date.now(), summary });
   return summary;
+}
+
+/** The nodes listed and everything they depend on, with the edges between them. */
+export function onlyUpTo(doc: Pipeline, targets: readonly string[]): Pipeline {
+  for (const id of targets) {
+    if (!doc.nodes.some((n) => n.id === id)) {
+      throw new EngineError('unknown_node', `cannot run up to node "${id}": no such node (nodes: ${doc.nodes.map((n) => n.id).join(', ')})`, { nodeId: id });
+    }
+  }
+  const keep = new Set<string>();
+  const todo = [...targets];
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (keep.has(id)) continue;
+    keep.add(id);
+    for (const e of doc.edges) if (e.target === id) todo.push(e.source);
+  }
+  return { ...doc, nodes: doc.nodes.filter((n) => keep.has(n.id)), edges: doc.edges.filter((e) => keep.has(e.source) && keep.has(e.target)) };
 }
 
 function toItemValue(kind: PortKind, v: PortValue<PortKind>): ItemValue {
