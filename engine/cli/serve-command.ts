@@ -1,0 +1,92 @@
+/**
+ * `fluxgraph serve`: the editor and its API on http://127.0.0.1. Builds the editor on first use
+ * (see engine/server/editor-assets.ts); `--dev` serves it with hot reload instead.
+ */
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { DEFAULT_PORT, startServer } from '../server/server';
+
+const USAGE = `Usage: fluxgraph serve [--port N] [--open] [--dev] [--out DIR] [--cache-dir DIR] [--base-dir DIR] [--host ADDR]
+
+  --port N         port on 127.0.0.1 (default ${DEFAULT_PORT}, or the next free one)
+  --open           open the editor in the default browser
+  --dev            serve the editor's sources with hot reload (vite middleware)
+  --out DIR        where save-image writes files (default ./out)
+  --cache-dir DIR  artifact store, thumbnails and run history (default ./.fluxgraph)
+  --base-dir DIR   folder relative reference-image paths resolve against (default .)
+  --host ADDR      interface to listen on (default 127.0.0.1; anything else is reachable by others)
+
+Keys stay in this process (environment or ./.env); the browser never sees them.`;
+
+function openBrowser(url: string): void {
+  const [cmd, args] =
+    process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
+  try {
+    const child = spawn(cmd, args, { stdio: 'ignore', detached: true });
+    child.on('error', () => process.stderr.write(`Could not open a browser: open ${url} yourself.\n`));
+    child.unref();
+  } catch {
+    process.stderr.write(`Could not open a browser: open ${url} yourself.\n`);
+  }
+}
+
+export async function runServeCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      open: { type: 'boolean' },
+      dev: { type: 'boolean' },
+      out: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'base-dir': { type: 'string' },
+      host: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`fluxgraph: --port ${values.port}: expected a port number (0-65535)\n`);
+      return 2;
+    }
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  let server;
+  try {
+    server = await startServer({
+      ...(port !== undefined ? { port } : {}),
+      ...(values.host ? { host: values.host } : {}),
+      ...(values.out ? { outDir: values.out } : {}),
+      ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
+      ...(values['base-dir'] ? { baseDir: values['base-dir'] } : {}),
+      editor: values.dev ? 'dev' : 'build',
+      log,
+    });
+  } catch (e) {
+    process.stderr.write(`fluxgraph: could not start the editor server: ${(e as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`fluxgraph editor: ${server.url}${values.dev ? ' (dev, hot reload)' : ''}\nImages are saved under ${server.outDir}. Press Ctrl-C to stop.\n`);
+  if (values.open) openBrowser(server.url);
+
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.stderr.write('\nStopping: cancelling runs in progress…\n');
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

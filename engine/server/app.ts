@@ -1,0 +1,173 @@
+/**
+ * The HTTP API behind the editor, and the editor's files. Every request passes the guard
+ * (security.ts) first; bodies are bounded JSON; every JSON and SSE payload is redacted.
+ *
+ *   GET  /api/info                  server name, version, output folder
+ *   GET  /api/nodes                 node catalog (descriptors derived from the declarations)
+ *   GET  /api/providers             providers and whether each has a key (never the key)
+ *   POST /api/validate              { pipeline } → { ok, issues }
+ *   POST /api/runs                  { pipeline, provider?, variables? } → 201 { runId, issues } | 422 { issues } | 409
+ *   GET  /api/runs                  run history
+ *   GET  /api/runs/:id              one run
+ *   GET  /api/runs/:id/events       server-sent events of the run (replayed from Last-Event-ID)
+ *   POST /api/runs/:id/cancel       stop a run
+ *   GET  /api/images/:hash          image bytes from the artifact store
+ *   GET  /api/images/:hash/thumb    WebP thumbnail (?size=32..512)
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NodeDescriptor } from '../core/describe';
+import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
+import type { EditorAssets } from './editor-assets';
+import { HttpError, readJsonBody, sendError, sendJson, type Redact } from './http-util';
+import type { ImageService } from './images';
+import type { RunRegistry } from './runs';
+import type { RequestGuard } from './security';
+import { lastEventId, openEventStream } from './sse';
+
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_URL_LENGTH = 4096;
+
+export interface AppContext {
+  guard: RequestGuard;
+  redact: Redact;
+  info: ServerInfo;
+  descriptors: NodeDescriptor[];
+  providers(): ProvidersResponse;
+  runs: RunRegistry;
+  images: ImageService;
+  assets?: EditorAssets;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void> | void;
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  handler: Handler;
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid_body', 'send a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const limit = ctx.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const json = (res: ServerResponse, status: number, body: unknown) => sendJson(res, status, body, ctx.redact);
+
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^\/api\/info$/, handler: (_q, res) => json(res, 200, ctx.info) },
+    { method: 'GET', pattern: /^\/api\/nodes$/, handler: (_q, res) => json(res, 200, ctx.descriptors) },
+    { method: 'GET', pattern: /^\/api\/providers$/, handler: (_q, res) => json(res, 200, ctx.providers()) },
+    {
+      method: 'POST',
+      pattern: /^\/api\/validate$/,
+      handler: async (req, res) => {
+        const body = bodyObject(await readJsonBody(req, limit));
+        const result = ctx.runs.validate({
+          pipeline: body.pipeline,
+          ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
+          ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
+        });
+        json(res, 200, { ok: result.ok, issues: result.issues });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/runs$/,
+      handler: async (req, res) => {
+        const body = bodyObject(await readJsonBody(req, limit));
+        const started = ctx.runs.start({
+          pipeline: body.pipeline,
+          ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
+          ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
+        });
+        ctx.log?.(`run ${started.runId} started`);
+        json(res, 201, started);
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/runs$/, handler: (_q, res) => json(res, 200, { runs: ctx.runs.list() }) },
+    {
+      method: 'GET',
+      pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)$/,
+      handler: (_q, res, [id]) => {
+        const record = ctx.runs.get(id);
+        if (!record) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
+        json(res, 200, record);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/events$/,
+      handler: (req, res, [id]) => {
+        if (!ctx.runs.get(id)) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
+        let unfollow: () => void = () => undefined;
+        const sink = openEventStream(req, res, ctx.redact, () => unfollow());
+        unfollow = ctx.runs.follow(
+          id,
+          lastEventId(req),
+          (seq, e) => sink.send(seq, e),
+          () => sink.end(),
+        );
+        if (sink.closed) unfollow();
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/cancel$/,
+      handler: async (req, res, [id]) => {
+        await readJsonBody(req, limit);
+        const cancelled = ctx.runs.cancel(id);
+        if (cancelled) ctx.log?.(`run ${id} cancelled from the editor`);
+        json(res, 200, { cancelled });
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/images\/([^/]+)$/, handler: (req, res, [hash]) => ctx.images.serveImage(req, res, hash) },
+    {
+      method: 'GET',
+      pattern: /^\/api\/images\/([^/]+)\/thumb$/,
+      handler: (req, res, [hash], url) => ctx.images.serveThumbnail(req, res, hash, url.searchParams.get('size')),
+    },
+  ];
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const rawUrl = req.url ?? '/';
+    if (rawUrl.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `URLs are limited to ${MAX_URL_LENGTH} characters`);
+    const url = new URL(rawUrl, 'http://localhost');
+    const isApi = url.pathname === '/api' || url.pathname.startsWith('/api/');
+    ctx.guard.check(req, { isApi });
+    const method = (req.method ?? 'GET').toUpperCase();
+
+    if (isApi) {
+      const matching = routes.filter((r) => r.pattern.test(url.pathname));
+      if (matching.length === 0) throw new HttpError(404, 'not_found', `no API route ${url.pathname}`);
+      const effective = method === 'HEAD' ? 'GET' : method;
+      const route = matching.find((r) => r.method === effective);
+      if (!route) {
+        res.setHeader('allow', [...new Set(matching.map((r) => r.method))].join(', '));
+        throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+      }
+      const params = route.pattern.exec(url.pathname)!.slice(1);
+      await route.handler(req, res, params, url);
+      return;
+    }
+
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} is not allowed here`);
+    if (ctx.assets && (await ctx.assets.handle(req, res, url.pathname))) return;
+    throw new HttpError(404, 'not_found', `no file ${url.pathname}`);
+  };
+
+  return (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) {
+        if (e.status === 413) res.setHeader('connection', 'close');
+        sendError(res, e, ctx.redact);
+        return;
+      }
+      ctx.log?.(`internal error on ${req.method} ${req.url}: ${(e as Error)?.stack ?? String(e)}`);
+      sendError(res, new HttpError(500, 'internal', ctx.redact((e as Error)?.message ?? 'internal error')), ctx.redact);
+    });
+  };
+}

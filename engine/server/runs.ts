@@ -1,0 +1,278 @@
+/**
+ * Runs started from the editor: validation first, one run at a time (so the provider lanes'
+ * caps hold across runs), an event log per run that late or reconnecting SSE clients replay,
+ * cancel by AbortSignal, and a small history kept on disk.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { isAbortError, toEngineError } from '../core/errors';
+import type { RunEvent, RunSummary } from '../core/events';
+import type { Pipeline } from '../core/pipeline-schema';
+import type { ProviderSet } from '../core/provider';
+import type { NodeRegistry } from '../core/registry';
+import type { TaskHooks } from '../core/run-options';
+import { newRunId, runPipeline } from '../core/run-pipeline';
+import type { ArtifactStore } from '../core/store';
+import { validatePipeline, type ValidationIssue } from '../core/validate';
+import type { RunImage, RunRecord } from '../../editor/api/types';
+import { HttpError } from './http-util';
+
+export interface RunRegistryOptions {
+  registry: NodeRegistry;
+  providers: ProviderSet;
+  store: ArtifactStore;
+  outDir: string;
+  baseDir: string;
+  /** JSON file the history is kept in; absent = memory only. */
+  historyFile?: string;
+  tasks?: TaskHooks;
+  /** Runs whose event logs stay in memory for replay. */
+  keepEventLogs?: number;
+  historyLimit?: number;
+  log?: (line: string) => void;
+}
+
+export interface StartRunInput {
+  pipeline: unknown;
+  provider?: string;
+  variables?: Record<string, string>;
+}
+
+type Listener = (seq: number, event: RunEvent) => void;
+
+interface ActiveRun {
+  record: RunRecord;
+  controller: AbortController;
+  /** Event log; superseded progress events become null so replays stay short. */
+  events: (RunEvent | null)[];
+  lastProgressAt: Map<string, number>;
+  listeners: Set<Listener>;
+  done: Promise<void>;
+  finished: boolean;
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+export class RunRegistry {
+  private readonly runs = new Map<string, ActiveRun>();
+  private history: RunRecord[] = [];
+  private active: ActiveRun | undefined;
+  private persisting: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: RunRegistryOptions) {}
+
+  /** Loads the history file, if any; a damaged file starts a fresh history. */
+  async init(): Promise<void> {
+    if (!this.opts.historyFile) return;
+    try {
+      const data = JSON.parse(await readFile(this.opts.historyFile, 'utf8')) as { runs?: RunRecord[] };
+      if (Array.isArray(data.runs)) {
+        // A run that was in progress when the server stopped did not finish.
+        this.history = data.runs.map((r) => (r.status === 'running' ? { ...r, status: 'cancelled' as const } : r));
+      }
+    } catch {
+      this.history = [];
+    }
+  }
+
+  validate(input: StartRunInput): { ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] } {
+    const variables = isStringRecord(input.variables) ? input.variables : undefined;
+    return validatePipeline(input.pipeline, {
+      registry: this.opts.registry,
+      providers: this.opts.providers,
+      ...(input.provider ? { provider: input.provider } : {}),
+      ...(variables ? { variables } : {}),
+      baseDir: this.opts.baseDir,
+    });
+  }
+
+  start(input: StartRunInput): { runId: string; issues: ValidationIssue[] } {
+    if (this.active && !this.active.finished) {
+      throw new HttpError(409, 'run_in_progress', `run ${this.active.record.runId} is still in progress: stop it first`, { runId: this.active.record.runId });
+    }
+    if (input.provider !== undefined && (typeof input.provider !== 'string' || !this.opts.providers.get(input.provider))) {
+      throw new HttpError(400, 'unknown_provider', `unknown provider "${String(input.provider)}" (known: ${this.opts.providers.ids().join(', ')})`);
+    }
+    const checked = this.validate(input);
+    if (!checked.ok || !checked.pipeline) {
+      const errors = checked.issues.filter((i) => i.severity === 'error').length;
+      throw new HttpError(422, 'invalid_pipeline', `the pipeline has ${errors} problem${errors === 1 ? '' : 's'}`, { issues: checked.issues });
+    }
+    const pipeline = checked.pipeline;
+    const runId = newRunId();
+    const controller = new AbortController();
+    const record: RunRecord = {
+      runId,
+      ...(pipeline.name ? { pipeline: pipeline.name } : {}),
+      status: 'running',
+      startedAt: Date.now(),
+      nodeCount: pipeline.nodes.length,
+      images: [],
+      imagesWritten: [],
+      failures: 0,
+    };
+    const run: ActiveRun = {
+      record,
+      controller,
+      events: [],
+      lastProgressAt: new Map(),
+      listeners: new Set(),
+      done: Promise.resolve(),
+      finished: false,
+    };
+    this.runs.set(runId, run);
+    this.active = run;
+    this.history = [record, ...this.history.filter((r) => r.runId !== runId)].slice(0, this.opts.historyLimit ?? 100);
+    this.forgetOldLogs();
+
+    const variables = isStringRecord(input.variables) ? input.variables : undefined;
+    run.done = runPipeline(pipeline, {
+      registry: this.opts.registry,
+      providers: this.opts.providers,
+      store: this.opts.store,
+      baseDir: this.opts.baseDir,
+      outDir: this.opts.outDir,
+      signal: controller.signal,
+      runId,
+      ...(input.provider ? { provider: input.provider } : {}),
+      ...(variables ? { variables } : {}),
+      ...(this.opts.tasks ? { tasks: this.opts.tasks } : {}),
+      onEvent: (e) => this.record(run, e),
+    })
+      .then((summary) => this.finish(run, summary))
+      .catch((e: unknown) => this.finish(run, this.failedSummary(run, e)));
+    return { runId, issues: checked.issues };
+  }
+
+  private failedSummary(run: ActiveRun, e: unknown): RunSummary {
+    const err = toEngineError(e);
+    this.opts.log?.(`run ${run.record.runId} failed: ${err.message}`);
+    return {
+      runId: run.record.runId,
+      ...(run.record.pipeline ? { pipeline: run.record.pipeline } : {}),
+      status: isAbortError(e) ? 'cancelled' : 'failed',
+      startedAt: run.record.startedAt,
+      elapsedMs: Date.now() - run.record.startedAt,
+      imagesWritten: run.record.imagesWritten,
+      failures: [{ nodeId: '', code: err.code, message: err.message }],
+      skipped: [],
+      warnings: [],
+      costUsd: 0,
+      providerCalls: 0,
+      nodes: {},
+    };
+  }
+
+  private record(run: ActiveRun, e: RunEvent): void {
+    if (run.finished) return;
+    if (e.type === 'nodeProgress') {
+      const prev = run.lastProgressAt.get(e.nodeId);
+      if (prev !== undefined) run.events[prev] = null;
+      run.lastProgressAt.set(e.nodeId, run.events.length);
+    } else if (e.type === 'itemDone' && e.value.kind === 'image') {
+      const img: RunImage = { nodeId: e.nodeId, item: e.item, hash: e.value.image.hash, width: e.value.image.width, height: e.value.image.height };
+      run.record.images.push(img);
+    } else if (e.type === 'fileWritten') {
+      run.record.imagesWritten.push(e.path);
+    }
+    run.events.push(e);
+    const seq = run.events.length;
+    for (const l of run.listeners) l(seq, e);
+  }
+
+  private finish(run: ActiveRun, summary: RunSummary): void {
+    if (run.finished) return;
+    // A run that ended without its own runDone (it threw) still tells its followers.
+    if (!run.events.some((e) => e?.type === 'runDone')) {
+      this.record(run, { type: 'runDone', runId: run.record.runId, at: Date.now(), summary });
+    }
+    run.finished = true;
+    Object.assign(run.record, {
+      status: summary.status,
+      elapsedMs: summary.elapsedMs,
+      imagesWritten: summary.imagesWritten.length ? summary.imagesWritten : run.record.imagesWritten,
+      failures: summary.failures.length,
+      costUsd: summary.costUsd,
+    });
+    run.listeners.clear();
+    this.persist();
+  }
+
+  private forgetOldLogs(): void {
+    const keep = this.opts.keepEventLogs ?? 20;
+    const ids = [...this.runs.keys()];
+    for (const id of ids.slice(0, Math.max(0, ids.length - keep))) {
+      const r = this.runs.get(id)!;
+      if (r.finished) this.runs.delete(id);
+    }
+  }
+
+  private persist(): void {
+    const file = this.opts.historyFile;
+    if (!file) return;
+    const text = JSON.stringify({ version: 1, runs: this.history }, null, 1);
+    this.persisting = this.persisting.then(async () => {
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, text);
+        await rename(tmp, file);
+      } catch (e) {
+        this.opts.log?.(`could not write the run history to ${file}: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  /**
+   * Replays the events after `afterSeq`, then follows live ones. `onEnd` is called once the run
+   * is over and everything was delivered. Returns an unsubscribe function.
+   */
+  follow(runId: string, afterSeq: number, listener: Listener, onEnd: () => void): () => void {
+    const run = this.runs.get(runId);
+    if (!run) throw new HttpError(404, 'run_not_found', `no run "${runId}" (its events are kept for the last ${this.opts.keepEventLogs ?? 20} runs)`);
+    for (let i = afterSeq; i < run.events.length; i++) {
+      const e = run.events[i];
+      if (e) listener(i + 1, e);
+    }
+    if (run.finished) {
+      onEnd();
+      return () => undefined;
+    }
+    const wrapped: Listener = (seq, e) => {
+      listener(seq, e);
+      if (e.type === 'runDone') onEnd();
+    };
+    run.listeners.add(wrapped);
+    return () => run.listeners.delete(wrapped);
+  }
+
+  cancel(runId: string): boolean {
+    const run = this.runs.get(runId);
+    if (!run) throw new HttpError(404, 'run_not_found', `no run "${runId}"`);
+    if (run.finished) return false;
+    run.controller.abort();
+    return true;
+  }
+
+  get(runId: string): RunRecord | undefined {
+    return this.runs.get(runId)?.record ?? this.history.find((r) => r.runId === runId);
+  }
+
+  list(): RunRecord[] {
+    return this.history;
+  }
+
+  /** Resolves when the run has finished (tests, shutdown). */
+  async settled(runId: string): Promise<void> {
+    await this.runs.get(runId)?.done;
+  }
+
+  /** Cancels what is running and waits for it to wind down. */
+  async close(): Promise<void> {
+    for (const run of this.runs.values()) if (!run.finished) run.controller.abort();
+    await Promise.all([...this.runs.values()].map((r) => r.done));
+    await this.persisting;
+  }
+}

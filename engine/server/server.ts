@@ -1,0 +1,216 @@
+/**
+ * The editor's local server, a composition root: registry, providers (keys from the environment,
+ * or the embedded emulator), artifact store, run registry, editor files, all behind one
+ * node:http server on loopback.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, relative, resolve } from 'node:path';
+import { describeRegistry } from '../core/describe';
+import type { NodeRegistry } from '../core/registry';
+import type { TaskHooks } from '../core/run-options';
+import type { ArtifactStore } from '../core/store';
+import { createProviders, PROVIDER_ENV, type HostProviders, type ProviderId } from '../host/create-providers';
+import { loadEnv } from '../host/env';
+import { FileArtifactStore } from '../store/artifacts';
+import { createRegistry } from '../../nodes/index';
+import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
+import { createApp, DEFAULT_MAX_BODY_BYTES } from './app';
+import { devEditor, ensureEditorBuild, REPO_ROOT, staticEditor, type EditorAssets } from './editor-assets';
+import { redactor } from './http-util';
+import { ImageService } from './images';
+import { RunRegistry } from './runs';
+import { createGuard, isLoopbackHost } from './security';
+
+export const DEFAULT_PORT = 5177;
+
+export interface ServerOptions {
+  /** 0 = any free port. Default 5177 (the next free one if taken, unless `strictPort`). */
+  port?: number;
+  strictPort?: boolean;
+  /** Interface to listen on; loopback by default. */
+  host?: string;
+  /** Extra Host header names to accept (only needed with a non-loopback `host`). */
+  allowedHosts?: string[];
+  cwd?: string;
+  /** Where save-image writes files (default ./out). */
+  outDir?: string;
+  /** Artifact store, thumbnails and history live here (default ./.fluxgraph, or FLUXGRAPH_CACHE_DIR). */
+  cacheDir?: string;
+  /** Relative paths in params (reference images) resolve against this (default cwd). */
+  baseDir?: string;
+  env?: Record<string, string | undefined>;
+  /** build (default): build on demand and serve static files; dev: vite middleware with hot reload; none: API only. */
+  editor?: 'build' | 'dev' | 'none';
+  /** Use these providers instead of creating them from the environment (tests). */
+  providers?: HostProviders;
+  registry?: NodeRegistry;
+  store?: ArtifactStore;
+  tasks?: TaskHooks;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  server: Server;
+  host: HostProviders;
+  runs: RunRegistry;
+  assets?: EditorAssets;
+  outDir: string;
+  close(): Promise<void>;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const onError = (e: Error) => {
+      server.off('listening', onListening);
+      fail(e);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      done((server.address() as AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const env = options.env ?? loadEnv(cwd);
+  const log = options.log ?? (() => undefined);
+  const listenHost = options.host ?? '127.0.0.1';
+  if (!isLoopbackHost(listenHost)) log(`Warning: listening on ${listenHost}, not loopback: other machines can reach this server.`);
+  const outDir = resolve(cwd, options.outDir ?? 'out');
+  const cacheDir = resolve(cwd, options.cacheDir ?? env.FLUXGRAPH_CACHE_DIR ?? '.fluxgraph');
+  const baseDir = resolve(cwd, options.baseDir ?? '.');
+  const registry = options.registry ?? createRegistry();
+  const store = options.store ?? new FileArtifactStore(join(cacheDir, 'store'));
+
+  const host = options.providers ?? (await createProviders({ env, onNotice: log }));
+  const ownsHost = options.providers === undefined;
+  const redact = redactor(() => host.secrets);
+  const runs = new RunRegistry({
+    registry,
+    providers: host.providers,
+    store,
+    outDir,
+    baseDir,
+    historyFile: join(cacheDir, 'editor-runs.json'),
+    ...(options.tasks ? { tasks: options.tasks } : {}),
+    log,
+  });
+  await runs.init();
+
+  const keyed = (id: string) => {
+    const name = PROVIDER_ENV[id as ProviderId]?.key;
+    return !!(name && env[name]?.trim());
+  };
+  const providersInfo = (): ProvidersResponse => ({
+    providers: host.providers.ids().flatMap((id) => {
+      const p = host.providers.get(id);
+      if (!p) return [];
+      return [
+        {
+          id,
+          title: p.title,
+          hasKey: keyed(id),
+          emulated: host.embedded,
+          models: [...p.capabilities.models],
+          defaultConcurrency: p.capabilities.defaultConcurrency,
+        },
+      ];
+    }),
+    defaultId: host.providers.defaultId,
+    embeddedEmulator: host.embedded,
+  });
+
+  const relOut = relative(cwd, outDir);
+  const info: ServerInfo = { name: 'fluxgraph', version: packageVersion(), outDir: relOut && !relOut.startsWith('..') ? relOut : outDir };
+  let port = 0;
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0 });
+  const state: { assets?: EditorAssets; handler?: ReturnType<typeof createApp> } = {};
+  server.on('request', (req, res) => {
+    if (state.handler) state.handler(req, res);
+    else {
+      res.writeHead(503, { 'retry-after': '1' });
+      res.end();
+    }
+  });
+
+  try {
+    if (options.editor !== 'none' && options.editor !== 'dev') {
+      state.assets = staticEditor(await ensureEditorBuild({ log }));
+    }
+    const wanted = options.port ?? DEFAULT_PORT;
+    const tries = options.strictPort || options.port === 0 || options.port !== undefined ? 1 : 20;
+    for (let i = 0; ; i++) {
+      try {
+        port = await listen(server, wanted === 0 ? 0 : wanted + i, listenHost);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || i + 1 >= tries) {
+          throw new Error(
+            (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${wanted + i} is in use: pick another with --port` : (e as Error).message,
+            { cause: e },
+          );
+        }
+      }
+    }
+    if (options.editor === 'dev') state.assets = await devEditor(server, { port });
+    const guard = createGuard({ port, ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}) });
+    state.handler = createApp({
+      guard,
+      redact,
+      info,
+      descriptors: describeRegistry(registry),
+      providers: providersInfo,
+      runs,
+      images: new ImageService(store, join(cacheDir, 'thumbs')),
+      ...(state.assets ? { assets: state.assets } : {}),
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      log,
+    });
+  } catch (e) {
+    server.close();
+    await state.assets?.close();
+    if (ownsHost) await host.close();
+    throw e;
+  }
+
+  const urlHost = listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost.includes(':') ? `[${listenHost}]` : listenHost;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    server,
+    host,
+    runs,
+    ...(state.assets ? { assets: state.assets } : {}),
+    outDir,
+    close() {
+      closing ??= (async () => {
+        await runs.close();
+        await new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        });
+        await state.assets?.close();
+        if (ownsHost) await host.close();
+      })();
+      return closing;
+    },
+  };
+}
