@@ -14,6 +14,8 @@ import type { ArtifactStore } from './store';
 
 /** Most submit attempts for one item when the provider keeps answering 429 / refusing connections. */
 export const MAX_SUBMIT_ATTEMPTS = 12;
+/** How long one submit request may take before it counts as ambiguous. */
+export const SUBMIT_TIMEOUT_MS = 60_000;
 
 export interface CallContext {
   runId: string;
@@ -25,6 +27,7 @@ export interface CallContext {
   item: number;
   signal: AbortSignal;
   onStatus(status: string, fraction?: number): void;
+  onWarning?(message: string): void;
 }
 
 export interface ProviderCallsOptions {
@@ -98,10 +101,17 @@ export class ProviderCalls {
     };
 
     const known = await this.o.tasks?.lookup(key);
-    if (known?.done && (await this.o.store.has(known.done.hash))) {
-      this.stats.reused++;
-      call.onStatus('cached', 1);
-      return this.asset(known.done, request, provider, call, warnings, true);
+    if (known?.done) {
+      // A stored result is used only if its bytes are intact; otherwise it is made again.
+      const intact = await this.o.store.read(known.done.hash).then(
+        () => true,
+        (e: unknown) => (call.onWarning?.(`${(e as Error).message}; generating it again`), false),
+      );
+      if (intact) {
+        this.stats.reused++;
+        call.onStatus('cached', 1);
+        return this.asset(known.done, request, provider, call, warnings, true);
+      }
     }
     if (known?.interrupted && !known.inFlight) {
       throw new EngineError(
@@ -188,7 +198,9 @@ export class ProviderCalls {
             call.onStatus('submitting');
             await this.o.tasks?.submitting?.(key);
             try {
-              task = await provider.submit(request, { signal: call.signal });
+              // Not the run's signal: a submit cut off mid-request may have been paid for, so a
+              // Ctrl-C lets it finish and records the task (a resume then waits on it).
+              task = await provider.submit(request, { signal: AbortSignal.timeout(SUBMIT_TIMEOUT_MS) });
             } catch (e) {
               this.reservedUsd -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
@@ -205,6 +217,7 @@ export class ProviderCalls {
             await this.o.tasks?.submitted(key, task);
           }
           try {
+            if (call.signal.aborted) throw new EngineError('aborted', 'the run was cancelled', { taskId: task.taskId });
           call.onStatus('submitted');
             const image = await provider.wait(task, {
               signal: call.signal,

@@ -252,6 +252,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
           item,
           signal,
           onStatus: (status, fraction) => progress(s, item, opts?.label ? `${opts.label}: ${status}` : status, fraction),
+          onWarning: (message) => ctx.warn(message),
         });
         const warnings = [...(warningsByNode.get(node.id) ?? []), ...(asset.meta?.warnings ?? [])];
         return { ...asset, meta: { ...asset.meta, ...(warnings.length ? { warnings } : {}) } };
