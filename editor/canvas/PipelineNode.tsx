@@ -140,9 +140,15 @@ function RunDetails({ nodeId, run }: { nodeId: string; run: NodeRunState }) {
         </div>
       ) : null}
       <div className="fg-run-line">
-        <span className="fg-items" data-items={items}>
-          {items} item{items === 1 ? '' : 's'}
-        </span>
+        {run.files > 0 && items === 0 ? (
+          <span className="fg-items" data-files={run.files}>
+            {run.files} file{run.files === 1 ? '' : 's'} saved
+          </span>
+        ) : (
+          <span className="fg-items" data-items={items}>
+            {items} item{items === 1 ? '' : 's'}
+          </span>
+        )}
         {run.failed ? <span className="fg-failed-count">{run.failed} failed</span> : null}
         {run.skippedItems ? <span className="fg-skipped-count">{run.skippedItems} skipped</span> : null}
         {run.elapsedMs !== undefined ? <span className="fg-elapsed">{(run.elapsedMs / 1000).toFixed(1)} s</span> : null}

@@ -2,37 +2,21 @@
  * Opening and saving pipeline files: JSON text in, canvas state out, and back. A file without
  * positions (hand-written, or from the CLI) is laid out automatically.
  */
+import { parseJsonText } from '../../engine/core/parse-text';
 import type { Pipeline } from '../../engine/core/pipeline-schema';
 import { flowToPipeline, pipelineToFlow, stringifyPipeline, type Catalog, type FlowDocument } from '../flow/flow-mapping';
 import { layoutGraph } from '../flow/layout';
 
 export type ReadResult = { ok: true; flow: FlowDocument } | { ok: false; message: string };
 
-/** Line and column (1-based) of a character offset. */
-function lineColumn(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  return { line, column: offset - before.lastIndexOf('\n') };
-}
-
-function jsonError(text: string, e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  const pos = /position (\d+)/.exec(message);
-  if (pos) {
-    const { line, column } = lineColumn(text, Number(pos[1]));
-    return `not valid JSON at line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
-  }
-  return `not valid JSON: ${message}`;
-}
-
 /** Reads a pipeline file's text. Deep checks are the server validator's job; this only needs the shape. */
 export function readPipelineText(text: string): ReadResult {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    return { ok: false, message: jsonError(text, e) };
+  const parsed = parseJsonText(text);
+  if (parsed.issues.length > 0) {
+    const i = parsed.issues[0];
+    return { ok: false, message: `not valid JSON at line ${i.line}, column ${i.column}: ${i.message}` };
   }
+  const value = parsed.value;
   const doc = value as Partial<Pipeline> | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, message: 'a pipeline file holds a JSON object' };
   if (!Array.isArray(doc.nodes)) return { ok: false, message: 'a pipeline file needs a "nodes" array' };

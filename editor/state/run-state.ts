@@ -27,6 +27,8 @@ export interface NodeRunState {
   skippedReason?: string;
   images: NodeImage[];
   texts: string[];
+  /** Files this node wrote (save-image). */
+  files: number;
   elapsedMs?: number;
 }
 
@@ -55,6 +57,7 @@ const blankNode: NodeRunState = {
   skippedItems: 0,
   images: [],
   texts: [],
+  files: 0,
 };
 
 export function startingRun(): RunState {
@@ -97,7 +100,8 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
         images: image ? [...n.images, image].sort((a, b) => a.item - b.item) : n.images,
         texts: value.kind === 'text' ? [...n.texts, value.text] : n.texts,
       }));
-      return image ? { ...next, gallery: [...next.gallery, image] } : next;
+      // The gallery shows each image once, under the node that made it (pick passes images on unchanged).
+      return image && !next.gallery.some((g) => g.image.hash === image.image.hash) ? { ...next, gallery: [...next.gallery, image] } : next;
     }
     case 'nodeError':
       return patchNode(state, event.nodeId, (n) => ({
@@ -125,8 +129,10 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
       }));
     case 'warning':
       return { ...state, warnings: [...state.warnings, event.nodeId ? `${event.nodeId}: ${event.message}` : event.message] };
-    case 'fileWritten':
-      return { ...state, filesWritten: [...state.filesWritten, event.path] };
+    case 'fileWritten': {
+      const next = patchNode(state, event.nodeId, (n) => ({ ...n, files: n.files + 1 }));
+      return { ...next, filesWritten: [...next.filesWritten, event.path] };
+    }
     case 'runDone': {
       // Nodes that never reported an end (e.g. after a cancel) take the run's outcome.
       let nodes = state.nodes;
