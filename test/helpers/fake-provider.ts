@@ -66,7 +66,7 @@ export function fakeProvider(o: FakeProviderOptions = {}): Provider & { log: Fak
           throw new EngineError('moderated', `content moderated (task ${task.taskId}); try raising safetyTolerance`, { taskId: task.taskId, provider: task.provider });
         }
         const seed = request.seed ?? 0;
-        const bytes = await sharp({ create: { width: request.width ?? 64, height: request.height ?? 64, channels: 3, background: { r: seed % 256, g: (seed >> 8) % 256, b: request.model === 'max' ? 200 : 50 } } })
+        const bytes = await sharp({ create: { width: request.width ?? 64, height: request.height ?? 64, channels: 3, background: { r: seed % 256, g: (seed >> 8) % 256, b: request.model === 'max' ? 200 : (request.steps ?? 50) } } })
           .png()
           .toBuffer();
         log.events.push(`done ${request.model} ${request.seed}`);
