@@ -60,7 +60,7 @@ export async function handleDelivery(ctx: RequestContext): Promise<Reply | null>
   const m = DELIVERY_PATH.exec(ctx.url.pathname)!;
   const provider = m[1] as ProviderName;
   const task = state.tasks.findByDeliveryToken(m[2]);
-  if (!task?.delivery || !task.image || task.provider !== provider) return notFound(provider);
+  if (!task?.delivery || task.provider !== provider) return notFound(provider);
   const se = ctx.url.searchParams.get('se') ?? '';
   const sig = ctx.url.searchParams.get('sig') ?? '';
   if (sig !== state.deliverySignature(m[2], se)) {
@@ -68,7 +68,7 @@ export async function handleDelivery(ctx: RequestContext): Promise<Reply | null>
   }
   const extra = state.faults.downloadExtra(provider);
   if (extra.expired) state.stats.data.injected.download.expired++;
-  if (extra.expired || state.now() > task.delivery.expiresAt) return expiredReply(provider, task.delivery.expiresAt);
+  if (extra.expired || state.now() > task.delivery.expiresAt || !task.image) return expiredReply(provider, task.delivery.expiresAt);
   if (extra.truncate) state.stats.data.injected.download.truncate++;
   sendImage(ctx.res, task.image.bytes, task.image.mime, extra.truncate);
   return null;

@@ -65,7 +65,10 @@ export class EmulatorState {
 
   constructor(readonly options: EmulatorOptions) {
     this.faults = new FaultEngine(options.seed, options.faults);
-    this.tasks = new TaskStore(() => this.options.taskTtlMs);
+    this.tasks = new TaskStore(
+      () => this.options.taskTtlMs,
+      () => this.now(),
+    );
     this.callbacks = new CallbackSender({
       stats: this.stats,
       retryDelaysMs: () => this.options.callbackRetryDelaysMs,

@@ -69,7 +69,7 @@ export function taskPhase(task: EmulatedTask, now: number): TaskPhase {
   if (task.renderError) {
     return { state: 'terminal', outcome: 'failed', completedAt: Math.max(task.readyAt, task.renderedAt ?? 0), reason: task.renderError };
   }
-  if (!task.image) return { state: 'pending', fraction: 0.99 };
+  if (task.renderedAt === undefined) return { state: 'pending', fraction: 0.99 };
   return { state: 'terminal', outcome: 'ready', completedAt: Math.max(task.readyAt, task.renderedAt ?? 0) };
 }
 
@@ -82,9 +82,15 @@ export class TaskStore {
   private activeByKey = new Map<string, Set<EmulatedTask>>();
   private byToken = new Map<string, EmulatedTask>();
 
-  constructor(private readonly ttlMs: () => number) {}
+  private addsSinceSweep = 0;
+
+  constructor(
+    private readonly ttlMs: () => number,
+    private readonly now: () => number,
+  ) {}
 
   add(task: EmulatedTask): void {
+    if (++this.addsSinceSweep >= 256) this.sweep();
     this.byId.set(task.id, task);
     const k = `${task.provider}\n${task.key}`;
     let set = this.activeByKey.get(k);
@@ -119,6 +125,21 @@ export class TaskStore {
     if (!set) return 0;
     for (const t of set) if (isTerminal(t, now)) set.delete(t);
     return set.size;
+  }
+
+  /** Forgets expired tasks and the bytes behind expired result URLs, so a long-running emulator stays small. */
+  private sweep(): void {
+    this.addsSinceSweep = 0;
+    const now = this.now();
+    const ttl = this.ttlMs();
+    for (const [id, task] of this.byId) {
+      if (now - task.createdAt > ttl) {
+        this.byId.delete(id);
+        if (task.delivery) this.byToken.delete(task.delivery.token);
+      } else if (task.delivery && now > task.delivery.expiresAt) {
+        task.image = undefined;
+      }
+    }
   }
 
   all(): EmulatedTask[] {

@@ -101,6 +101,20 @@ describe('kie.ai createTask and recordInfo', () => {
     expect(b).toBeGreaterThan(red + 40);
   });
 
+  it('has no seed field, so it draws seeds from the seeded PRNG: a reset emulator repeats its images', async () => {
+    const image = async () => {
+      const r = await createTask(t2i('same prompt'));
+      const done = await untilDone(r.json.data.taskId);
+      return (await download(JSON.parse(done.json.data.resultJson).resultUrls[0])).bytes;
+    };
+    em.reset();
+    const first = await image();
+    const second = await image();
+    em.reset();
+    expect((await image()).equals(first)).toBe(true);
+    expect(first.equals(second)).toBe(false);
+  });
+
   it('answers unknown task ids with code 404', async () => {
     const r = await recordInfo('task_flux-2_0');
     expect(r.json).toMatchObject({ code: 404, msg: expect.any(String) });

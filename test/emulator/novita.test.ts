@@ -168,6 +168,27 @@ describe('novita.ai errors', () => {
   });
 });
 
+describe('novita.ai result URLs', () => {
+  it('reports image_url_ttl from resultTtlMs and answers an expired URL like presigned S3 (403 AccessDenied)', async () => {
+    const clock = manualClock();
+    const timed = await startEmulator({ latencyMs: 0, resultTtlMs: 3_600_000, clock: clock.now });
+    try {
+      const r = await create({ prompt: 'x', size: '256*256' }, AUTH, 'flux-2-flex', timed);
+      const done = await pollUntil(
+        async () => (await getJson(`${timed.baseUrl}/v3/async/task-result?task_id=${r.json.task_id}`, AUTH)).json,
+        (j) => j.task.status === 'TASK_STATUS_SUCCEED',
+      );
+      expect(done.images[0].image_url_ttl).toBe(3600);
+      clock.advance(3_600_001);
+      const img = await download(done.images[0].image_url);
+      expect(img.status).toBe(403);
+      expect(img.bytes.toString()).toContain('<Code>AccessDenied</Code>');
+    } finally {
+      await timed.close();
+    }
+  });
+});
+
 describe('novita.ai webhooks', () => {
   it('POSTs {event_type: ASYNC_TASK_RESULT, payload} to extra.webhook.url', async () => {
     const rx = await startReceiver();
