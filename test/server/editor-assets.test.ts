@@ -1,0 +1,61 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { editorFingerprint, ensureEditorBuild } from '../../engine/server/editor-assets';
+import { request, startTestServer } from './helpers';
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+
+beforeAll(async () => {
+  server = await startTestServer({ editor: 'build' });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('serving the built editor', () => {
+  it('builds on demand once and reuses the build while the sources are unchanged', async () => {
+    const dir = await ensureEditorBuild();
+    expect(server.assets?.dir).toBe(dir);
+    expect(await ensureEditorBuild()).toBe(dir);
+    expect(dir).toContain(await editorFingerprint());
+    expect(readdirSync(dir)).toContain('index.html');
+  });
+
+  it('serves the app with a strict content security policy and no framing', async () => {
+    const res = await request(server, 'GET', '/');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.text).toContain('<div id="root"></div>');
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['x-frame-options']).toBe('DENY');
+  });
+
+  it('serves hashed assets as immutable and the app for app routes', async () => {
+    const html = (await request(server, 'GET', '/')).text;
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1];
+    const js = await request(server, 'GET', script);
+    expect(js.status).toBe(200);
+    expect(js.headers['content-type']).toMatch(/javascript/);
+    expect(js.headers['cache-control']).toContain('immutable');
+    expect((await request(server, 'GET', '/some/route')).text).toContain('<div id="root"></div>');
+  });
+
+  it.each([
+    ['a missing asset', '/assets/missing.js', 404],
+    ['a path that climbs out', '/..%2f..%2fpackage.json', 403],
+    ['the build stamp', '/.fluxgraph-build.json', 404],
+  ])('refuses %s', async (_, path, status) => {
+    expect((await request(server, 'GET', path)).status).toBe(status);
+  });
+
+  it('refuses writes to the editor files', async () => {
+    expect((await request(server, 'POST', '/index.html', { body: {} })).status).toBe(405);
+  });
+
+  it('keeps the build outside the repository’s source folders', () => {
+    expect(server.assets?.dir?.startsWith(join(__dirname, '..', '..', 'editor'))).toBe(false);
+  });
+});
