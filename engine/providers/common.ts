@@ -105,6 +105,31 @@ export async function waitAndDownload(args: {
   check: (signal: AbortSignal) => Promise<PollStep<ResultInfo>>;
   pushed?: PushedSteps<ResultInfo>;
 }): Promise<GeneratedImage> {
+  try {
+    return await pollAndDownload(args);
+  } catch (e) {
+    throw afterSubmitError(e, args.ctx, args.task.taskId);
+  }
+}
+
+/**
+ * Errors out of `wait` concern a task that exists and may be paid for: never `retryable` (that
+ * would mean submitting again), but `resumable` when waiting again later may still succeed; the
+ * message names the task id so the user can look it up.
+ */
+export function afterSubmitError(e: unknown, ctx: ProviderContext, taskId: string): unknown {
+  if (!(e instanceof EngineError) || e.code === 'aborted') return e;
+  const resumable = e.details.retryable === true || e.code === 'timeout';
+  const message = e.message.includes(taskId) ? e.message : `${e.message} (task ${taskId})`;
+  return new EngineError(
+    e.code,
+    message,
+    { ...e.details, provider: e.details.provider ?? ctx.id, taskId, retryable: false, ...(resumable ? { resumable: true } : {}) },
+    { cause: e.cause ?? e },
+  );
+}
+
+async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Promise<GeneratedImage> {
   const { ctx, task, options, settings } = args;
   const info = await pollTask<ResultInfo>({
     provider: ctx.id,

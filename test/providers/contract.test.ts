@@ -159,12 +159,16 @@ describe.each(CASES)('%s adapter', (_label, id, style) => {
   });
 
   it.each([
-    ['a 429', { rate429: 0.5, retryAfterSec: 0 }, 'rate429'],
-    ['a 5xx', { error5xx: 0.5 }, 'error5xx'],
-    ['a dropped connection', { drop: 0.5 }, 'drop'],
+    ['a 429', { rate429: 1, retryAfterSec: 0 }, 'rate429'],
+    ['a 5xx', { error5xx: 1 }, 'error5xx'],
+    ['a 502 gateway page', { error5xx: 1, status5xx: 502 }, 'error5xx'],
+    ['a dropped connection', { drop: 1 }, 'drop'],
   ] as const)('retries %s on a poll and still delivers the image', async (_label, poll, counter) => {
+    const p = adapter(id, emu);
+    const task = await p.submit(request(), { signal: signal() });
     emu.setFaults({ poll });
-    const { result } = await generate(id);
+    // The fault holds until the poller has retried once, then clears: the result must still come.
+    const result = await p.wait(task, { signal: signal(), onProgress: (_f, status) => status.startsWith('retrying') && emu.setFaults({}) });
     expect(result.bytes.length).toBeGreaterThan(100);
     expect(emu.stats().injected.poll[counter]).toBeGreaterThan(0);
     expect(emu.stats().submissions[id]).toBe(1);
@@ -183,6 +187,7 @@ describe.each(CASES)('%s adapter', (_label, id, style) => {
     expect(e.code).toBe('timeout');
     expect(e.message).toContain(task.taskId);
     expect(e.details.taskId).toBe(task.taskId);
+    expect(e.details).toMatchObject({ retryable: false, resumable: true });
     expect(emu.stats().submissions[id]).toBe(1);
   });
 
@@ -209,6 +214,18 @@ describe.each(CASES)('%s adapter', (_label, id, style) => {
       expect(e.details.retryable).toBe(false);
       expect(emu.stats().submitRequests[id]).toBe(1);
       expect(emu.stats().submissions[id]).toBe(1);
+    });
+
+    it('reports a submit that gets no answer in time as ambiguous_submit', async () => {
+      // Its own emulator: the slow request lingers after the client gave up.
+      const slow = await emulator({ errorStatusStyle: style, faults: { submit: { delayMs: 400 } } });
+      try {
+        const e = (await caught(adapter(id, slow, { submitTimeoutMs: 50 }).submit(request(), { signal: signal() }))) as EngineError;
+        expect(e.code).toBe('ambiguous_submit');
+        expect(e.details.retryable).toBe(false);
+      } finally {
+        await slow.close();
+      }
     });
 
     it.each([

@@ -1,0 +1,172 @@
+/**
+ * Cost estimate of a pipeline before it runs: a dry run of the real scheduler in which every
+ * provider call is priced from the pricing table instead of sent, and requests the ledger
+ * already holds a result for count as cached at zero. Fan-out, picks and references are counted
+ * exactly because the scheduler itself walks the graph.
+ */
+import { crc32 } from 'node:zlib';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Pipeline } from '../core/pipeline-schema';
+import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } from '../core/provider';
+import type { NodeRegistry } from '../core/registry';
+import type { TaskHooks } from '../core/run-options';
+import { runPipeline } from '../core/run-pipeline';
+import type { ArtifactStore } from '../core/store';
+import { FileArtifactStore } from '../store/artifacts';
+import { priceOf } from '../providers/pricing';
+
+export interface NodeEstimate {
+  nodeId: string;
+  calls: number;
+  cached: number;
+  usd: number;
+  /** Calls whose price is unknown (counted as 0 in `usd`). */
+  unpriced: number;
+  providers: string[];
+}
+
+export interface Estimate {
+  totalUsd: number;
+  calls: number;
+  cached: number;
+  unpriced: number;
+  nodes: NodeEstimate[];
+  warnings: string[];
+}
+
+/** A PNG with only a header: enough for the engine to read its size, costs nothing to make. */
+function placeholderPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'ascii');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  // The unique tail keeps placeholders of the same size distinct, like real images.
+  const tail = chunk('tEXt', Buffer.from(`fluxgraph-estimate\u0000${Math.random()}`, 'latin1'));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), tail, chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Reads from the real store (cache hits), writes placeholders elsewhere. */
+class OverlayStore implements ArtifactStore {
+  constructor(private readonly real: ArtifactStore, private readonly scratch: FileArtifactStore) {}
+  put(bytes: Buffer) {
+    return this.scratch.put(bytes);
+  }
+  async read(hash: string) {
+    return (await this.scratch.has(hash)) ? this.scratch.read(hash) : this.real.read(hash);
+  }
+  async has(hash: string) {
+    return (await this.scratch.has(hash)) || this.real.has(hash);
+  }
+  pathOf(hash: string) {
+    return this.scratch.pathOf(hash);
+  }
+}
+
+function pricingProviders(real: ProviderSet, onCall: (taskId: string, providerId: string, request: ImageRequest) => void): ProviderSet {
+  const wrapped = new Map<string, Provider>();
+  for (const id of real.ids()) {
+    const p = real.get(id);
+    if (!p) continue;
+    const requests = new Map<string, ImageRequest>();
+    let n = 0;
+    wrapped.set(id, {
+      id,
+      title: p.title,
+      capabilities: p.capabilities,
+      async submit(request): Promise<TaskRef> {
+        const taskId = `estimate-${id}-${++n}`;
+        onCall(taskId, id, request);
+        requests.set(taskId, request);
+        return { provider: id, model: request.model, taskId, submittedAt: Date.now() };
+      },
+      async wait(task): Promise<GeneratedImage> {
+        const r = requests.get(task.taskId)!;
+        return { bytes: placeholderPng(r.width ?? 1024, r.height ?? 1024), mime: 'image/png', ...(r.seed !== undefined ? { seed: r.seed } : {}) };
+      },
+    });
+  }
+  return { get: (id) => wrapped.get(id), ids: () => real.ids(), defaultId: real.defaultId };
+}
+
+export interface EstimateOptions {
+  registry: NodeRegistry;
+  providers: ProviderSet;
+  /** The real store, so cached results are recognised. */
+  store: ArtifactStore;
+  /** Read-only use: only `lookup` and `nodeSeed` are consulted. */
+  tasks?: TaskHooks;
+  baseDir: string;
+  variables?: Record<string, string>;
+  provider?: string;
+  only?: string[];
+}
+
+export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promise<Estimate> {
+  const scratchDir = await mkdtemp(join(tmpdir(), 'fluxgraph-estimate-'));
+  const nodes = new Map<string, NodeEstimate>();
+  const node = (id: string) => {
+    let n = nodes.get(id);
+    if (!n) nodes.set(id, (n = { nodeId: id, calls: 0, cached: 0, usd: 0, unpriced: 0, providers: [] }));
+    return n;
+  };
+  const priced = new Map<string, { providerId: string; usd: number | undefined }>();
+  try {
+    const scratch = new FileArtifactStore(join(scratchDir, 'store'));
+    const readOnly: TaskHooks | undefined = o.tasks && {
+      // Stored results are free; a task already in flight is paid for, so it is free here too.
+      lookup: async (key) => {
+        const known = await o.tasks!.lookup(key);
+        if (known?.done || !known?.inFlight) return known?.done ? { done: known.done } : undefined;
+        const width = key.request.width ?? 1024;
+        const height = key.request.height ?? 1024;
+        return { done: { hash: await scratch.put(placeholderPng(width, height)), width, height, mime: 'image/png' } };
+      },
+      submitted: async () => undefined,
+      completed: async () => undefined,
+      failed: async () => undefined,
+    };
+    const summary = await runPipeline(doc, {
+      registry: o.registry,
+      providers: pricingProviders(o.providers, (taskId, providerId, request) => priced.set(taskId, { providerId, usd: priceOf(providerId, request) })),
+      store: new OverlayStore(o.store, scratch),
+      ...(readOnly ? { tasks: readOnly } : {}),
+      baseDir: o.baseDir,
+      outDir: join(scratchDir, 'out'),
+      ...(o.variables ? { variables: o.variables } : {}),
+      ...(o.provider ? { provider: o.provider } : {}),
+      ...(o.only ? { only: o.only } : {}),
+      onEvent: (e) => {
+        if (e.type !== 'itemDone' || e.value.kind !== 'image' || e.value.image.meta?.nodeId !== e.nodeId) return;
+        const n = node(e.nodeId);
+        if (e.cached) return void n.cached++;
+        const price = priced.get(e.value.image.meta?.taskId ?? '');
+        if (!price) return;
+        n.calls++;
+        if (!n.providers.includes(price.providerId)) n.providers.push(price.providerId);
+        if (price.usd === undefined) n.unpriced++;
+        else n.usd += price.usd;
+      },
+    });
+    const list = [...nodes.values()].filter((n) => n.calls || n.cached);
+    return {
+      totalUsd: Math.round(list.reduce((s, n) => s + n.usd, 0) * 1e6) / 1e6,
+      calls: list.reduce((s, n) => s + n.calls, 0),
+      cached: list.reduce((s, n) => s + n.cached, 0),
+      unpriced: list.reduce((s, n) => s + n.unpriced, 0),
+      nodes: list,
+      warnings: [...summary.warnings.map((w) => w.message), ...summary.failures.map((f) => `cannot estimate past ${f.nodeId}: ${f.message}`)],
+    };
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
+}
