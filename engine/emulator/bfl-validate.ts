@@ -4,6 +4,7 @@
  */
 import { isPlainObject } from './http';
 
+/** One pydantic v2 error item, as FastAPI puts it in `detail`. */
 export interface ValidationIssue {
   type: string;
   loc: (string | number)[];
@@ -12,6 +13,7 @@ export interface ValidationIssue {
   ctx?: Record<string, unknown>;
 }
 
+/** Which BFL schema applies: flex takes steps/guidance/prompt_upsampling, max and pro do not. */
 export type BflModel = 'flex' | 'max' | 'pro';
 
 /** The fields the emulator uses, after validation (nulls and absences folded to undefined). */

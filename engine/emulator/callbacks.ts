@@ -4,6 +4,7 @@ import type { Headers } from './http';
 import type { StatsRecorder } from './stats';
 import type { ProviderName } from './types';
 
+/** One completion POST, ready to send. */
 export interface CallbackMessage {
   provider: ProviderName;
   url: string;
@@ -22,6 +23,7 @@ export function kieSignature(key: string, taskId: string, timestamp: string): st
   return createHmac('sha256', key).update(`${taskId}.${timestamp}`).digest('base64');
 }
 
+/** What the sender needs from the emulator: counters, retry delays and the shutdown signal. */
 export interface CallbackDeps {
   stats: StatsRecorder;
   retryDelaysMs: () => number[];

@@ -10,7 +10,7 @@ import { InputImageError, isHttpUrl, loadImages, type LoadedImage } from './inpu
 import { crunCredits } from './pricing';
 import { codeReply, readJson, type HandlerResult, type ProviderProtocol, type RequestContext } from './protocol';
 import { ASPECT_RATIOS, RESOLUTIONS, aspectSize } from './sizes';
-import type { CallbackBuilder, EmulatorState } from './state';
+import type { EmulatorState } from './state';
 import { taskPhase, type EmulatedTask, type TaskPhase } from './tasks';
 import type { ImageFormat } from './types';
 

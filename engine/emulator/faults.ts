@@ -29,6 +29,7 @@ export interface SubmitFaults extends PhaseFaults {
   insufficientCredits?: number;
 }
 
+/** Faults of result-image downloads, on top of the phase faults. */
 export interface DownloadFaults extends PhaseFaults {
   /** Probability a result URL answers as expired although its TTL has not passed. */
   expired?: number;
@@ -48,6 +49,7 @@ export interface OutcomeFaults {
   stuck?: number;
 }
 
+/** Faults of completion callbacks (webhooks). */
 export interface CallbackFaults {
   /** Probability the completion callback is never sent. */
   missing?: number;
@@ -70,6 +72,7 @@ export interface FaultConfig {
   providers?: ProviderName[];
 }
 
+/** The request phases faults are drawn for separately. */
 export type Phase = 'submit' | 'poll' | 'download';
 
 /** What to do with one request before the protocol handler sees it. */
@@ -79,6 +82,7 @@ export type GateDecision =
   | { kind: 'error5xx'; status: number }
   | { kind: 'rate429'; retryAfterSec: number };
 
+/** How a task ends, decided when it is created. */
 export type Outcome = 'ready' | 'request_moderated' | 'content_moderated' | 'failed' | 'stuck';
 
 export const PROMPT_TRIGGERS: Record<string, Outcome> = {
@@ -88,6 +92,7 @@ export const PROMPT_TRIGGERS: Record<string, Outcome> = {
   '[stuck]': 'stuck',
 };
 
+/** Holds the fault config and draws every fault from its own seeded stream. */
 export class FaultEngine {
   private config: FaultConfig = {};
   private streams = new Map<string, Prng>();

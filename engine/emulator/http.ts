@@ -1,6 +1,7 @@
 /** Small node:http helpers shared by the four protocol handlers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/** Response headers, lower- or mixed-case names. */
 export type Headers = Record<string, string>;
 
 /** A reply computed by a handler, written by the server. */

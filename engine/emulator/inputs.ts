@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 
+/** A decoded input image: its bytes and oriented size. */
 export interface LoadedImage {
   bytes: Buffer;
   width: number;
@@ -20,6 +21,7 @@ export class InputImageError extends Error {
   }
 }
 
+/** What a provider accepts for input images. */
 export interface LoadOptions {
   allowBase64: boolean;
   maxBytes: number;

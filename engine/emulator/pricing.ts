@@ -15,6 +15,7 @@ const BFL_RATES_USD: Record<string, { first: number; rate: number }> = {
   pro: { first: 0.03, rate: 0.015 },
 };
 
+/** The price fields of a BFL submit response. */
 export interface BflCost {
   /** Credits (1 credit = $0.01); float noise kept, as the real API shows it (7.000000000000001). */
   cost: number;

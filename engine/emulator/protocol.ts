@@ -5,6 +5,7 @@ import { BodyTooLargeError, parseJson, readBody, type Reply } from './http';
 import type { EmulatorState } from './state';
 import type { ProviderName } from './types';
 
+/** One request as a protocol handler sees it. */
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
@@ -17,6 +18,7 @@ export interface RequestContext {
 /** A reply, or `null` when the handler already dealt with the socket (e.g. dropped it). */
 export type HandlerResult = Reply | null;
 
+/** A path a provider serves, with the phase its faults are drawn for. */
 export interface Route {
   method: 'GET' | 'POST';
   /** Exact pathname, or a pattern for families like /v1/flux-2-*. */
@@ -25,6 +27,7 @@ export interface Route {
   handle(ctx: RequestContext): Promise<HandlerResult>;
 }
 
+/** One provider: its routes and the shapes of its generic errors. */
 export interface ProviderProtocol {
   name: ProviderName;
   routes: Route[];
@@ -40,6 +43,7 @@ export interface ProviderProtocol {
 /** Max JSON body: base64 images make BFL bodies large. */
 export const BODY_LIMIT = 64 * 1024 * 1024;
 
+/** A parsed JSON body, or the provider's reply to a malformed one. */
 export type JsonBody = { ok: true; value: unknown } | { ok: false; reply: Reply };
 
 /** Reads and parses a JSON body; `onInvalid` shapes the provider's error for malformed JSON. */
@@ -66,8 +70,4 @@ export async function readJson(
 export function codeReply(state: EmulatorState, code: number, body: Record<string, unknown>, headers?: Record<string, string>, httpStatus = code): Reply {
   const status = state.options.errorStatusStyle === 'mirror' ? httpStatus : 200;
   return { status, body: { code, ...body }, headers };
-}
-
-export function optionalString(v: unknown): v is string | undefined | null {
-  return v === undefined || v === null || typeof v === 'string';
 }

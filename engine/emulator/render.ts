@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { Prng } from './prng';
 import type { ImageFormat } from './types';
 
+/** Everything an image is rendered from; equal specs give equal bytes. */
 export interface RenderSpec {
   prompt: string;
   seed: number;
@@ -19,6 +20,7 @@ export interface RenderSpec {
   input?: Buffer;
 }
 
+/** An encoded image and its MIME type. */
 export interface RenderedImage {
   bytes: Buffer;
   mime: 'image/jpeg' | 'image/png' | 'image/webp';

@@ -4,6 +4,7 @@ export const DEFAULT_SIDE = 1024;
 const MAX_PIXELS = 4 * 2 ** 20;
 const MIN_SIDE = 64;
 
+/** Pixel dimensions. */
 export interface Size {
   width: number;
   height: number;

@@ -18,11 +18,13 @@ export type Admission =
   | { ok: false; reason: 'cap'; cap: number }
   | { ok: false; reason: 'credits'; balance: number; price: number };
 
+/** A key check: the key, or why it was refused (each provider shapes its own error). */
 export type AuthResult = { ok: true; key: string } | { ok: false; reason: 'missing' | 'invalid' };
 
 /** Builds a provider's callback for a finished task; `badSignature` asks for a wrong signature. */
 export type CallbackBuilder = (task: EmulatedTask, phase: Extract<TaskPhase, { state: 'terminal' }>, badSignature: boolean) => CallbackMessage;
 
+/** What a protocol handler knows about a task it is about to create. */
 export interface NewTask {
   id: string;
   provider: ProviderName;

@@ -42,6 +42,7 @@ export function requestHash(provider: ProviderName, path: string, body: unknown)
   return createHash('sha256').update(`${provider}\n${path}\n${canonicalJson(body)}`).digest('hex');
 }
 
+/** Mutable counters behind `emulator.stats()` and `duplicateSubmissions()`. */
 export class StatsRecorder {
   data: EmulatorStats = emptyStats();
   private requests = new Map<string, { provider: ProviderName; path: string }>();

@@ -6,12 +6,14 @@ import type { Outcome } from './faults';
 import type { RenderedImage } from './render';
 import type { ImageFormat, ProviderName, TaskSummary } from './types';
 
+/** Where and how to POST a task's completion. */
 export interface CallbackTarget {
   url: string;
   /** BFL `webhook_secret`. */
   secret?: string;
 }
 
+/** One task as the emulator keeps it, whatever the provider. */
 export interface EmulatedTask {
   id: string;
   provider: ProviderName;
@@ -48,6 +50,7 @@ export interface EmulatedTask {
   meta: Record<string, unknown>;
 }
 
+/** Where a task is at a given time: pending (with progress) or terminal (with its outcome). */
 export type TaskPhase =
   | { state: 'pending'; fraction: number }
   | { state: 'terminal'; outcome: Exclude<Outcome, 'stuck'>; completedAt: number; reason?: string };
@@ -77,6 +80,7 @@ export function isTerminal(task: EmulatedTask, now: number): boolean {
   return taskPhase(task, now).state === 'terminal';
 }
 
+/** Tasks by id, active tasks per provider and key, and result URLs by token. */
 export class TaskStore {
   private byId = new Map<string, EmulatedTask>();
   private activeByKey = new Map<string, Set<EmulatedTask>>();

@@ -1,9 +1,11 @@
 /** Public types of the provider emulator (design.md 1.7). */
 import type { FaultConfig } from './faults';
 
+/** The four emulated providers. */
 export type ProviderName = 'bfl' | 'kie' | 'novita' | 'crun';
 export const PROVIDER_NAMES: readonly ProviderName[] = ['bfl', 'kie', 'novita', 'crun'];
 
+/** Output encodings the emulator renders. */
 export type ImageFormat = 'jpeg' | 'png' | 'webp';
 
 /**
@@ -12,6 +14,7 @@ export type ImageFormat = 'jpeg' | 'png' | 'webp';
  */
 export type ErrorStatusStyle = 'mirror' | 'http200';
 
+/** Emulator configuration; `startEmulator` takes any subset (defaults in server.ts). */
 export interface EmulatorOptions {
   /** Port of the submit base URL (0 = any free port). */
   port: number;
@@ -114,6 +117,7 @@ export interface TaskSummary {
   requestHash: string;
 }
 
+/** A running emulator, as `startEmulator` returns it. */
 export interface Emulator {
   /** Submit base for all four providers, e.g. http://127.0.0.1:PORT. */
   readonly baseUrl: string;
