@@ -3,6 +3,7 @@
  * base URLs from the environment, the embedded emulator when no key is set, an optional callback
  * receiver, and the list of secrets hosts must redact.
  */
+import { randomBytes } from 'node:crypto';
 import type { Provider, ProviderSet } from '../core/provider';
 import type { Emulator } from '../emulator/types';
 import { createBflProvider } from '../providers/bfl';
@@ -73,7 +74,8 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     let emulator: Emulator | undefined;
     if (embedded) {
       const { startEmulator } = await import('../emulator/server');
-      emulator = await startEmulator({ host: '127.0.0.1', port: 0, pollPort: 0 });
+      // A per-process kie HMAC key, so kie callbacks from the emulator are signed and verified.
+      emulator = await startEmulator({ host: '127.0.0.1', port: 0, pollPort: 0, kieWebhookHmacKey: randomBytes(24).toString('base64url') });
       const em = emulator;
       closers.push(() => em.close());
       opts.onNotice?.(
@@ -118,7 +120,7 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     const secrets = () =>
       [
         ...PROVIDER_IDS.map((id) => value(PROVIDER_ENV[id].key)),
-        value('KIE_WEBHOOK_HMAC_KEY'),
+        kieHmacKey,
         ...(callbacks?.allSecrets() ?? []),
       ].filter((s): s is string => s !== undefined);
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../engine/core/errors';
 import type { Emulator } from '../../engine/emulator/types';
 import { createProviders } from '../../engine/host/create-providers';
-import { caught, emulator, request } from '../providers/helpers';
+import { caught, emulator, request, until } from '../providers/helpers';
 
 const signal = () => new AbortController().signal;
 
@@ -24,6 +24,10 @@ describe('createProviders', () => {
         const result = await p.wait(task, { signal: signal() });
         expect(result.bytes.length).toBeGreaterThan(100);
       }
+      // Every provider's completion callback reached the receiver, and the signed ones verified.
+      await until(() => host.callbacks!.stats().accepted === 4);
+      expect(host.callbacks!.stats().rejected).toBe(0);
+      expect(host.secrets).toContain(host.emulator!.options.kieWebhookHmacKey);
     } finally {
       await host.close();
     }
