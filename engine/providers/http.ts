@@ -156,6 +156,12 @@ export function statusError(
     const param = info.param ? ` parameter "${info.param}"` : ' the request';
     return make('provider_rejected', `refused${param} (HTTP ${status}${said})`, { retryable: false, ...(info.param ? { param: info.param } : {}) });
   }
+  if (status === 413) {
+    return make('provider_rejected', `the request is too large (HTTP 413${said}); use fewer or smaller reference images`, { retryable: false, param: 'references' });
+  }
+  if (status === 404 && phase === 'submit') {
+    return make('provider_rejected', `no such endpoint ${pathOf(req.url)} at ${hostOf(req.url)} (HTTP 404${said}); check the base URL`, { retryable: false });
+  }
   if (status === 404 && phase === 'poll') {
     return make('task_not_found', `task ${req.taskId ?? ''} is unknown or expired (HTTP 404${said})`, { retryable: false });
   }
@@ -264,6 +270,14 @@ export function hostOf(url: string): string {
     return new URL(url).host;
   } catch {
     return 'invalid URL';
+  }
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return '?';
   }
 }
 

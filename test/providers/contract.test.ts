@@ -249,6 +249,13 @@ describe.each(CASES)('%s adapter', (_label, id, style) => {
       expect(emu.stats().submitRequests[id]).toBe(1);
     });
 
+    it('reports a wrong base URL as provider_rejected, pointing at the base URL', async () => {
+      const e = (await caught(adapter(id, emu, { baseUrl: `${emu.baseUrl}/wrong` }).submit(request(), { signal: signal() }))) as EngineError;
+      expect(e.code).toBe('provider_rejected');
+      expect(e.message).toMatch(/base URL/);
+      expect(emu.stats().submissions[id]).toBe(0);
+    });
+
     it('reports a refused connection as network and retryable: nothing was sent', async () => {
       const closed = await emulator();
       const baseUrl = closed.baseUrl;
