@@ -8,7 +8,7 @@ const params = z
   .strictObject({
     width: sideParam.optional().describe("Default: the input image's width, snapped to 16"),
     height: sideParam.optional().describe("Default: the input image's height, snapped to 16"),
-    seed: seedParam.describe('Unset: a fresh random seed per item each run (recorded)'),
+    seed: seedParam.describe('Item i gets seed + i (i: its index in the input list); unset: a fresh random seed each run (recorded)'),
     safetyTolerance: safetyToleranceParam,
     outputFormat: outputFormatParam,
     provider: providerParam,
@@ -46,7 +46,7 @@ export const fluxMaxRefine = defineNode({
       references: referencesOf([input, ...inputs.references], ctx),
       width: p.width ?? size.width,
       height: p.height ?? size.height,
-      seed: p.seed ?? ctx.nodeSeed + (ctx.inputItem ?? 0),
+      seed: (p.seed ?? ctx.nodeSeed) + (ctx.inputItem ?? 0),
       safetyTolerance: p.safetyTolerance,
       outputFormat: p.outputFormat,
     };

@@ -1,9 +1,11 @@
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
 import { EngineError } from '../engine/core/errors';
 import type { ImageAsset } from '../engine/core/ports';
+import { embedProvenance } from '../engine/store/provenance';
 
 const PLACEHOLDERS = ['run', 'node', 'index', 'seed', 'source'] as const;
 const EXT: Record<ImageAsset['mime'], string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp' };
@@ -23,14 +25,31 @@ function fill(template: string, values: Record<(typeof PLACEHOLDERS)[number], st
   return template.replace(/\{([a-z]+)\}/g, (_, name: keyof typeof values) => values[name].replace(/[^A-Za-z0-9_.-]/g, '_'));
 }
 
-async function sameBytes(path: string, hash: string, store: { pathOf(h: string): string }): Promise<boolean | undefined> {
+async function sameBytes(path: string, bytes: Buffer): Promise<boolean | undefined> {
   try {
     await stat(path);
   } catch {
     return undefined;
   }
-  const [a, b] = await Promise.all([readFile(path), readFile(store.pathOf(hash))]);
-  return a.equals(b);
+  return (await readFile(path)).equals(bytes);
+}
+
+interface DocNode {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * The document with every seed the run drew written into the nodes that left `seed` unset, so
+ * opening it (from the image or the sidecar) reproduces this run.
+ */
+export function reproducibleDocument(document: unknown, seeds: Record<string, number>): unknown {
+  const doc = document as { nodes?: DocNode[] };
+  return {
+    ...doc,
+    nodes: (doc.nodes ?? []).map((n) => (n.params.seed === undefined && seeds[n.id] !== undefined ? { ...n, params: { ...n.params, seed: seeds[n.id] } } : n)),
+  };
 }
 
 /** Writes each image to the output folder with a JSON provenance sidecar beside it. */
@@ -65,14 +84,21 @@ export const saveImage = defineNode({
     let path = resolve(outDir, name + EXT[image.mime]);
     const rel = relative(outDir, path);
     if (rel.startsWith('..') || isAbsolute(rel)) throw new EngineError('invalid_param', `file name "${name}" escapes the output folder`, { param: 'template' });
+    const pipeline = reproducibleDocument(ctx.pipeline.document, ctx.pipeline.seeds);
+    const bytes = embedProvenance(await ctx.store.read(image.hash), image.mime, {
+      pipeline,
+      runId: ctx.runId,
+      nodeId: image.meta?.nodeId ?? ctx.nodeId,
+      item: ctx.inputItem ?? 0,
+      ...(image.meta?.seed !== undefined ? { seed: image.meta.seed } : {}),
+    });
     // Never overwrite an earlier, different image: add -1, -2, ... instead.
-    for (let n = 1; (await sameBytes(path, image.hash, ctx.store)) === false; n++) {
+    for (let n = 1; (await sameBytes(path, bytes)) === false; n++) {
       path = resolve(outDir, `${name}-${n}${EXT[image.mime]}`);
     }
     await mkdir(dirname(path), { recursive: true });
-    await copyFile(ctx.store.pathOf(image.hash), path);
-    const doc = ctx.pipeline.document as { nodes?: { id: string; type: string; params: unknown }[] };
-    const source = doc.nodes?.find((n) => n.id === image.meta?.nodeId);
+    await writeFile(path, bytes);
+    const source = (pipeline as { nodes: DocNode[] }).nodes.find((n) => n.id === image.meta?.nodeId);
     const sidecar = path.slice(0, -extname(path).length) + '.json';
     const record = {
       pipeline: ctx.pipeline.name ?? null,
@@ -84,6 +110,8 @@ export const saveImage = defineNode({
       item: ctx.inputItem ?? 0,
       file: relative(outDir, path),
       image: { sha256: image.hash, mime: image.mime, width: image.width, height: image.height },
+      /** The written file differs from the generated image by its embedded provenance. */
+      fileSha256: createHash('sha256').update(bytes).digest('hex'),
       seed: image.meta?.seed ?? null,
       provider: image.meta?.provider ?? null,
       model: image.meta?.model ?? null,

@@ -58,8 +58,11 @@ export interface NodeContext {
   nodeSeed: number;
   /** Values for `{name}` placeholders. */
   variables: Record<string, string>;
-  /** The resolved params of every node, for provenance. */
-  pipeline: { name?: string; document: unknown };
+  /**
+   * The document being run (after `--set` overrides) and the seed every provider node drew in this run,
+   * for provenance: together they reproduce the run.
+   */
+  pipeline: { name?: string; document: unknown; seeds: Record<string, number> };
   /** Runs a provider request through the provider's lane and stores the image. */
   generate(request: ImageRequest, options?: GenerateOptions): Promise<ImageAsset>;
   /** Stores bytes and returns the asset (for reference images and other local work). */

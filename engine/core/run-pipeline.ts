@@ -126,6 +126,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
     }
   }
 
+  const seeds = Object.fromEntries([...states.values()].filter((s) => s.def.usesProvider).map((s) => [s.node.id, s.seed]));
   emit({ type: 'runStart', runId, at: startedAt, ...(pipeline.name ? { pipeline: pipeline.name } : {}), nodes: pipeline.nodes.map((n) => ({ id: n.id, type: n.type })) });
 
   const streamOf = (w: Wire) => states.get(w.source)!.outputs[w.port];
@@ -240,7 +241,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
       baseDir: options.baseDir,
       outDir: options.outDir,
       variables,
-      pipeline: { ...(pipeline.name ? { name: pipeline.name } : {}), document: pipeline },
+      pipeline: { ...(pipeline.name ? { name: pipeline.name } : {}), document: pipeline, seeds },
       generate: async (request, opts) => {
         summary.providerCalls++;
         const asset = await calls.generate(request, opts?.provider, {

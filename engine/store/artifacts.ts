@@ -4,7 +4,7 @@
  * its hash.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../core/errors';
 import type { ArtifactStore } from '../core/store';
@@ -59,5 +59,27 @@ export class FileArtifactStore implements ArtifactStore {
       throw new EngineError('io', `artifact ${hash.slice(0, 12)} in ${this.root} is corrupted (its bytes do not match its hash)`);
     }
     return bytes;
+  }
+
+  /** Every stored artifact with its size in bytes. */
+  async list(): Promise<{ hash: string; bytes: number }[]> {
+    const out: { hash: string; bytes: number }[] = [];
+    let dirs: string[];
+    try {
+      dirs = await readdir(this.root);
+    } catch {
+      return out;
+    }
+    for (const d of dirs) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue;
+      for (const name of await readdir(join(this.root, d))) {
+        if (HASH.test(name)) out.push({ hash: name, bytes: (await stat(join(this.root, d, name))).size });
+      }
+    }
+    return out;
+  }
+
+  async remove(hash: string): Promise<void> {
+    await unlink(this.pathOf(hash)).catch(() => undefined);
   }
 }

@@ -60,7 +60,7 @@ describe('fluxgraph CLI', () => {
     const runDir = join(cwd, 'images', done.summary.runId);
     expect(readdirSync(runDir).sort()).toEqual(['drafts', 'final-0.jpg', 'final-0.json', 'final-2.jpg', 'final-2.json']);
     expect(readdirSync(join(runDir, 'drafts')).filter((f) => f.endsWith('.jpg'))).toHaveLength(4);
-    expect(JSON.parse(readFileSync(join(runDir, 'final-2.json'), 'utf8'))).toMatchObject({ node: 'refine', model: 'max', provider: 'bfl', seed: 7 });
+    expect(JSON.parse(readFileSync(join(runDir, 'final-2.json'), 'utf8'))).toMatchObject({ node: 'refine', model: 'max', provider: 'bfl', seed: 9 });
   });
 
   it('exits 2 and names the node and param for an invalid pipeline, without starting a run', async () => {

@@ -52,11 +52,11 @@ describe('runPipeline', () => {
   it('runs draft-then-refine end to end and writes every image with a sidecar', async () => {
     const { summary, outDir, provider } = await run(draftRefine(3, [0, 2]));
     expect(summary.status).toBe('done');
-    expect(provider.log.submits.map((r) => `${r.model}:${r.seed}`).sort()).toEqual(['flex:100', 'flex:101', 'flex:102', 'max:5', 'max:5']);
+    expect(provider.log.submits.map((r) => `${r.model}:${r.seed}`).sort()).toEqual(['flex:100', 'flex:101', 'flex:102', 'max:5', 'max:7']);
     const files = readdirSync(join(outDir, 'r1')).sort();
     expect(files).toEqual(['save-0.json', 'save-0.png', 'save-2.json', 'save-2.png']);
     const sidecar = JSON.parse(readFileSync(join(outDir, 'r1', 'save-2.json'), 'utf8'));
-    expect(sidecar).toMatchObject({ pipeline: 'test', node: 'refine', nodeType: 'flux-max-refine', seed: 5, provider: 'bfl', model: 'max', costUsd: 0.07, params: { seed: 5 } });
+    expect(sidecar).toMatchObject({ pipeline: 'test', node: 'refine', nodeType: 'flux-max-refine', seed: 7, provider: 'bfl', model: 'max', costUsd: 0.07, params: { seed: 5 } });
     expect(sidecar.sourceImages).toHaveLength(1);
     expect(summary.costUsd).toBeCloseTo(3 * 0.05 + 2 * 0.07);
   });
@@ -66,6 +66,7 @@ describe('runPipeline', () => {
     const { provider } = await run(draftRefine(3), { latencyMs: slowLast });
     const ev = provider.log.events;
     expect(ev.indexOf('submit max 5')).toBeLessThan(ev.indexOf('done flex 102'));
+    expect(ev.indexOf('submit max 5')).toBeGreaterThan(-1);
   });
 
   it('never has more active provider tasks than the lane cap', async () => {

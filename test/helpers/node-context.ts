@@ -21,7 +21,7 @@ export function nodeContext(overrides: Partial<NodeContext> = {}): NodeContext &
     baseDir: dir,
     outDir: join(dir, 'out'),
     variables: {},
-    pipeline: { name: 'p', document: { nodes: [] } },
+    pipeline: { name: 'p', document: { nodes: [] }, seeds: {} },
     generate: async () => {
       throw new Error('this test does not call providers');
     },

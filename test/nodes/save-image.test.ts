@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { ImageAsset } from '../../engine/core/ports';
+import { extractProvenance } from '../../engine/store/provenance';
 import { saveImage, templateProblem } from '../../nodes/save-image';
 import { nodeContext } from '../helpers/node-context';
 
@@ -26,13 +27,15 @@ describe('save-image', () => {
   });
 
   it('writes the image and a provenance sidecar inside the output folder', async () => {
-    const ctx = nodeContext({ nodeId: 'save', inputItem: 3, pipeline: { name: 'demo', document: { nodes: [{ id: 'drafts', type: 'flux-flex-generate', params: { steps: 6 } }] } } });
+    const ctx = nodeContext({ nodeId: 'save', inputItem: 3, pipeline: { name: 'demo', document: { nodes: [{ id: 'drafts', type: 'flux-flex-generate', params: { steps: 6 } }] }, seeds: { drafts: 41 } } });
     const image = await asset(ctx, '#f00');
     await saveImage.run({ inputs: { images: [image] }, params: { template: '{run}/{source}-{index}-{seed}' }, ctx });
     const file = join(ctx.outDir, 'run1', 'drafts-3-41.png');
-    expect(readFileSync(file)).toEqual(await ctx.store.read(image.hash));
+    const written = readFileSync(file);
+    expect(await sharp(written).raw().toBuffer()).toEqual(await sharp(await ctx.store.read(image.hash)).raw().toBuffer());
+    expect(extractProvenance(written)).toMatchObject({ runId: 'run1', nodeId: 'drafts', item: 3, seed: 41, pipeline: { nodes: [{ id: 'drafts', params: { steps: 6, seed: 41 } }] } });
     const sidecar = JSON.parse(readFileSync(file.replace(/\.png$/, '.json'), 'utf8'));
-    expect(sidecar).toMatchObject({ pipeline: 'demo', node: 'drafts', nodeType: 'flux-flex-generate', params: { steps: 6 }, seed: 41, provider: 'bfl', model: 'flex', taskId: 't-1', costUsd: 0.05, sourceImages: ['ab'], image: { sha256: image.hash } });
+    expect(sidecar).toMatchObject({ pipeline: 'demo', node: 'drafts', nodeType: 'flux-flex-generate', params: { steps: 6, seed: 41 }, seed: 41, provider: 'bfl', model: 'flex', taskId: 't-1', costUsd: 0.05, sourceImages: ['ab'], image: { sha256: image.hash } });
     expect(ctx.written).toEqual([[file, file.replace(/\.png$/, '.json')]]);
   });
 
@@ -44,7 +47,7 @@ describe('save-image', () => {
     await saveImage.run({ inputs: { images: [second] }, params: { template: 'fixed-{index}' }, ctx });
     await saveImage.run({ inputs: { images: [second] }, params: { template: 'fixed-{index}' }, ctx });
     expect(readdirSync(ctx.outDir).sort()).toEqual(['fixed-0-1.json', 'fixed-0-1.png', 'fixed-0.json', 'fixed-0.png']);
-    expect(readFileSync(join(ctx.outDir, 'fixed-0.png'))).toEqual(await ctx.store.read(first.hash));
+    expect(await sharp(join(ctx.outDir, 'fixed-0.png')).raw().toBuffer()).toEqual(await sharp(await ctx.store.read(first.hash)).raw().toBuffer());
   });
 
   it('refuses a template that escapes the output folder at run time too', async () => {
