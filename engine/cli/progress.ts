@@ -8,6 +8,7 @@ interface Row {
   done: number;
   running: number;
   failed: number;
+  cached: number;
   started?: number;
   elapsedMs?: number;
   note?: string;
@@ -26,7 +27,7 @@ export class TerminalProgress {
   onEvent(e: RunEvent): void {
     switch (e.type) {
       case 'runStart':
-        this.rows = e.nodes.map((n) => ({ id: n.id, type: n.type, status: 'queued', done: 0, running: 0, failed: 0 }));
+        this.rows = e.nodes.map((n) => ({ id: n.id, type: n.type, status: 'queued', done: 0, running: 0, failed: 0, cached: 0 }));
         this.timer = setInterval(() => this.draw(), 200);
         this.timer.unref();
         break;
@@ -35,6 +36,9 @@ export class TerminalProgress {
         break;
       case 'nodeProgress':
         Object.assign(this.row(e.nodeId), { done: e.itemsDone, running: e.itemsRunning, ...(e.status ? { note: e.status } : {}) });
+        break;
+      case 'itemDone':
+        if (e.cached) this.row(e.nodeId).cached++;
         break;
       case 'nodeError':
         this.row(e.nodeId).failed++;
@@ -55,14 +59,14 @@ export class TerminalProgress {
   }
 
   private row(id: string): Row {
-    return this.rows.find((r) => r.id === id) ?? { id, type: '', status: 'queued', done: 0, running: 0, failed: 0 };
+    return this.rows.find((r) => r.id === id) ?? { id, type: '', status: 'queued', done: 0, running: 0, failed: 0, cached: 0 };
   }
 
   private draw(): void {
     const width = Math.max(...this.rows.map((r) => r.id.length), 4);
     const lines = this.rows.map((r) => {
       const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
-      const items = `${r.done} done${r.running ? `, ${r.running} running` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
+      const items = `${r.done} done${r.cached ? ` (${r.cached} cached)` : ''}${r.running ? `, ${r.running} running` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
       const text = `${ICON[r.status]} ${r.id.padEnd(width)}  ${r.status.padEnd(9)} ${items.padEnd(28)} ${(elapsed / 1000).toFixed(1)}s${r.note && r.status === 'running' ? `  ${r.note}` : ''}`;
       return `\x1b[${COLOR[r.status]}m${this.redact(text).slice(0, (this.out.columns || 120) - 1)}\x1b[0m`;
     });
@@ -76,7 +80,7 @@ export class TerminalProgress {
 export function formatSummary(s: RunSummary, outDir: string): string {
   const lines: string[] = [];
   const took = (s.elapsedMs / 1000).toFixed(1);
-  lines.push(`Run ${s.runId} ${s.status} in ${took}s: ${s.imagesWritten.length} image${s.imagesWritten.length === 1 ? '' : 's'} written to ${outDir}, ${s.providerCalls} provider call${s.providerCalls === 1 ? '' : 's'}, cost $${s.costUsd.toFixed(4)}`);
+  lines.push(`Run ${s.runId} ${s.status} in ${took}s: ${s.imagesWritten.length} image${s.imagesWritten.length === 1 ? '' : 's'} written to ${outDir}, ${s.providerCalls} provider call${s.providerCalls === 1 ? '' : 's'}${s.cached ? ` (${s.cached} from cache)` : ''}, cost $${s.costUsd.toFixed(4)}`);
   for (const w of s.warnings) lines.push(`  warning: ${w.message}`);
   if (s.failures.length) {
     lines.push(`${s.failures.length} failure${s.failures.length === 1 ? '' : 's'}:`);

@@ -29,6 +29,8 @@ export interface RunSummary {
   warnings: { nodeId?: string; message: string }[];
   costUsd: number;
   providerCalls: number;
+  /** Provider items served from the store (cache or resume) at no cost. */
+  cached?: number;
   nodes: Record<string, { status: NodeStatus; items: number; failed: number; elapsedMs: number; costUsd: number }>;
 }
 

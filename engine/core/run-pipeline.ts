@@ -75,6 +75,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
     warnings: checked.issues.filter((i) => i.severity === 'warning').map((i) => ({ ...(i.nodeId ? { nodeId: i.nodeId } : {}), message: i.message })),
     costUsd: 0,
     providerCalls: 0,
+    cached: 0,
     nodes: {},
   };
   const warningsByNode = new Map<string, string[]>();
@@ -283,6 +284,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
           if (value === undefined || !s.outputs[port]) continue;
           const v = value as PortValue<PortKind>;
           s.outputs[port].push({ index: item, ok: true, value: v });
+          if (typeof v === 'object' && v.meta?.nodeId === node.id && v.meta.cached) summary.cached = (summary.cached ?? 0) + 1;
           // Cost belongs to the node that paid for the image, not to those it passes through.
           const cost = typeof v === 'object' && v.meta?.nodeId === node.id && !v.meta.cached ? v.meta.costUsd : undefined;
           if (cost) {
