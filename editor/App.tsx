@@ -7,7 +7,7 @@ import { useCallback, useEffect, useRef } from 'react';
 import { Canvas } from './canvas/Canvas';
 import { Palette } from './canvas/Palette';
 import { isFragment, type Fragment } from './flow/clipboard';
-import { layoutGraph } from './flow/layout';
+import { ESTIMATED_NODE_SIZE, layoutGraph } from './flow/layout';
 import type { FlowEdge, FlowNode } from './flow/types';
 import { Gallery, Preview } from './gallery/Gallery';
 import { Inspector } from './inspector/Inspector';
@@ -21,6 +21,12 @@ import { useUi } from './state/ui-store';
 import { handleShortcut, SHORTCUTS } from './shortcuts';
 
 let clipboard: Fragment | undefined;
+
+/**
+ * Set by the shell: moves the viewport to roughly where fitView will put it before the nodes
+ * render, so a big graph is first drawn at its final zoom (in compact form) and not twice.
+ */
+let presetViewport: ((nodes: readonly FlowNode[]) => void) | undefined;
 
 async function openFile(file: File): Promise<void> {
   let text: string;
@@ -36,8 +42,26 @@ async function openFile(file: File): Promise<void> {
     return;
   }
   if (!isRunActive(useRunStore.getState().status)) useRunStore.getState().replace(idleRun);
+  presetViewport?.(read.flow.nodes);
   useEditor.getState().load({ ...read.flow, name: read.flow.name ?? file.name.replace(/\.json$/i, '') });
   useEditor.getState().notify('info', `opened ${file.name} (${read.flow.nodes.length} nodes)`);
+}
+
+/** The viewport fitView would choose, from positions and estimated node sizes. */
+function estimateFit(nodes: readonly FlowNode[], width: number, height: number): { x: number; y: number; zoom: number } {
+  let minX = Infinity;
+  let minY = Infinity;
+  let maxX = -Infinity;
+  let maxY = -Infinity;
+  for (const n of nodes) {
+    minX = Math.min(minX, n.position.x);
+    minY = Math.min(minY, n.position.y);
+    maxX = Math.max(maxX, n.position.x + ESTIMATED_NODE_SIZE.width);
+    maxY = Math.max(maxY, n.position.y + ESTIMATED_NODE_SIZE.height);
+  }
+  const pad = 0.12;
+  const zoom = Math.min(1.2, Math.max(0.05, Math.min(width / ((maxX - minX) * (1 + 2 * pad)), height / ((maxY - minY) * (1 + 2 * pad)))));
+  return { x: width / 2 - ((minX + maxX) / 2) * zoom, y: height / 2 - ((minY + maxY) / 2) * zoom, zoom };
 }
 
 function savePipeline(): void {
@@ -201,6 +225,19 @@ function Shell() {
   const catalogError = useCatalog((s) => s.error);
 
   const openDialog = useCallback(() => fileInput.current?.click(), []);
+
+  useEffect(() => {
+    presetViewport = (nodes) => {
+      const el = document.querySelector('.fg-canvas');
+      if (!el || nodes.length === 0) return;
+      const { width, height } = el.getBoundingClientRect();
+      const view = estimateFit(nodes, width, height);
+      void flow.setViewport(view);
+    };
+    return () => {
+      presetViewport = undefined;
+    };
+  }, [flow]);
 
   useEffect(() => {
     const onKeyDown = (e: KeyboardEvent) => {

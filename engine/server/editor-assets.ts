@@ -1,17 +1,19 @@
 /**
  * The editor's files. `serve` needs no manual build step on a fresh clone: the editor is built
  * with vite on demand into a cache folder named by a fingerprint of its sources (editor/,
- * engine/core/, vite.config.ts, package-lock.json), so the first start builds once (a few
+ * engine/core/, vite.config.ts, package-lock.json, this file), so the first start builds once (a few
  * seconds) and later starts reuse it until a source changes. A prebuilt dist/editor with a
  * matching fingerprint is used as is (a published package need not ship vite). `--dev` serves
  * the sources through vite's middleware instead, with hot reload on the same origin as the API.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join, relative, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_HEADERS, HttpError } from './http-util';
 
@@ -70,6 +72,8 @@ export async function editorFingerprint(root = REPO_ROOT): Promise<string> {
     ...(await listFiles(join(root, 'engine', 'core'))),
     join(root, 'vite.config.ts'),
     join(root, 'package-lock.json'),
+    // The build recipe itself: a change to how the editor is built invalidates old builds.
+    fileURLToPath(import.meta.url),
   ].sort();
   const h = createHash('sha256');
   for (const f of files) {
@@ -121,24 +125,42 @@ export async function ensureEditorBuild(options: { root?: string; log?: (line: s
   return job;
 }
 
-async function buildInto(root: string, base: string, dir: string, fingerprint: string, log?: (line: string) => void): Promise<string> {
-  let vite: typeof import('vite');
+function viteBin(root: string): string {
   try {
-    vite = await import('vite');
+    const require = createRequire(join(root, 'package.json'));
+    return join(dirname(require.resolve('vite/package.json')), 'bin', 'vite.js');
   } catch (e) {
-    throw new Error(`the editor is not built and vite is not installed to build it (run npm install in ${root}): ${(e as Error).message}`);
+    throw new Error(`the editor is not built and vite is not installed to build it (run npm install in ${root})`, { cause: e });
   }
+}
+
+/**
+ * Runs `vite build` in a child process with NODE_ENV=production: React's production build even
+ * when this process runs with NODE_ENV=test, and vite never loaded into the server process.
+ */
+function runViteBuild(root: string, outDir: string): Promise<void> {
+  const bin = viteBin(root);
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'build', '--config', join(root, 'vite.config.ts'), '--outDir', outDir, '--emptyOutDir', '--mode', 'production', '--logLevel', 'error'],
+      { cwd: root, env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('error', fail);
+    child.on('exit', (code) => (code === 0 ? done() : fail(new Error(`building the editor failed (vite exited with ${code}):\n${output.slice(-4000)}`))));
+  });
+}
+
+async function buildInto(root: string, base: string, dir: string, fingerprint: string, log?: (line: string) => void): Promise<string> {
   const started = Date.now();
   log?.('Building the editor (first start after a change; later starts reuse the build)…');
   await mkdir(base, { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
-    await vite.build({
-      configFile: join(root, 'vite.config.ts'),
-      root: join(root, 'editor'),
-      logLevel: 'error',
-      build: { outDir: tmp, emptyOutDir: true },
-    });
+    await runViteBuild(root, tmp);
     await writeFile(join(tmp, STAMP), JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }));
     try {
       await rename(tmp, dir);
