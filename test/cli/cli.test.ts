@@ -1,40 +1,10 @@
 /** The CLI as a user runs it: a spawned process, real files, the embedded emulator. */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../engine/core/events';
+import { cli, ROOT } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
-
-const ROOT = resolve(__dirname, '../..');
-const BIN = join(ROOT, 'bin/fluxgraph.mjs');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI with no provider keys in a fresh folder; `onLine` sees stdout lines as they come. */
-function cli(args: string[], opts: { cwd?: string; env?: Record<string, string>; onLine?: (line: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Result> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/_API_KEY$|_BASE_URL$|^FLUXGRAPH_/.test(k)) env[k] = v;
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? tempDir(), env: { ...env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let pending = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-      pending += d;
-      const lines = pending.split('\n');
-      pending = lines.pop()!;
-      for (const l of lines) opts.onLine?.(l, child);
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
 
 const events = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as RunEvent);
 
