@@ -55,6 +55,10 @@ export interface ErrorDetails {
   httpStatus?: number;
   /** True when the same request may be tried again without paying twice. */
   retryable?: boolean;
+  /** The task may still finish at the provider: a later run can wait on it again instead of resubmitting. */
+  resumable?: boolean;
+  /** Where a provider call failed. */
+  phase?: 'submit' | 'poll' | 'download';
   /** Seconds the provider asked us to wait (Retry-After). */
   retryAfterSec?: number;
   line?: number;

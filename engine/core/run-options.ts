@@ -52,7 +52,8 @@ export interface TaskHooks {
   submitting?(key: TaskKey): Promise<void>;
   submitted(key: TaskKey, task: TaskRef): Promise<void>;
   completed(key: TaskKey, task: TaskRef, result: GeneratedImageRecord): Promise<void>;
-  failed(key: TaskKey, task: TaskRef | undefined, error: { code: string; message: string }): Promise<void>;
+  /** `error.details.resumable`: the task may still finish at the provider; keep waiting on it later. */
+  failed(key: TaskKey, task: TaskRef | undefined, error: { code: string; message: string; details?: { resumable?: unknown } }): Promise<void>;
 }
 
 export interface TaskKey {

@@ -239,8 +239,6 @@ export class Ledger {
           if (t.state === 'done') return { done: JSON.parse(String(mine.result_json)) as GeneratedImageRecord };
           if (t.state === 'submitted') return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef };
           if (t.state === 'submitting') return { interrupted: true };
-          // A task that timed out on our side may still finish at the provider: wait on it again.
-          if (t.state === 'failed' && t.errorCode === 'timeout' && mine.task_json) return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef };
         }
         if (!cache || !key.cacheable) return undefined;
         const hit = cached.get(key.requestHash) as Record<string, unknown> | undefined;
@@ -292,8 +290,9 @@ export class Ledger {
 
       failed: async (key, task, error) => {
         const target = open.get(key.runId, key.requestHash) as { id: number } | undefined;
-        // An ambiguous submit stays "submitting": a resume must not send it again.
-        if (error.code === 'ambiguous_submit' || error.code === 'aborted') return;
+        // An ambiguous submit stays "submitting": a resume must not send it again. A task that may
+        // still finish (timeout, poll errors) stays "submitted": a resume waits on it again.
+        if (error.code === 'ambiguous_submit' || error.code === 'aborted' || error.details?.resumable === true) return;
         if (target) {
           db.prepare(`UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`).run(error.code, error.message, now(), target.id);
         } else if (task?.taskId) {

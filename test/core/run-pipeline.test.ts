@@ -123,7 +123,7 @@ describe('runPipeline', () => {
     });
     expect(summary.status).toBe('cancelled');
     expect(provider.log.submits.length).toBeLessThan(6);
-    expect(provider.log.active).toBe(0);
+    expect(provider.log.waiting).toBe(0);
   });
 
   it('reports a picked index beyond the list on the pick node', async () => {

@@ -21,10 +21,12 @@ export interface FakeLog {
   events: string[];
   active: number;
   peakActive: number;
+  /** Waits (polls) still running. */
+  waiting: number;
 }
 
 export function fakeProvider(o: FakeProviderOptions = {}): Provider & { log: FakeLog } {
-  const log: FakeLog = { submits: [], events: [], active: 0, peakActive: 0 };
+  const log: FakeLog = { submits: [], events: [], active: 0, peakActive: 0, waiting: 0 };
   const requests = new Map<string, ImageRequest>();
   let refusals = o.rateLimitFirst ?? 0;
   let n = 0;
@@ -57,6 +59,7 @@ export function fakeProvider(o: FakeProviderOptions = {}): Provider & { log: Fak
     async wait(task: TaskRef, { signal }): Promise<GeneratedImage> {
       const request = requests.get(task.taskId)!;
       const latency = typeof o.latencyMs === 'function' ? o.latencyMs(request) : (o.latencyMs ?? 5);
+      log.waiting++;
       try {
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(resolve, latency);
@@ -73,6 +76,7 @@ export function fakeProvider(o: FakeProviderOptions = {}): Provider & { log: Fak
         return { bytes, mime: 'image/png', seed, costUsd: request.model === 'max' ? 0.07 : 0.05 };
       } finally {
         log.active--;
+        log.waiting--;
       }
     },
   };
