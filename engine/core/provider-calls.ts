@@ -213,7 +213,11 @@ export class ProviderCalls {
             }
             this.stats.submitted++;
             // BFL prices a task at submit; count it then, so the budget stops the next submit.
-            if (task.costUsd !== undefined) this.stats.costUsd += task.costUsd;
+            if (task.costUsd !== undefined) {
+              this.stats.costUsd += task.costUsd;
+              this.reservedUsd -= reserved;
+              reserved = 0;
+            }
             await this.o.tasks?.submitted(key, task);
           }
           try {
