@@ -12,7 +12,7 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: 'Ctrl+D', action: 'Duplicate the selected nodes' },
   { keys: 'Delete / Backspace', action: 'Delete the selected nodes and edges' },
   { keys: 'Ctrl+A', action: 'Select all nodes' },
-  { keys: 'Escape', action: 'Clear the selection, close dialogs' },
+  { keys: 'Escape', action: 'Leave a field, clear the selection, close dialogs' },
   { keys: 'Ctrl+O', action: 'Open a pipeline file' },
   { keys: 'Ctrl+S', action: 'Save the pipeline file' },
   { keys: 'Ctrl+Enter', action: 'Run' },
@@ -59,7 +59,11 @@ export function handleShortcut(e: KeyboardEvent, a: ShortcutActions): boolean {
   if (mod && key === 'o') return a.open(), true;
   if (mod && key === 'enter') return a.run(), true;
   if (mod && key === '.') return a.stop(), true;
-  if (isTyping(e.target)) return false;
+  if (isTyping(e.target)) {
+    // Escape leaves a text field; the next Escape clears the selection.
+    if (key === 'escape') return (e.target as HTMLElement).blur(), true;
+    return false;
+  }
   if (mod && key === 'z') return e.shiftKey ? a.redo() : a.undo(), true;
   if (mod && key === 'y') return a.redo(), true;
   if (mod && key === 'c') return a.copy(false), true;

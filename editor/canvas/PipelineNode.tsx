@@ -42,7 +42,7 @@ function PortRow({ port, side, issue }: { port: ({ name: string } & InputPort) |
       />
       <span className="fg-port-name">
         {port.name}
-        {required ? <span className="fg-required">*</span> : null}
+        {required ? <span className="fg-required" aria-hidden="true">*</span> : null}
       </span>
       <span className="fg-port-kind" style={{ color }}>
         {port.kind}

@@ -48,6 +48,7 @@ export function ParamField({ param, params, issues, onChange }: ParamFieldProps)
     id,
     'aria-invalid': error ? true : undefined,
     'aria-describedby': describedBy,
+    'aria-required': field.required ? true : undefined,
     className: 'fg-input',
   } as const;
 
@@ -95,10 +96,14 @@ export function ParamField({ param, params, issues, onChange }: ParamFieldProps)
   return (
     <div className={`fg-field${error ? ' fg-field-invalid' : ''}`} data-param={param.name}>
       <div className="fg-field-head">
-        <label htmlFor={id}>
-          {field.label}
-          {field.required ? <span className="fg-required">*</span> : null}
-        </label>
+        <span className="fg-label-line">
+          <label htmlFor={id}>{field.label}</label>
+          {field.required ? (
+            <span className="fg-required" title="required" aria-hidden="true">
+              *
+            </span>
+          ) : null}
+        </span>
         {field.isSet && field.control !== 'textarea' ? (
           <button type="button" className="fg-reset" onClick={reset} title="Remove this param (use the default)" aria-label={`reset ${field.label}`}>
             ↺

@@ -140,7 +140,7 @@ describe('the editor API', () => {
       const res = (await cancelled) as { status: number; json(): { cancelled: boolean } };
       expect(res.status).toBe(200);
       expect(res.json().cancelled).toBe(true);
-      expect((events.at(-1) as { summary: { status: string } }).summary.status).toBe('cancelled');
+      expect((events.at(-1) as unknown as { summary: { status: string } }).summary.status).toBe('cancelled');
       expect((await request(server, 'GET', `/api/runs/${runId}`)).json<RunRecord>().status).toBe('cancelled');
     } finally {
       server.host.emulator!.setLatency(0);
