@@ -169,10 +169,14 @@ export function Gallery() {
     if (runId) useUi.getState().showHistoryRun(undefined);
   }, [runId]);
 
-  const liveImages = useMemo<RunImage[]>(
-    () => gallery.map((g) => ({ nodeId: g.nodeId, item: g.item, hash: g.image.hash, width: g.image.width, height: g.image.height })),
-    [gallery],
-  );
+  // Grouped by node (in the order nodes first delivered), then by item: drafts 0, 1, 2, 3, refine 0, 2.
+  const liveImages = useMemo<RunImage[]>(() => {
+    const firstSeen = new Map<string, number>();
+    gallery.forEach((g, i) => firstSeen.has(g.nodeId) || firstSeen.set(g.nodeId, i));
+    return gallery
+      .map((g) => ({ nodeId: g.nodeId, item: g.item, hash: g.image.hash, width: g.image.width, height: g.image.height }))
+      .sort((a, b) => firstSeen.get(a.nodeId)! - firstSeen.get(b.nodeId)! || a.item - b.item);
+  }, [gallery]);
   const images = historyRunId && historyImages ? historyImages : liveImages;
 
   return (
