@@ -136,7 +136,10 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `URLs are limited to ${MAX_URL_LENGTH} characters`);
     const url = new URL(rawUrl, 'http://localhost');
-    const isApi = url.pathname === '/api' || url.pathname.startsWith('/api/');
+    // In dev mode vite serves the editor's source modules by path, and editor/api/*.ts lives
+    // under /api/ too; API routes never end in a source file extension.
+    const isSourceModule = ctx.assets?.mode === 'dev' && /\.(tsx?|jsx?|css|map)$/.test(url.pathname);
+    const isApi = (url.pathname === '/api' || url.pathname.startsWith('/api/')) && !isSourceModule;
     ctx.guard.check(req, { isApi });
     const method = (req.method ?? 'GET').toUpperCase();
 

@@ -59,3 +59,32 @@ describe('serving the built editor', () => {
     expect(server.assets?.dir?.startsWith(join(__dirname, '..', '..', 'editor'))).toBe(false);
   });
 });
+
+describe('serving the editor with hot reload (--dev)', () => {
+  let dev: Awaited<ReturnType<typeof startTestServer>>;
+
+  beforeAll(async () => {
+    dev = await startTestServer({ editor: 'dev' });
+  });
+
+  afterAll(async () => {
+    await dev?.close();
+  });
+
+  it('serves the sources through vite on the API’s origin', async () => {
+    const html = await request(dev, 'GET', '/');
+    expect(html.status).toBe(200);
+    expect(html.text).toContain('/@vite/client');
+    // editor/api/client.ts is a source module, not an API route.
+    const module = await request(dev, 'GET', '/api/client.ts');
+    expect(module.status).toBe(200);
+    expect(module.headers['content-type']).toMatch(/javascript/);
+    const nodes = await request(dev, 'GET', '/api/nodes');
+    expect(nodes.headers['content-type']).toMatch(/^application\/json/);
+  });
+
+  it('still refuses a foreign Host header', async () => {
+    expect((await request(dev, 'GET', '/', { headers: { host: 'evil.example' } })).status).toBe(403);
+    expect((await request(dev, 'GET', '/api/client.ts', { headers: { host: 'evil.example' } })).status).toBe(403);
+  });
+});
