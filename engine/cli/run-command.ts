@@ -18,6 +18,7 @@ import { Ledger, type StoredRunOptions } from '../store/ledger';
 import { createRegistry } from '../../nodes/index';
 import { applySets, parseConcurrency } from './args';
 import { EXIT, fail } from './exit';
+import { USAGE } from './usage';
 import { formatSummary, TerminalProgress } from './progress';
 import { redactor } from './redact';
 
@@ -33,6 +34,7 @@ const options = {
   'no-cache': { type: 'boolean' },
   only: { type: 'string', multiple: true },
   budget: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 async function readPipelineText(file: string, shown: string): Promise<string> {
@@ -65,6 +67,10 @@ function formatEstimate(e: Estimate): string {
 
 export async function commandRun(command: 'run' | 'validate' | 'estimate', argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return EXIT.ok;
+  }
   const resumeId = command === 'run' ? values.resume : undefined;
   if (positionals.length > 1 || (positionals.length === 0 && !resumeId)) {
     return fail(`${command} needs one pipeline file, e.g. fluxgraph ${command} examples/draft-then-refine.json${command === 'run' ? ' (or --resume <run id>)' : ''}`);
