@@ -19,6 +19,7 @@ import {
 import { useCallback, useEffect, useMemo, type DragEvent } from 'react';
 import { checkConnection, connectionFromHandles, type ConnectionVerdict } from '../flow/connection-check';
 import { ESTIMATED_NODE_SIZE } from '../flow/layout';
+import { shortMessage } from '../flow/messages';
 import { FLOW_NODE_TYPE, type EdgeEnds, type FlowEdge, type FlowNode } from '../flow/types';
 import { useCatalog } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
@@ -107,7 +108,7 @@ export function Canvas({ onOpenFile }: CanvasProps) {
     return edges.map((e) => {
       const t = types.get(e.source);
       const kind = t ? byType.get(t)?.outputs.find((p) => p.name === e.sourceHandle)?.kind : undefined;
-      return styleEdge(e, kind, edgeIssues[e.id]?.[0]?.message.replace(/^node "[^"]+"( \([^)]+\))?: /, ''));
+      return styleEdge(e, kind, edgeIssues[e.id]?.[0] ? shortMessage(edgeIssues[e.id][0].message) : undefined);
     });
   }, [edges, byType, edgeIssues]);
 

@@ -8,7 +8,9 @@ import type { NodeDescriptor } from '../../engine/core/describe';
 import type { InputPort, OutputPort } from '../../engine/core/ports';
 import { thumbUrl } from '../api/client';
 import type { Issue } from '../api/types';
-import { isPicked, pickTargetOf, togglePick } from '../flow/picks';
+import { shortMessage } from '../flow/messages';
+import { isPicked, togglePick } from '../flow/picks';
+import { nodeById, pickTargets } from '../state/derived';
 import type { FlowNode } from '../flow/types';
 import { useDescriptor } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
@@ -68,28 +70,17 @@ function ParamSummary({ descriptor, params }: { descriptor: NodeDescriptor; para
   );
 }
 
-function statusText(run: NodeRunState): string {
-  const label = statusLabels[run.status];
-  if (run.status === 'running') {
-    const parts = [label];
-    if (run.itemsDone || run.itemsRunning) parts.push(`${run.itemsDone} done${run.itemsRunning ? `, ${run.itemsRunning} active` : ''}`);
-    if (run.fraction !== undefined) parts.push(`${Math.round(run.fraction * 100)}%`);
-    return parts.join(' · ');
-  }
-  return label;
-}
-
 function StatusBadge({ run }: { run: NodeRunState }) {
   return (
     <span className="fg-badge" data-status={run.status} style={{ background: statusColors[run.status] }}>
-      {statusText(run)}
+      {statusLabels[run.status]}
     </span>
   );
 }
 
 function Thumbnails({ nodeId, images }: { nodeId: string; images: NodeImage[] }) {
-  const pickId = useEditor((s) => pickTargetOf(nodeId, s.edges, (id) => s.nodes.find((n) => n.id === id)?.data.type));
-  const pickParams = useEditor((s) => (pickId ? s.nodes.find((n) => n.id === pickId)?.data.params : undefined));
+  const pickId = useEditor((s) => pickTargets(s.nodes, s.edges).get(nodeId));
+  const pickParams = useEditor((s) => (pickId ? nodeById(s.nodes).get(pickId)?.data.params : undefined));
   const onClick = useCallback(
     (index: number) => {
       if (pickId && pickParams) {
@@ -129,7 +120,7 @@ function Thumbnails({ nodeId, images }: { nodeId: string; images: NodeImage[] })
   );
 }
 
-function RunDetails({ nodeId, run }: { nodeId: string; run: NodeRunState }) {
+function RunDetails({ nodeId, run, paramText }: { nodeId: string; run: NodeRunState; paramText?: unknown }) {
   const items = run.images.length + run.texts.length;
   const showBar = run.status === 'running';
   return (
@@ -137,6 +128,13 @@ function RunDetails({ nodeId, run }: { nodeId: string; run: NodeRunState }) {
       {showBar ? (
         <div className="fg-progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={run.fraction !== undefined ? Math.round(run.fraction * 100) : undefined}>
           <div className={run.fraction === undefined ? 'fg-progress-indeterminate' : 'fg-progress-fill'} style={run.fraction !== undefined ? { width: `${Math.round(run.fraction * 100)}%` } : undefined} />
+        </div>
+      ) : null}
+      {run.status === 'running' && (run.itemsRunning > 0 || run.progressText) ? (
+        <div className="fg-run-line fg-run-active">
+          {run.itemsRunning > 0 ? <span>{run.itemsRunning} active</span> : null}
+          {run.progressText ? <span>{run.progressText}</span> : null}
+          {run.fraction !== undefined ? <span>{Math.round(run.fraction * 100)}%</span> : null}
         </div>
       ) : null}
       <div className="fg-run-line">
@@ -156,11 +154,11 @@ function RunDetails({ nodeId, run }: { nodeId: string; run: NodeRunState }) {
       {run.error ? (
         <p className="fg-run-error" title={run.error.message}>
           {run.error.item !== undefined ? `item ${run.error.item}: ` : ''}
-          {run.error.message}
+          {shortMessage(run.error.message)}
         </p>
       ) : null}
       {run.status === 'skipped' && run.skippedReason ? <p className="fg-run-skip">{run.skippedReason}</p> : null}
-      {run.texts.length > 0 && run.images.length === 0 ? <p className="fg-node-text fg-node-output">{run.texts[0]}</p> : null}
+      {run.texts.length > 0 && run.images.length === 0 && run.texts[0] !== paramText ? <p className="fg-node-text fg-node-output">{run.texts[0]}</p> : null}
       {run.images.length > 0 ? <Thumbnails nodeId={nodeId} images={run.images} /> : null}
     </div>
   );
@@ -208,12 +206,12 @@ function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
         <p className="fg-node-issue">unknown node type "{data.type}"</p>
       )}
       {!zoomedOut && descriptor ? <ParamSummary descriptor={descriptor} params={data.params} /> : null}
-      {!zoomedOut && run ? <RunDetails nodeId={id} run={run} /> : null}
+      {!zoomedOut && run ? <RunDetails nodeId={id} run={run} paramText={data.params.text} /> : null}
       {!zoomedOut && issues.length > 0 ? (
         <ul className="fg-node-issues">
           {issues.slice(0, 3).map((i, n) => (
             <li key={n} className={`fg-issue-${i.severity}`} data-code={i.code}>
-              {i.message.replace(/^node "[^"]+"( \([^)]+\))?: /, '')}
+              {shortMessage(i.message)}
             </li>
           ))}
           {issues.length > 3 ? <li>…and {issues.length - 3} more</li> : null}

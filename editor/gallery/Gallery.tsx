@@ -5,7 +5,8 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, imageUrl, thumbUrl } from '../api/client';
 import type { RunImage, RunRecord } from '../api/types';
-import { isPicked, pickTargetOf, togglePick } from '../flow/picks';
+import { isPicked, togglePick } from '../flow/picks';
+import { nodeById, pickTargets } from '../state/derived';
 import { useEditor } from '../state/editor-store';
 import { useRunStore } from '../state/run-store';
 import { isRunActive } from '../state/run-state';
@@ -13,8 +14,8 @@ import { useUi } from '../state/ui-store';
 import { statusColors } from '../theme';
 
 function usePickFor(nodeId: string | undefined) {
-  const pickId = useEditor((s) => (nodeId ? pickTargetOf(nodeId, s.edges, (id) => s.nodes.find((n) => n.id === id)?.data.type) : undefined));
-  const params = useEditor((s) => (pickId ? s.nodes.find((n) => n.id === pickId)?.data.params : undefined));
+  const pickId = useEditor((s) => (nodeId ? pickTargets(s.nodes, s.edges).get(nodeId) : undefined));
+  const params = useEditor((s) => (pickId ? nodeById(s.nodes).get(pickId)?.data.params : undefined));
   return { pickId, params };
 }
 

@@ -5,13 +5,13 @@
 import { useEffect, useState } from 'react';
 import type { PipelineSettings } from '../../engine/core/pipeline-schema';
 import type { Issue } from '../api/types';
+import { shortMessage } from '../flow/messages';
 import { useCatalog } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
 import { useIssues, useNodeIssues } from '../state/issues-store';
 import { categoryColors, portColor } from '../theme';
 import { ParamField } from './ParamField';
 
-const stripNode = (m: string) => m.replace(/^node "[^"]+"( \([^)]+\))?: /, '');
 
 function NodeIdField({ nodeId }: { nodeId: string }) {
   const [text, setText] = useState(nodeId);
@@ -68,7 +68,7 @@ function NodeInspector({ nodeId }: { nodeId: string }) {
         <ul className="fg-issue-list">
           {otherIssues.map((i, n) => (
             <li key={n} className={`fg-issue-${i.severity}`}>
-              {stripNode(i.message)}
+              {shortMessage(i.message)}
             </li>
           ))}
         </ul>

@@ -2,6 +2,7 @@
 import { useId, useState } from 'react';
 import type { ParamDescriptor } from '../../engine/core/describe';
 import type { Issue } from '../api/types';
+import { shortMessage } from '../flow/messages';
 import { fieldFor, parseFieldInput } from './param-form';
 
 export interface ParamFieldProps {
@@ -16,8 +17,10 @@ export function ParamField({ param, params, issues, onChange }: ParamFieldProps)
   const id = useId();
   const [draft, setDraft] = useState<string | null>(null);
   const [localError, setLocalError] = useState<string>();
-  const serverError = issues.find((i) => i.severity === 'error')?.message.replace(/^node "[^"]+"( \([^)]+\))?: /, '');
-  const warning = issues.find((i) => i.severity === 'warning')?.message.replace(/^node "[^"]+"( \([^)]+\))?: /, '');
+  const firstError = issues.find((i) => i.severity === 'error');
+  const firstWarning = issues.find((i) => i.severity === 'warning');
+  const serverError = firstError ? shortMessage(firstError.message) : undefined;
+  const warning = firstWarning ? shortMessage(firstWarning.message) : undefined;
   const error = localError ?? serverError;
 
   const commit = (raw: string | boolean) => {
