@@ -58,6 +58,11 @@ export interface StartRunRequest {
   /** Run-level provider override. */
   provider?: string;
   variables?: Record<string, string>;
+  /**
+   * Reuse this earlier run's random seeds: unchanged nodes make the same images (served from the
+   * cache, free), so the drafts a user picked are the drafts that get refined.
+   */
+  seedsFrom?: string;
 }
 
 export interface StartRunResponse {

@@ -9,6 +9,7 @@ import { shortMessage } from '../flow/messages';
 import { useCatalog } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
 import { useIssues, useNodeIssues } from '../state/issues-store';
+import { useUi } from '../state/ui-store';
 import { categoryColors, portColor } from '../theme';
 import { ParamField } from './ParamField';
 
@@ -198,6 +199,21 @@ function VariablesEditor({ variables, onChange }: { variables: Record<string, st
   );
 }
 
+function ReuseSeeds() {
+  const reuse = useUi((s) => s.reuseSeeds);
+  return (
+    <div className="fg-field">
+      <label className="fg-check">
+        <input type="checkbox" checked={reuse} onChange={(e) => useUi.getState().setReuseSeeds(e.target.checked)} /> Keep random seeds between runs
+      </label>
+      <p className="fg-hint">
+        Unchanged nodes then make the same images, from the cache and free: the drafts you pick are the drafts that get refined. Untick (or set a node's
+        seed) for new variations. Not saved in the file.
+      </p>
+    </div>
+  );
+}
+
 function PipelineSettingsPanel() {
   const name = useEditor((s) => s.name);
   const settings = useEditor((s) => s.settings) ?? {};
@@ -261,6 +277,7 @@ function PipelineSettingsPanel() {
           />
         ))}
       </fieldset>
+      <ReuseSeeds />
       <NumberSetting label="Task timeout (s)" min={1} value={settings.taskTimeoutSec} placeholder="600" onChange={(v) => update({ taskTimeoutSec: v })} />
       <fieldset className="fg-fieldset">
         <legend>Variables</legend>

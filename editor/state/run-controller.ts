@@ -6,6 +6,7 @@ import { currentFlow, useEditor } from './editor-store';
 import { useIssues } from './issues-store';
 import { useRunStore } from './run-store';
 import { idleRun, isRunActive, startingRun } from './run-state';
+import { useUi } from './ui-store';
 
 let unfollow: (() => void) | undefined;
 
@@ -17,10 +18,12 @@ export async function startRun(): Promise<void> {
     return;
   }
   const doc = flowToPipeline(flow, useCatalog.getState().byType);
+  const previous = useRunStore.getState().runId;
+  const seedsFrom = useUi.getState().reuseSeeds ? previous : undefined;
   unfollow?.();
   useRunStore.getState().replace(startingRun());
   try {
-    const { runId } = await api.startRun({ pipeline: doc });
+    const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}) });
     useRunStore.getState().replace({ ...startingRun(), runId });
     unfollow = followRun(
       runId,

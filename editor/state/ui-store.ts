@@ -2,7 +2,20 @@
 import { create } from 'zustand';
 import type { RunImage } from '../api/types';
 
+const REUSE_SEEDS_KEY = 'fluxgraph.editor.reuseSeeds';
+
+function storedReuseSeeds(): boolean {
+  try {
+    return localStorage.getItem(REUSE_SEEDS_KEY) !== 'false';
+  } catch {
+    return true;
+  }
+}
+
 interface UiState {
+  /** Runs reuse the previous run's random seeds (same drafts, cached results free). */
+  reuseSeeds: boolean;
+  setReuseSeeds(reuse: boolean): void;
   /** The image shown large, with the list it belongs to (for next/previous). */
   preview?: { images: RunImage[]; index: number };
   helpOpen: boolean;
@@ -18,6 +31,15 @@ interface UiState {
 }
 
 export const useUi = create<UiState>()((set) => ({
+  reuseSeeds: typeof localStorage === 'undefined' ? true : storedReuseSeeds(),
+  setReuseSeeds: (reuseSeeds) => {
+    try {
+      localStorage.setItem(REUSE_SEEDS_KEY, String(reuseSeeds));
+    } catch {
+      // only the preference is lost
+    }
+    set({ reuseSeeds });
+  },
   helpOpen: false,
   galleryTab: 'images',
   openPreview: (images, index) => set({ preview: { images, index } }),

@@ -83,6 +83,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
           pipeline: body.pipeline,
           ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
           ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
+          ...(typeof body.seedsFrom === 'string' ? { seedsFrom: body.seedsFrom } : {}),
         });
         ctx.log?.(`run ${started.runId} started`);
         json(res, 201, started);

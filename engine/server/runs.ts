@@ -14,6 +14,7 @@ import type { TaskHooks } from '../core/run-options';
 import { newRunId, runPipeline } from '../core/run-pipeline';
 import type { ArtifactStore } from '../core/store';
 import { validatePipeline, type ValidationIssue } from '../core/validate';
+import type { Ledger } from '../store/ledger';
 import type { RunImage, RunRecord } from '../../editor/api/types';
 import { HttpError } from './http-util';
 
@@ -25,6 +26,12 @@ export interface RunRegistryOptions {
   baseDir: string;
   /** JSON file the history is kept in; absent = memory only. */
   historyFile?: string;
+  /**
+   * The CLI's ledger: paid tasks recorded before polling (an interrupted editor run resumes with
+   * `fluxgraph run --resume`), results cached across runs, node seeds kept per run.
+   */
+  ledger?: Ledger;
+  /** Task hooks to use when there is no ledger (tests). */
   tasks?: TaskHooks;
   /** Runs whose event logs stay in memory for replay. */
   keepEventLogs?: number;
@@ -36,6 +43,8 @@ export interface StartRunInput {
   pipeline: unknown;
   provider?: string;
   variables?: Record<string, string>;
+  /** Reuse the random seeds of this earlier run, so unchanged nodes make the same (cached) images. */
+  seedsFrom?: string;
 }
 
 type Listener = (seq: number, event: RunEvent) => void;
@@ -128,6 +137,14 @@ export class RunRegistry {
     this.forgetOldLogs();
 
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
+    const { ledger } = this.opts;
+    const seedsFrom = typeof input.seedsFrom === 'string' && ledger?.getRun(input.seedsFrom) ? input.seedsFrom : undefined;
+    const tasks = ledger ? ledger.hooks(runId, { cache: true, ...(seedsFrom ? { seedsFrom } : {}) }) : this.opts.tasks;
+    ledger?.startRun({
+      runId,
+      pipeline,
+      options: { ...(variables ? { variables } : {}), ...(input.provider ? { provider: input.provider } : {}), outDir: this.opts.outDir, baseDir: this.opts.baseDir },
+    });
     run.done = runPipeline(pipeline, {
       registry: this.opts.registry,
       providers: this.opts.providers,
@@ -138,7 +155,7 @@ export class RunRegistry {
       runId,
       ...(input.provider ? { provider: input.provider } : {}),
       ...(variables ? { variables } : {}),
-      ...(this.opts.tasks ? { tasks: this.opts.tasks } : {}),
+      ...(tasks ? { tasks } : {}),
       onEvent: (e) => this.record(run, e),
     })
       .then((summary) => this.finish(run, summary))
@@ -189,6 +206,11 @@ export class RunRegistry {
       this.record(run, { type: 'runDone', runId: run.record.runId, at: Date.now(), summary });
     }
     run.finished = true;
+    try {
+      this.opts.ledger?.finishRun(summary);
+    } catch (e) {
+      this.opts.log?.(`could not record run ${summary.runId} in the ledger: ${(e as Error).message}`);
+    }
     Object.assign(run.record, {
       status: summary.status,
       elapsedMs: summary.elapsedMs,

@@ -14,6 +14,7 @@ import type { ArtifactStore } from '../core/store';
 import { createProviders, PROVIDER_ENV, type HostProviders, type ProviderId } from '../host/create-providers';
 import { loadEnv } from '../host/env';
 import { FileArtifactStore } from '../store/artifacts';
+import { Ledger } from '../store/ledger';
 import { createRegistry } from '../../nodes/index';
 import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
 import { createApp, DEFAULT_MAX_BODY_BYTES } from './app';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   providers?: HostProviders;
   registry?: NodeRegistry;
   store?: ArtifactStore;
+  /** false: no ledger (no cache, no resume); default: <cacheDir>/ledger.sqlite, shared with the CLI. */
+  ledger?: false;
   tasks?: TaskHooks;
   maxBodyBytes?: number;
   log?: (line: string) => void;
@@ -101,6 +104,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const host = options.providers ?? (await createProviders({ env, onNotice: log }));
   const ownsHost = options.providers === undefined;
+  const ledger = options.ledger === false ? undefined : Ledger.open(join(cacheDir, 'ledger.sqlite'));
   const redact = redactor(() => host.secrets);
   const runs = new RunRegistry({
     registry,
@@ -109,6 +113,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     outDir,
     baseDir,
     historyFile: join(cacheDir, 'editor-runs.json'),
+    ...(ledger ? { ledger } : {}),
     ...(options.tasks ? { tasks: options.tasks } : {}),
     log,
   });
@@ -187,6 +192,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     server.close();
     await state.assets?.close();
     if (ownsHost) await host.close();
+    ledger?.close();
     throw e;
   }
 
@@ -209,6 +215,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         });
         await state.assets?.close();
         if (ownsHost) await host.close();
+        ledger?.close();
       })();
       return closing;
     },

@@ -82,8 +82,11 @@ describe('running pipelines in the editor', () => {
     server.host.emulator!.setLatency(60_000);
     try {
       const page = await openEditor(browser, server.url);
-      // Opened by dropping the file on the canvas this time.
-      await dropFileOnCanvas(page, 'draft-then-refine.json', readFileSync(EXAMPLE, 'utf8'));
+      // Opened by dropping the file on the canvas this time; a subject no other test used, so
+      // nothing comes from the cache and the run waits on the (slow) emulator.
+      const doc = JSON.parse(readFileSync(EXAMPLE, 'utf8')) as { settings: { variables: Record<string, string> } };
+      doc.settings.variables.subject = 'a ship that is stopped halfway';
+      await dropFileOnCanvas(page, 'draft-then-refine.json', JSON.stringify(doc));
       await expect.poll(() => page.locator('.react-flow__node').count()).toBe(6);
       const run = page.getByRole('button', { name: 'Run', exact: true });
       const stop = page.getByRole('button', { name: 'Stop', exact: true });

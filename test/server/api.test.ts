@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeDescriptor } from '../../engine/core/describe';
 import type { Pipeline } from '../../engine/core/pipeline-schema';
+import { Ledger } from '../../engine/store/ledger';
 import type { ProvidersResponse, RunRecord, RunsResponse, StartRunResponse, ValidateResponse } from '../../editor/api/types';
 import { readEvents, request, SECRET, seenBodies, startTestServer } from './helpers';
 
@@ -109,6 +110,34 @@ describe('the editor API', () => {
     expect(history.runs[0]).toMatchObject({ runId, status: 'done', pipeline: 'draft-then-refine' });
   });
 
+  it('records runs in the CLI’s ledger and, asked to, reuses a run’s seeds so unchanged drafts come from the cache', async () => {
+    const unseeded = small();
+    unseeded.nodes[1] = { ...unseeded.nodes[1], params: { count: 2, steps: 4, width: 256, height: 256 } };
+    const hashes = async (body: Record<string, unknown>) => {
+      const { runId } = (await request(server, 'POST', '/api/runs', { body })).json<StartRunResponse>();
+      const { events } = await readEvents(server, runId);
+      const done = events.at(-1) as unknown as { summary: { cached?: number; costUsd: number } };
+      const images = (await request(server, 'GET', `/api/runs/${runId}`)).json<RunRecord>().images;
+      return { runId, cached: done.summary.cached ?? 0, cost: done.summary.costUsd, hashes: images.map((i) => `${i.item}:${i.hash}`).sort() };
+    };
+    const first = await hashes({ pipeline: unseeded });
+    const again = await hashes({ pipeline: unseeded, seedsFrom: first.runId });
+    const fresh = await hashes({ pipeline: unseeded });
+    expect(first.cached).toBe(0);
+    expect(first.cost).toBeGreaterThan(0);
+    expect(again.hashes).toEqual(first.hashes);
+    expect(again.cached).toBe(2);
+    expect(again.cost).toBe(0);
+    expect(fresh.hashes).not.toEqual(first.hashes);
+
+    const ledger = Ledger.open(join(server.cwd, '.fluxgraph', 'ledger.sqlite'));
+    try {
+      expect(ledger.getRun(first.runId)).toMatchObject({ status: 'done', name: 'small' });
+    } finally {
+      ledger.close();
+    }
+  });
+
   it('replays only the events after Last-Event-ID to a reconnecting client', async () => {
     const { runId } = (await request(server, 'POST', '/api/runs', { body: { pipeline: small() } })).json<StartRunResponse>();
     const all = await readEvents(server, runId);
@@ -128,7 +157,8 @@ describe('the editor API', () => {
   it('cancels a running pipeline, and allows one run at a time meanwhile', async () => {
     server.host.emulator!.setLatency(60_000);
     try {
-      const { runId } = (await request(server, 'POST', '/api/runs', { body: { pipeline: small() } })).json<StartRunResponse>();
+      // A prompt no other test uses: nothing cached, so the run waits on the (slow) emulator.
+      const { runId } = (await request(server, 'POST', '/api/runs', { body: { pipeline: small('a slow kite, never cached') } })).json<StartRunResponse>();
       const second = await request(server, 'POST', '/api/runs', { body: { pipeline: small() } });
       expect(second.status).toBe(409);
       let cancelled: Promise<unknown> | undefined;
