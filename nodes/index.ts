@@ -3,6 +3,7 @@ import type { AnyNodeDefinition } from '../engine/core/define-node';
 import { NodeRegistry } from '../engine/core/registry';
 import { fluxFlexGenerate } from './flux-flex-generate';
 import { fluxMaxRefine } from './flux-max-refine';
+import { fluxProGenerate } from './flux-pro-generate';
 import { pickImages } from './pick-images';
 import { promptNode } from './prompt';
 import { referenceImageNode } from './reference-image';
@@ -12,6 +13,7 @@ export const builtinNodes: readonly AnyNodeDefinition[] = [
   promptNode,
   referenceImageNode,
   fluxFlexGenerate,
+  fluxProGenerate,
   fluxMaxRefine,
   pickImages,
   saveImage,

@@ -71,7 +71,7 @@ describe('import boundaries', () => {
     for (const file of files('engine/core')) {
       const src = readFileSync(join(ROOT, file), 'utf8');
       expect(src, file).not.toMatch(/from ['"](react|@xyflow)/);
-      expect(src, file).not.toMatch(/['"](flux-flex-generate|flux-max-refine|pick-images|save-image|reference-image)['"]/);
+      expect(src, file).not.toMatch(/['"](flux-flex-generate|flux-pro-generate|flux-max-refine|pick-images|save-image|reference-image)['"]/);
     }
   });
 });
