@@ -7,6 +7,7 @@ import { api } from './api/client';
 import { App } from './App';
 import { useCatalog } from './state/catalog-store';
 import { restoreAutosave, startEffects } from './state/effects';
+import { reattachToActiveRun } from './state/run-controller';
 
 async function boot(): Promise<void> {
   startEffects();
@@ -15,6 +16,7 @@ async function boot(): Promise<void> {
     useCatalog.getState().setProviders(providers);
     restoreAutosave();
     useCatalog.getState().setCatalog(nodes);
+    void reattachToActiveRun();
   } catch (e) {
     useCatalog.getState().setError(e instanceof Error ? e.message : String(e));
   }

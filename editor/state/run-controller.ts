@@ -25,15 +25,7 @@ export async function startRun(): Promise<void> {
   try {
     const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}) });
     useRunStore.getState().replace({ ...startingRun(), runId });
-    unfollow = followRun(
-      runId,
-      (event) => useRunStore.getState().enqueue(event),
-      (message) => {
-        useRunStore.getState().flush();
-        const s = useRunStore.getState();
-        if (isRunActive(s.status)) useRunStore.getState().replace({ ...s, status: 'failed', error: message });
-      },
-    );
+    follow(runId);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (e instanceof ApiError && e.issues.length > 0) {
@@ -44,6 +36,31 @@ export async function startRun(): Promise<void> {
       useEditor.getState().notify('error', `cannot run: ${message}`);
     }
     useRunStore.getState().replace({ ...idleRun, error: message });
+  }
+}
+
+function follow(runId: string): void {
+  unfollow = followRun(
+    runId,
+    (event) => useRunStore.getState().enqueue(event),
+    (message) => {
+      useRunStore.getState().flush();
+      const s = useRunStore.getState();
+      if (isRunActive(s.status)) useRunStore.getState().replace({ ...s, status: 'failed', error: message });
+    },
+  );
+}
+
+/** After a reload, picks up a run still going on the server: its events replay from the start. */
+export async function reattachToActiveRun(): Promise<void> {
+  try {
+    const { runs } = await api.runs();
+    const active = runs.find((r) => r.status === 'running');
+    if (!active || isRunActive(useRunStore.getState().status)) return;
+    useRunStore.getState().replace({ ...startingRun(), runId: active.runId });
+    follow(active.runId);
+  } catch {
+    // no history: nothing to reattach to
   }
 }
 

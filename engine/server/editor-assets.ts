@@ -1,10 +1,11 @@
 /**
  * The editor's files. `serve` needs no manual build step on a fresh clone: the editor is built
  * with vite on demand into a cache folder named by a fingerprint of its sources (editor/,
- * engine/core/, vite.config.ts, package-lock.json, this file), so the first start builds once (a few
- * seconds) and later starts reuse it until a source changes. A prebuilt dist/editor with a
- * matching fingerprint is used as is (a published package need not ship vite). `--dev` serves
- * the sources through vite's middleware instead, with hot reload on the same origin as the API.
+ * engine/core/, vite.config.ts, package-lock.json, this file), so the first start builds once
+ * (about a second) and later starts reuse it until a source changes. A dist/editor made by
+ * buildEditorDist() is used as is when its fingerprint matches, or when vite is not installed
+ * (a published package need not ship vite). `--dev` serves the sources through vite's
+ * middleware instead, with hot reload on the same origin as the API.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -117,12 +118,32 @@ export async function ensureEditorBuild(options: { root?: string; log?: (line: s
   const base = cacheRoot(root);
   const dir = join(base, fingerprint);
   if (!options.force && (await readStamp(dir)) === fingerprint) return dir;
+  // An installed package without vite (a devDependency) serves the build it shipped with.
+  if (!hasVite(root) && existsSync(join(prebuilt, 'index.html'))) return prebuilt;
   let job = building.get(dir);
   if (!job) {
     job = buildInto(root, base, dir, fingerprint, options.log).finally(() => building.delete(dir));
     building.set(dir, job);
   }
   return job;
+}
+
+function hasVite(root: string): boolean {
+  try {
+    createRequire(join(root, 'package.json')).resolve('vite/package.json');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds the editor into dist/editor (with its fingerprint), for a package that ships without vite. */
+export async function buildEditorDist(root = REPO_ROOT): Promise<string> {
+  const dir = join(root, 'dist', 'editor');
+  await rm(dir, { recursive: true, force: true });
+  await runViteBuild(root, dir);
+  await writeFile(join(dir, STAMP), JSON.stringify({ fingerprint: await editorFingerprint(root), builtAt: new Date().toISOString() }));
+  return dir;
 }
 
 function viteBin(root: string): string {

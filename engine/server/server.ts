@@ -145,7 +145,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const relOut = relative(cwd, outDir);
   const info: ServerInfo = { name: 'fluxgraph', version: packageVersion(), outDir: relOut && !relOut.startsWith('..') ? relOut : outDir };
   let port = 0;
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0 });
+  const server = createServer({ maxHeaderSize: 16 * 1024 });
   const state: { assets?: EditorAssets; handler?: ReturnType<typeof createApp> } = {};
   server.on('request', (req, res) => {
     if (state.handler) state.handler(req, res);

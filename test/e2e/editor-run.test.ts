@@ -78,7 +78,7 @@ describe('running pipelines in the editor', () => {
     await page.close();
   });
 
-  it('Stop cancels a running pipeline', async () => {
+  it('Stop cancels a running pipeline, also after a reload during the run', async () => {
     server.host.emulator!.setLatency(60_000);
     try {
       const page = await openEditor(browser, server.url);
@@ -93,6 +93,11 @@ describe('running pipelines in the editor', () => {
       expect(await stop.isDisabled()).toBe(true);
       await run.click();
       await node(page, 'drafts').locator('.fg-node[data-status="running"]').waitFor();
+      // A reload in the middle of the run finds it again (autosaved canvas, events replayed).
+      await expect.poll(() => page.evaluate(() => localStorage.getItem('fluxgraph.editor.autosave.v1')?.includes('a ship that is stopped') ?? false)).toBe(true);
+      await page.reload();
+      await node(page, 'drafts').locator('.fg-node[data-status="running"]').waitFor();
+      await node(page, 'idea').locator('.fg-node[data-status="done"]').waitFor();
       await stop.click();
       await page.locator('[data-run-status="cancelled"]').waitFor();
       await node(page, 'drafts').locator('.fg-node[data-status="cancelled"]').waitFor();
