@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeDescriptor } from '../../engine/core/describe';
+import { describeRegistry, type NodeDescriptor } from '../../engine/core/describe';
 import type { Pipeline } from '../../engine/core/pipeline-schema';
 import { Ledger } from '../../engine/store/ledger';
+import { createRegistry } from '../../nodes/index';
 import type { ProvidersResponse, RunRecord, RunsResponse, StartRunResponse, ValidateResponse } from '../../editor/api/types';
 import { readEvents, request, SECRET, seenBodies, startTestServer } from './helpers';
 
@@ -38,7 +39,8 @@ describe('the editor API', () => {
     const res = await request(server, 'GET', '/api/nodes');
     expect(res.status).toBe(200);
     const nodes = res.json<NodeDescriptor[]>();
-    expect(nodes.map((n) => n.type)).toEqual(['prompt', 'reference-image', 'flux-flex-generate', 'flux-max-refine', 'pick-images', 'save-image']);
+    expect(nodes).toEqual(describeRegistry(createRegistry()));
+    expect(nodes.map((n) => n.type)).toEqual(expect.arrayContaining(['prompt', 'reference-image', 'flux-flex-generate', 'flux-max-refine', 'pick-images', 'save-image']));
     const flex = nodes.find((n) => n.type === 'flux-flex-generate')!;
     expect(flex.inputs.map((p) => p.name)).toEqual(['prompt', 'references']);
     expect(flex.params.find((p) => p.name === 'steps')).toMatchObject({ type: 'integer', minimum: 1, maximum: 50, default: 50 });
