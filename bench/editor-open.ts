@@ -156,3 +156,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       process.exit(1);
     });
 }
+
+export default measureEditorOpen;
