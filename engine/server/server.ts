@@ -175,7 +175,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       }
     }
     if (options.editor === 'dev') state.assets = await devEditor(server, { port });
-    const guard = createGuard({ port, ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}) });
+    // Listening on a specific non-loopback address on purpose: requests name that address.
+    const extraHosts = [...(options.allowedHosts ?? []), ...(isLoopbackHost(listenHost) || listenHost === '0.0.0.0' || listenHost === '::' ? [] : [listenHost.includes(':') ? `[${listenHost}]` : listenHost])];
+    const guard = createGuard({ port, ...(extraHosts.length ? { allowedHosts: extraHosts } : {}) });
     state.handler = createApp({
       guard,
       redact,
