@@ -37,16 +37,29 @@ export class Lanes {
     return lane;
   }
 
-  /** Runs `task` when the lane has room; rejects with the signal's reason if aborted while queued. */
+  /**
+   * Runs `task` when the lane has room. Aborting rejects at once only while the task is still
+   * queued; a started task runs to its end (it handles the signal itself), so what it records —
+   * a submit that was already on the wire — is never cut off, and the run waits for it.
+   */
   run<T>(laneId: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const lane = this.lane(laneId);
-    return lane.queue.add(
-      async () => {
-        lane.peak = Math.max(lane.peak, lane.queue.pending);
-        return task();
-      },
-      { signal },
-    ) as Promise<T>;
+    let started = false;
+    const queued = lane.queue.add(async () => {
+      started = true;
+      signal?.throwIfAborted();
+      lane.peak = Math.max(lane.peak, lane.queue.pending);
+      return task();
+    }) as Promise<T>;
+    if (!signal) return queued;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        if (!started) reject(signal.reason);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      queued.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   /** Stops the lane from starting tasks for `ms` (running tasks go on). */
