@@ -6,6 +6,7 @@ import type { NodeDescriptor } from '../../engine/core/describe';
 import type { ErrorCode } from '../../engine/core/errors';
 import type { RunSummary } from '../../engine/core/events';
 
+
 /** A problem the engine's validator found (mirrors engine/core/validate.ts). */
 export interface Issue {
   code: ErrorCode;
@@ -63,6 +64,48 @@ export interface StartRunRequest {
    * cache, free), so the drafts a user picked are the drafts that get refined.
    */
   seedsFrom?: string;
+  /**
+   * Run only these nodes and what they depend on ("run to here"). Without `seedsFrom`, the
+   * latest run of the same pipeline (by name) lends its seeds, so upstream results are reused.
+   */
+  only?: string[];
+}
+
+/** POST /api/estimate: the same body as a run; the answer prices every provider call it would make. */
+export type EstimateRequest = StartRunRequest;
+
+/** One node's share of an estimate (mirrors engine/host/estimate.ts). */
+export interface NodeEstimate {
+  nodeId: string;
+  /** Provider calls that would be paid for. */
+  calls: number;
+  /** Items the store already holds: free. */
+  cached: number;
+  usd: number;
+  /** Calls whose price is unknown (counted as 0 in `usd`). */
+  unpriced: number;
+  providers: string[];
+}
+
+export interface EstimateResponse {
+  totalUsd: number;
+  calls: number;
+  cached: number;
+  unpriced: number;
+  /** Only nodes that call a provider. */
+  nodes: NodeEstimate[];
+  warnings: string[];
+}
+
+/** POST /api/provenance (the image's bytes): the record a saved image carries. */
+export interface ProvenanceResponse {
+  /** The pipeline document that made the image, with the seeds its run drew filled in. */
+  pipeline: unknown;
+  runId?: string;
+  /** The node that made the image, its item and seed. */
+  nodeId?: string;
+  item?: number;
+  seed?: number;
 }
 
 export interface StartRunResponse {
@@ -77,6 +120,8 @@ export interface RunImage {
   hash: string;
   width: number;
   height: number;
+  /** Served from the store (cache or resume), not paid for in this run. */
+  cached?: boolean;
 }
 
 export interface RunRecord {
@@ -86,6 +131,8 @@ export interface RunRecord {
   startedAt: number;
   elapsedMs?: number;
   nodeCount: number;
+  /** A run to here: the nodes it ran up to. */
+  only?: string[];
   images: RunImage[];
   imagesWritten: string[];
   failures: number;

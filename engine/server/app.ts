@@ -6,7 +6,10 @@
  *   GET  /api/nodes                 node catalog (descriptors derived from the declarations)
  *   GET  /api/providers             providers and whether each has a key (never the key)
  *   POST /api/validate              { pipeline } → { ok, issues }
- *   POST /api/runs                  { pipeline, provider?, variables? } → 201 { runId, issues } | 422 { issues } | 409
+ *   POST /api/estimate              { pipeline, provider?, variables?, seedsFrom?, only? } → the cost estimate
+ *                                   (cached items at $0) | 422 { issues }
+ *   POST /api/provenance            an image's bytes (octet-stream, ≤ 40 MB) → the pipeline record it carries | 422
+ *   POST /api/runs                  { pipeline, provider?, variables?, seedsFrom?, only? } → 201 { runId, issues } | 422 { issues } | 409
  *   GET  /api/runs                  run history
  *   GET  /api/runs/:id              one run
  *   GET  /api/runs/:id/events       server-sent events of the run (replayed from Last-Event-ID)
@@ -16,15 +19,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeDescriptor } from '../core/describe';
-import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
+import { extractProvenance } from '../store/provenance';
+import type { EstimateResponse, ProvenanceResponse, ProvidersResponse, ServerInfo, StartRunRequest } from '../../editor/api/types';
 import type { EditorAssets } from './editor-assets';
-import { HttpError, readJsonBody, sendError, sendJson, type Redact } from './http-util';
+import { HttpError, readBinaryBody, readJsonBody, sendError, sendJson, type Redact } from './http-util';
 import type { ImageService } from './images';
 import type { RunRegistry } from './runs';
 import type { RequestGuard } from './security';
 import { lastEventId, openEventStream } from './sse';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Saved images can be large (a 4 MP PNG); the provenance route takes up to this much. */
+export const MAX_IMAGE_BODY_BYTES = 40 * 1024 * 1024;
 const MAX_URL_LENGTH = 4096;
 
 export interface AppContext {
@@ -37,6 +43,7 @@ export interface AppContext {
   images: ImageService;
   assets?: EditorAssets;
   maxBodyBytes?: number;
+  maxImageBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -51,6 +58,17 @@ interface Route {
 function bodyObject(body: unknown): Record<string, unknown> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid_body', 'send a JSON object');
   return body as Record<string, unknown>;
+}
+
+/** The fields a run and an estimate share. */
+function runInput(body: Record<string, unknown>): StartRunRequest {
+  return {
+    pipeline: body.pipeline,
+    ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
+    ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
+    ...(typeof body.seedsFrom === 'string' ? { seedsFrom: body.seedsFrom } : {}),
+    ...(body.only !== undefined ? { only: body.only as string[] } : {}),
+  };
 }
 
 export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -79,14 +97,38 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/runs$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
-        const started = ctx.runs.start({
-          pipeline: body.pipeline,
-          ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
-          ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
-          ...(typeof body.seedsFrom === 'string' ? { seedsFrom: body.seedsFrom } : {}),
-        });
-        ctx.log?.(`run ${started.runId} started`);
+        const input = runInput(body);
+        const started = ctx.runs.start(input);
+        ctx.log?.(`run ${started.runId} started${input.only ? ` (up to ${input.only.join(', ')})` : ''}`);
         json(res, 201, started);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/estimate$/,
+      handler: async (req, res) => {
+        const estimate: EstimateResponse = await ctx.runs.estimate(runInput(bodyObject(await readJsonBody(req, limit))));
+        json(res, 200, estimate);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/provenance$/,
+      handler: async (req, res) => {
+        const bytes = await readBinaryBody(req, ctx.maxImageBytes ?? MAX_IMAGE_BODY_BYTES);
+        if (bytes.length === 0) throw new HttpError(400, 'invalid_body', 'send the image bytes');
+        const record = extractProvenance(bytes);
+        if (!record || !record.pipeline || typeof record.pipeline !== 'object') {
+          throw new HttpError(422, 'no_provenance', 'this image carries no fluxgraph pipeline (only PNG, JPEG and WebP files saved by fluxgraph do)');
+        }
+        const answer: ProvenanceResponse = {
+          pipeline: record.pipeline,
+          ...(typeof record.runId === 'string' ? { runId: record.runId } : {}),
+          ...(typeof record.nodeId === 'string' ? { nodeId: record.nodeId } : {}),
+          ...(typeof record.item === 'number' ? { item: record.item } : {}),
+          ...(typeof record.seed === 'number' ? { seed: record.seed } : {}),
+        };
+        json(res, 200, answer);
       },
     },
     { method: 'GET', pattern: /^\/api\/runs$/, handler: (_q, res) => json(res, 200, { runs: ctx.runs.list() }) },

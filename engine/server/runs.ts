@@ -1,7 +1,9 @@
 /**
  * Runs started from the editor: validation first, one run at a time (so the provider lanes'
  * caps hold across runs), an event log per run that late or reconnecting SSE clients replay,
- * cancel by AbortSignal, and a small history kept on disk.
+ * cancel by AbortSignal, and a small history kept on disk. Also the cost estimate of a run
+ * before it starts, against the same store and ledger, so what a run would take from the cache
+ * is priced at $0.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -14,6 +16,7 @@ import type { TaskHooks } from '../core/run-options';
 import { newRunId, runPipeline } from '../core/run-pipeline';
 import type { ArtifactStore } from '../core/store';
 import { validatePipeline, type ValidationIssue } from '../core/validate';
+import { estimatePipeline, type Estimate } from '../host/estimate';
 import type { Ledger } from '../store/ledger';
 import type { RunImage, RunRecord } from '../../editor/api/types';
 import { HttpError } from './http-util';
@@ -45,6 +48,8 @@ export interface StartRunInput {
   variables?: Record<string, string>;
   /** Reuse the random seeds of this earlier run, so unchanged nodes make the same (cached) images. */
   seedsFrom?: string;
+  /** Run only these nodes and what they depend on ("run to here"). */
+  only?: unknown;
 }
 
 type Listener = (seq: number, event: RunEvent) => void;
@@ -86,6 +91,69 @@ export class RunRegistry {
     }
   }
 
+  /** The pipeline, validated, or a 4xx naming what is wrong with the request. */
+  private checked(input: StartRunInput): { pipeline: Pipeline; issues: ValidationIssue[]; only?: string[] } {
+    if (input.provider !== undefined && (typeof input.provider !== 'string' || !this.opts.providers.get(input.provider))) {
+      throw new HttpError(400, 'unknown_provider', `unknown provider "${String(input.provider)}" (known: ${this.opts.providers.ids().join(', ')})`);
+    }
+    const checked = this.validate(input);
+    if (!checked.ok || !checked.pipeline) {
+      const errors = checked.issues.filter((i) => i.severity === 'error').length;
+      throw new HttpError(422, 'invalid_pipeline', `the pipeline has ${errors} problem${errors === 1 ? '' : 's'}`, { issues: checked.issues });
+    }
+    const only = onlyOf(input.only, checked.pipeline);
+    return { pipeline: checked.pipeline, issues: checked.issues, ...(only ? { only } : {}) };
+  }
+
+  /**
+   * The earlier run whose seeds (and so cached results) a run reuses: the one asked for, or for a
+   * run to here without one, the latest run of the same pipeline (as `fluxgraph run --only` does).
+   */
+  private seedSource(input: StartRunInput, pipeline: Pipeline, only: string[] | undefined): string | undefined {
+    const { ledger } = this.opts;
+    if (!ledger) return undefined;
+    if (typeof input.seedsFrom === 'string' && ledger.getRun(input.seedsFrom)) return input.seedsFrom;
+    if (only && pipeline.name) return ledger.latestRunOf({ name: pipeline.name })?.runId;
+    return undefined;
+  }
+
+  /**
+   * What the run would cost: every provider call priced, the ones the store already holds at $0.
+   * Estimates run one at a time (each is a dry run of the scheduler).
+   */
+  async estimate(input: StartRunInput): Promise<Estimate> {
+    const { pipeline, only } = this.checked(input);
+    const variables = isStringRecord(input.variables) ? input.variables : undefined;
+    const { ledger } = this.opts;
+    const seedsFrom = this.seedSource(input, pipeline, only);
+    // The run would reuse that run's seeds for nodes without one; as explicit seeds they make
+    // the same requests, so the estimate finds the same cached results.
+    const doc = seedsFrom && ledger ? withSeeds(pipeline, seedsOfRun(ledger, seedsFrom), (type) => this.seedable(type)) : pipeline;
+    const tasks = ledger ? ledger.hooks(`estimate-${newRunId()}`) : this.opts.tasks;
+    const job = this.estimating.then(() =>
+      estimatePipeline(doc, {
+        registry: this.opts.registry,
+        providers: this.opts.providers,
+        store: this.opts.store,
+        ...(tasks ? { tasks } : {}),
+        baseDir: this.opts.baseDir,
+        ...(variables ? { variables } : {}),
+        ...(typeof input.provider === 'string' ? { provider: input.provider } : {}),
+        ...(only ? { only } : {}),
+      }),
+    );
+    this.estimating = job.catch(() => undefined);
+    return job;
+  }
+
+  private estimating: Promise<unknown> = Promise.resolve();
+
+  private seedable(type: string): boolean {
+    const def = this.opts.registry.get(type);
+    const shape = (def?.params as { shape?: Record<string, unknown> } | undefined)?.shape;
+    return !!shape && 'seed' in shape;
+  }
+
   validate(input: StartRunInput): { ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] } {
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
     return validatePipeline(input.pipeline, {
@@ -101,15 +169,8 @@ export class RunRegistry {
     if (this.active && !this.active.finished) {
       throw new HttpError(409, 'run_in_progress', `run ${this.active.record.runId} is still in progress: stop it first`, { runId: this.active.record.runId });
     }
-    if (input.provider !== undefined && (typeof input.provider !== 'string' || !this.opts.providers.get(input.provider))) {
-      throw new HttpError(400, 'unknown_provider', `unknown provider "${String(input.provider)}" (known: ${this.opts.providers.ids().join(', ')})`);
-    }
-    const checked = this.validate(input);
-    if (!checked.ok || !checked.pipeline) {
-      const errors = checked.issues.filter((i) => i.severity === 'error').length;
-      throw new HttpError(422, 'invalid_pipeline', `the pipeline has ${errors} problem${errors === 1 ? '' : 's'}`, { issues: checked.issues });
-    }
-    const pipeline = checked.pipeline;
+    const checked = this.checked(input);
+    const { pipeline, only } = checked;
     const runId = newRunId();
     const controller = new AbortController();
     const record: RunRecord = {
@@ -118,6 +179,7 @@ export class RunRegistry {
       status: 'running',
       startedAt: Date.now(),
       nodeCount: pipeline.nodes.length,
+      ...(only ? { only } : {}),
       images: [],
       imagesWritten: [],
       failures: 0,
@@ -138,12 +200,18 @@ export class RunRegistry {
 
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
     const { ledger } = this.opts;
-    const seedsFrom = typeof input.seedsFrom === 'string' && ledger?.getRun(input.seedsFrom) ? input.seedsFrom : undefined;
+    const seedsFrom = this.seedSource(input, pipeline, only);
     const tasks = ledger ? ledger.hooks(runId, { cache: true, ...(seedsFrom ? { seedsFrom } : {}) }) : this.opts.tasks;
     ledger?.startRun({
       runId,
       pipeline,
-      options: { ...(variables ? { variables } : {}), ...(input.provider ? { provider: input.provider } : {}), outDir: this.opts.outDir, baseDir: this.opts.baseDir },
+      options: {
+        ...(variables ? { variables } : {}),
+        ...(input.provider ? { provider: input.provider } : {}),
+        outDir: this.opts.outDir,
+        baseDir: this.opts.baseDir,
+        ...(only ? { only } : {}),
+      },
     });
     run.done = runPipeline(pipeline, {
       registry: this.opts.registry,
@@ -156,6 +224,7 @@ export class RunRegistry {
       ...(input.provider ? { provider: input.provider } : {}),
       ...(variables ? { variables } : {}),
       ...(tasks ? { tasks } : {}),
+      ...(only ? { only } : {}),
       onEvent: (e) => this.record(run, e),
     })
       .then((summary) => this.finish(run, summary))
@@ -189,7 +258,14 @@ export class RunRegistry {
       if (prev !== undefined) run.events[prev] = null;
       run.lastProgressAt.set(e.nodeId, run.events.length);
     } else if (e.type === 'itemDone' && e.value.kind === 'image') {
-      const img: RunImage = { nodeId: e.nodeId, item: e.item, hash: e.value.image.hash, width: e.value.image.width, height: e.value.image.height };
+      const img: RunImage = {
+        nodeId: e.nodeId,
+        item: e.item,
+        hash: e.value.image.hash,
+        width: e.value.image.width,
+        height: e.value.image.height,
+        ...(e.cached ? { cached: true } : {}),
+      };
       run.record.images.push(img);
     } else if (e.type === 'fileWritten') {
       run.record.imagesWritten.push(e.path);
@@ -297,4 +373,37 @@ export class RunRegistry {
     await Promise.all([...this.runs.values()].map((r) => r.done));
     await this.persisting;
   }
+}
+
+/** `only` of a request: undefined (the whole pipeline) or ids of nodes of `pipeline`. */
+function onlyOf(value: unknown, pipeline: Pipeline): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw new HttpError(400, 'invalid_body', '"only" must be a list of node ids');
+  }
+  if (value.length === 0) return undefined;
+  const ids = new Set(pipeline.nodes.map((n) => n.id));
+  const unknown = (value as string[]).filter((id) => !ids.has(id));
+  if (unknown.length > 0) {
+    throw new HttpError(400, 'unknown_node', `cannot run up to ${unknown.map((id) => `"${id}"`).join(', ')}: no such node (nodes: ${[...ids].join(', ')})`);
+  }
+  return [...new Set(value as string[])];
+}
+
+/** The seed each node drew in a run (the ledger's node_seeds). */
+function seedsOfRun(ledger: Ledger, runId: string): Map<string, number> {
+  const rows = ledger.db.prepare(`SELECT node_id AS nodeId, seed FROM node_seeds WHERE run_id = ?`).all(runId) as { nodeId: string; seed: number }[];
+  return new Map(rows.map((r) => [r.nodeId, r.seed]));
+}
+
+/** The pipeline with `seeds` filled into the nodes that take a seed and have none. */
+function withSeeds(pipeline: Pipeline, seeds: Map<string, number>, seedable: (type: string) => boolean): Pipeline {
+  return {
+    ...pipeline,
+    nodes: pipeline.nodes.map((n) => {
+      const seed = seeds.get(n.id);
+      if (seed === undefined || n.params?.seed !== undefined || !seedable(n.type)) return n;
+      return { ...n, params: { ...n.params, seed } };
+    }),
+  };
 }

@@ -52,6 +52,8 @@ export interface ServerOptions {
   ledger?: false;
   tasks?: TaskHooks;
   maxBodyBytes?: number;
+  /** Largest image POST /api/provenance reads (default 40 MB). */
+  maxImageBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -188,6 +190,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       images: new ImageService(store, join(cacheDir, 'thumbs')),
       ...(state.assets ? { assets: state.assets } : {}),
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      ...(options.maxImageBytes ? { maxImageBytes: options.maxImageBytes } : {}),
       log,
     });
   } catch (e) {
