@@ -197,7 +197,8 @@ describe('the new routes against other sites', () => {
     ['/api/estimate', { body: { pipeline: example } }],
     ['/api/provenance', { rawBody: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } }],
   ] as const)('refuses a cross-origin POST to %s', async (path, options) => {
-    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const foreign: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of foreign) {
       const res = await request(server, 'POST', path, { ...options, headers: { ...('headers' in options ? options.headers : {}), ...headers } });
       expect(res.status).toBe(403);
       expect(res.json<{ error: { code: string } }>().error.code).toBe('forbidden_origin');
