@@ -5,6 +5,7 @@
  * it needs is in the node declarations.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { AnyNodeDefinition, NodeContext } from './define-node';
 import { EngineError, isAbortError, nodeLabel, toEngineError } from './errors';
 import type { ItemValue, NodeStatus, RunEvent, RunSummary } from './events';
@@ -60,6 +61,8 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
   const pipeline = checked.pipeline;
   const runId = options.runId ?? newRunId();
   const signal = options.signal ?? new AbortController().signal;
+  // Every queued provider call listens for the abort; thousands of them are expected.
+  setMaxListeners(0, signal);
   const startedAt = Date.now();
   const emit = (e: RunEvent) => options.onEvent?.(e);
 

@@ -25,10 +25,15 @@ export interface PollSettings {
   maxRetryAfterMs: number;
 }
 
+/**
+ * BFL suggests polling every 0.5–2 s. A long cap (5 s) noticed a 3–10 s task's end ~30% late
+ * on average (bench/README.md), holding a lane slot that long for nothing; 2 s keeps that under
+ * ~10% for BFL's typical 10–20 s tasks while staying far below its 1,200-request rate limit.
+ */
 export const DEFAULT_POLL_SETTINGS: PollSettings = {
-  intervalMs: 750,
-  maxIntervalMs: 5_000,
-  backoff: 1.5,
+  intervalMs: 500,
+  maxIntervalMs: 2_000,
+  backoff: 1.3,
   jitter: 0.2,
   timeoutMs: 10 * 60_000,
   maxErrors: 8,
