@@ -15,7 +15,7 @@ type InputValue<P extends InputPort> = P['multiple'] extends true
     ? PortValue<P['kind']>
     : PortValue<P['kind']> | undefined;
 
-/** What `run` receives for each input port. The `eachItemOf` port holds the current item. */
+/** What `run` receives for each input port. The `eachItemOf` port holds just the current item (a one-item array). */
 export type InputValues<I extends InputPorts> = { [K in keyof I]: InputValue<I[K]> };
 
 /** What `run` returns for each output port: one value per invocation (list outputs collect them). */
