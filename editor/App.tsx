@@ -4,6 +4,7 @@
  */
 import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
 import { useCallback, useEffect, useRef } from 'react';
+import { api, ApiError } from './api/client';
 import { Canvas } from './canvas/Canvas';
 import { Palette } from './canvas/Palette';
 import { isFragment, type Fragment } from './flow/clipboard';
@@ -14,6 +15,7 @@ import { Inspector } from './inspector/Inspector';
 import { useCatalog } from './state/catalog-store';
 import { downloadText, fileNameFor, pipelineText, readPipelineText } from './state/document-io';
 import { currentFlow, useEditor } from './state/editor-store';
+import { estimateText, formatUsd, useEstimate } from './state/estimate-store';
 import { startRun, stopRun } from './state/run-controller';
 import { useRunStore } from './state/run-store';
 import { idleRun, isRunActive, type RunState } from './state/run-state';
@@ -28,6 +30,19 @@ let clipboard: Fragment | undefined;
  */
 let presetViewport: ((nodes: readonly FlowNode[]) => void) | undefined;
 
+/** Opens a pipeline document's text on the canvas (checked like Open); false when it is not one. */
+function openPipelineText(text: string, source: string, fallbackName: string): { ok: true; nodes: number } | { ok: false } {
+  const read = readPipelineText(text);
+  if (!read.ok) {
+    useEditor.getState().notify('error', `${source}: ${read.message}`);
+    return { ok: false };
+  }
+  if (!isRunActive(useRunStore.getState().status)) useRunStore.getState().replace(idleRun);
+  presetViewport?.(read.flow.nodes);
+  useEditor.getState().load({ ...read.flow, name: read.flow.name ?? fallbackName });
+  return { ok: true, nodes: read.flow.nodes.length };
+}
+
 async function openFile(file: File): Promise<void> {
   let text: string;
   try {
@@ -36,15 +51,46 @@ async function openFile(file: File): Promise<void> {
     useEditor.getState().notify('error', `could not read ${file.name}: ${(e as Error).message}`);
     return;
   }
-  const read = readPipelineText(text);
-  if (!read.ok) {
-    useEditor.getState().notify('error', `${file.name}: ${read.message}`);
+  const opened = openPipelineText(text, file.name, file.name.replace(/\.json$/i, ''));
+  if (opened.ok) useEditor.getState().notify('info', `opened ${file.name} (${opened.nodes} nodes)`);
+}
+
+/** The server reads images up to this size (POST /api/provenance). */
+const MAX_IMAGE_BYTES = 40 * 1024 * 1024;
+
+/**
+ * Opens the pipeline an image saved by fluxgraph carries (with the seeds its run drew), and
+ * selects the node that made the image.
+ */
+async function openImage(file: File): Promise<void> {
+  const notify = useEditor.getState().notify;
+  if (file.size > MAX_IMAGE_BYTES) {
+    notify('error', `${file.name} is larger than ${MAX_IMAGE_BYTES / 1024 / 1024} MB: not an image fluxgraph saved`);
     return;
   }
-  if (!isRunActive(useRunStore.getState().status)) useRunStore.getState().replace(idleRun);
-  presetViewport?.(read.flow.nodes);
-  useEditor.getState().load({ ...read.flow, name: read.flow.name ?? file.name.replace(/\.json$/i, '') });
-  useEditor.getState().notify('info', `opened ${file.name} (${read.flow.nodes.length} nodes)`);
+  let record;
+  try {
+    record = await api.provenance(await file.arrayBuffer());
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'no_provenance') notify('error', `${file.name}: this image carries no fluxgraph pipeline`);
+    else notify('error', `could not read ${file.name}: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  const opened = openPipelineText(JSON.stringify(record.pipeline), `the pipeline in ${file.name}`, file.name.replace(/\.\w+$/, ''));
+  if (!opened.ok) return;
+  if (record.nodeId && useEditor.getState().nodes.some((n) => n.id === record.nodeId)) useEditor.getState().selectOnly(record.nodeId);
+  const made = record.nodeId ? `, made by "${record.nodeId}"${record.item !== undefined ? ` (image ${record.item}` : ''}${record.seed !== undefined ? `, seed ${record.seed}` : ''}${record.item !== undefined ? ')' : ''}` : '';
+  notify('info', `opened the pipeline of ${file.name}${record.runId ? ` from run ${record.runId}` : ''}${made}`);
+}
+
+/** Runs the selected node and what it depends on. */
+function runToSelected(): void {
+  const id = useEditor.getState().selectedId;
+  if (!id) {
+    useEditor.getState().notify('error', 'select a node to run to (or right-click it: Run to here)');
+    return;
+  }
+  void startRun({ only: [id] });
 }
 
 /** The viewport fitView would choose, from positions and estimated node sizes. */
@@ -80,24 +126,29 @@ function autoLayout(): void {
 }
 
 function runStatusText(run: RunState): string {
+  // A run to here keeps the other nodes' earlier images on show; they are not this run's.
+  const imageCount = run.only ? run.gallery.filter((g) => !run.nodes[g.nodeId]?.outside).length : run.gallery.length;
   switch (run.status) {
     case 'idle':
       return run.error ? `Not started: ${run.error}` : 'Ready';
     case 'starting':
       return 'Starting…';
     case 'running': {
-      const all = Object.values(run.nodes);
+      const all = Object.values(run.nodes).filter((n) => !n.outside);
       const finished = all.filter((n) => n.status !== 'queued' && n.status !== 'running').length;
-      return `Running… ${finished}/${all.length} nodes finished · ${run.gallery.length} images`;
+      const scope = run.only ? ` to ${run.only.map((id) => `"${id}"`).join(', ')}` : '';
+      return `Running${scope}… ${finished}/${all.length} nodes finished · ${imageCount} images`;
     }
     default: {
       const s = run.summary;
       const took = s ? ` in ${(s.elapsedMs / 1000).toFixed(1)} s` : '';
-      const images = ` · ${run.gallery.length} images`;
+      const images = ` · ${imageCount} images`;
       const failed = s?.failures.length ? ` · ${s.failures.length} failed` : '';
       const cost = s && s.costUsd > 0 ? ` · $${s.costUsd.toFixed(3)}` : '';
       const label = { done: 'Done', partial: 'Partly done', failed: 'Failed', cancelled: 'Stopped' }[run.status];
-      return `${label}${took}${images}${failed}${cost}${run.error ? ` · ${run.error}` : ''}`;
+      const cached = s?.cached ? ` · ${s.cached} cached` : '';
+      const scope = run.only ? ` (to ${run.only.map((id) => `"${id}"`).join(', ')})` : '';
+      return `${label}${scope}${took}${images}${cached}${failed}${cost}${run.error ? ` · ${run.error}` : ''}`;
     }
   }
 }
@@ -107,6 +158,46 @@ function RunStatus() {
   return (
     <span className="fg-run-status" role="status" aria-live="polite" data-run-status={run.status}>
       {runStatusText(run)}
+    </span>
+  );
+}
+
+/** The next run's estimated cost, next to Run; the breakdown per node in its tooltip. */
+function EstimateLabel() {
+  const estimate = useEstimate((s) => s.estimate);
+  const status = useEstimate((s) => s.status);
+  const error = useEstimate((s) => s.error);
+  if (status === 'error') {
+    return (
+      <span className="fg-estimate" data-testid="estimate" data-state="error" title={error}>
+        no estimate
+      </span>
+    );
+  }
+  if (!estimate) {
+    return status === 'loading' ? (
+      <span className="fg-estimate" data-testid="estimate" data-state="loading">
+        estimating…
+      </span>
+    ) : null;
+  }
+  const lines = [
+    'Estimated cost of the next run (cached items are free):',
+    ...estimate.nodes.map((n) => `  ${n.nodeId}: ${n.calls ? `${formatUsd(n.usd)} for ${n.calls} call${n.calls === 1 ? '' : 's'}` : '$0'}${n.cached ? `, ${n.cached} cached` : ''}`),
+    ...(estimate.unpriced ? [`${estimate.unpriced} call(s) have no known price`] : []),
+    ...estimate.warnings,
+  ];
+  return (
+    <span
+      className="fg-estimate"
+      data-testid="estimate"
+      data-state={status}
+      data-usd={estimate.totalUsd}
+      data-calls={estimate.calls}
+      data-cached={estimate.cached}
+      title={lines.join('\n')}
+    >
+      {estimateText(estimate)}
     </span>
   );
 }
@@ -157,6 +248,7 @@ function Toolbar({ onOpen }: { onOpen(): void }) {
         <button type="button" className="fg-stop" onClick={() => void stopRun()} disabled={!active} title="Stop the run (Ctrl+.)">
           Stop
         </button>
+        <EstimateLabel />
       </div>
       <RunStatus />
       <span className="fg-spacer" />
@@ -186,6 +278,13 @@ function HelpPanel() {
             ))}
           </tbody>
         </table>
+        <h3>Run to here</h3>
+        <p>
+          Right-click a node and choose <b>Run to here</b> (or select it and press <kbd>Ctrl+Shift+Enter</kbd>): only that node and what it depends on run, and the
+          upstream results of the last run come from the cache, free. The other nodes are dimmed and keep what they showed.
+        </p>
+        <h3>Opening a saved image</h3>
+        <p>Every image fluxgraph saves carries the pipeline that made it, seeds included: drop it on the canvas to open that pipeline.</p>
         <h3>Picking drafts</h3>
         <p>
           After a run, click the draft thumbnails on a node that feeds a <b>Pick images</b> node: the pick node's <code>indices</code> follow your clicks.
@@ -268,6 +367,7 @@ function Shell() {
         open: openDialog,
         save: savePipeline,
         run: () => void startRun(),
+        runToHere: runToSelected,
         stop: () => void stopRun(),
         layout: autoLayout,
         fit: () => void flow.fitView({ padding: 0.12, duration: 200 }),
@@ -276,8 +376,20 @@ function Shell() {
       });
       if (handled) e.preventDefault();
     };
+    // Ctrl+Enter on a focused node would also toggle its selection (React Flow's keyboard
+    // selection with the multi-select key held), losing the node a run to here is for: the run
+    // keys are taken before the event reaches the node.
+    const onRunKey = (e: KeyboardEvent) => {
+      if (!(e.ctrlKey || e.metaKey) || e.key !== 'Enter') return;
+      e.stopPropagation();
+      onKeyDown(e);
+    };
+    window.addEventListener('keydown', onRunKey, true);
     window.addEventListener('keydown', onKeyDown);
-    return () => window.removeEventListener('keydown', onKeyDown);
+    return () => {
+      window.removeEventListener('keydown', onRunKey, true);
+      window.removeEventListener('keydown', onKeyDown);
+    };
   }, [flow, openDialog]);
 
   return (
@@ -298,7 +410,7 @@ function Shell() {
       <div className="fg-main">
         <Palette ref={searchRef} />
         {loaded ? (
-          <Canvas onOpenFile={(f) => void openFile(f)} />
+          <Canvas onOpenFile={(f) => void openFile(f)} onOpenImage={(f) => void openImage(f)} />
         ) : (
           <div className="fg-canvas fg-loading">{catalogError ? `Could not load the node catalog: ${catalogError}` : 'Loading the node catalog…'}</div>
         )}

@@ -16,6 +16,7 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: 'Ctrl+O', action: 'Open a pipeline file' },
   { keys: 'Ctrl+S', action: 'Save the pipeline file' },
   { keys: 'Ctrl+Enter', action: 'Run' },
+  { keys: 'Ctrl+Shift+Enter', action: 'Run to here: the selected node and what it depends on (also on the node’s right-click menu)' },
   { keys: 'Ctrl+.', action: 'Stop the run' },
   { keys: 'L', action: 'Auto-layout' },
   { keys: 'F', action: 'Fit the view' },
@@ -37,6 +38,7 @@ export interface ShortcutActions {
   open(): void;
   save(): void;
   run(): void;
+  runToHere(): void;
   stop(): void;
   layout(): void;
   fit(): void;
@@ -57,7 +59,7 @@ export function handleShortcut(e: KeyboardEvent, a: ShortcutActions): boolean {
   // Saving, opening, running work from anywhere; the rest leave text fields alone.
   if (mod && key === 's') return a.save(), true;
   if (mod && key === 'o') return a.open(), true;
-  if (mod && key === 'enter') return a.run(), true;
+  if (mod && key === 'enter') return e.shiftKey ? a.runToHere() : a.run(), true;
   if (mod && key === '.') return a.stop(), true;
   if (isTyping(e.target)) {
     // Escape leaves a text field; the next Escape clears the selection.

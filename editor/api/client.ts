@@ -1,12 +1,16 @@
 /**
  * The editor's only door to the engine: the local server's HTTP API. Same origin, JSON bodies
- * (the server refuses state changes from other origins and any body that is not JSON).
+ * (the server refuses state changes from other origins and any body that is not JSON), except
+ * an image's bytes for its provenance (application/octet-stream, which needs a preflight too).
  */
 import type { RunEvent } from '../../engine/core/events';
 import type {
   ApiErrorBody,
+  EstimateRequest,
+  EstimateResponse,
   Issue,
   NodesResponse,
+  ProvenanceResponse,
   ProvidersResponse,
   RunsResponse,
   ServerInfo,
@@ -26,11 +30,11 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(path: string, init?: { method?: string; body?: unknown; signal?: AbortSignal }): Promise<T> {
+async function request<T>(path: string, init?: { method?: string; body?: unknown; bytes?: ArrayBuffer; signal?: AbortSignal }): Promise<T> {
   const res = await fetch(path, {
     method: init?.method ?? 'GET',
-    headers: init?.body !== undefined ? { 'content-type': 'application/json' } : {},
-    body: init?.body !== undefined ? JSON.stringify(init.body) : undefined,
+    headers: init?.bytes ? { 'content-type': 'application/octet-stream' } : init?.body !== undefined ? { 'content-type': 'application/json' } : {},
+    body: init?.bytes ?? (init?.body !== undefined ? JSON.stringify(init.body) : undefined),
     signal: init?.signal,
   });
   const text = await res.text();
@@ -53,6 +57,9 @@ export const api = {
   providers: () => request<ProvidersResponse>('/api/providers'),
   validate: (pipeline: unknown, signal?: AbortSignal) =>
     request<ValidateResponse>('/api/validate', { method: 'POST', body: { pipeline }, signal }),
+  estimate: (body: EstimateRequest, signal?: AbortSignal) => request<EstimateResponse>('/api/estimate', { method: 'POST', body, signal }),
+  /** The pipeline a saved image carries; an ApiError with code "no_provenance" when it has none. */
+  provenance: (bytes: ArrayBuffer) => request<ProvenanceResponse>('/api/provenance', { method: 'POST', bytes }),
   startRun: (body: StartRunRequest) => request<StartRunResponse>('/api/runs', { method: 'POST', body }),
   cancelRun: (runId: string) => request<{ cancelled: boolean }>(`/api/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', body: {} }),
   runs: () => request<RunsResponse>('/api/runs'),

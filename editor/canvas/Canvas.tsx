@@ -1,6 +1,7 @@
 /**
  * The React Flow canvas: controlled by the editor store, connections checked as they are drawn
- * (with the reason shown when one is refused), palette and file drops.
+ * (with the reason shown when one is refused), the node context menu, and drops: palette
+ * entries, pipeline files, and images saved by fluxgraph (which carry their pipeline).
  */
 import {
   Background,
@@ -15,8 +16,9 @@ import {
   type Edge,
   type OnConnectEnd,
   type IsValidConnection,
+  type NodeMouseHandler,
 } from '@xyflow/react';
-import { useCallback, useEffect, useMemo, type DragEvent } from 'react';
+import { useCallback, useEffect, useMemo, useState, type DragEvent } from 'react';
 import { checkConnection, connectionFromHandles, type ConnectionVerdict } from '../flow/connection-check';
 import { ESTIMATED_NODE_SIZE } from '../flow/layout';
 import { shortMessage } from '../flow/messages';
@@ -25,6 +27,7 @@ import { useCatalog } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
 import { useIssues } from '../state/issues-store';
 import { categoryColors, portColor } from '../theme';
+import { NodeMenu, type NodeMenuAt } from './NodeMenu';
 import { PipelineNode } from './PipelineNode';
 
 /** Module scope: React Flow re-mounts every node if this object changes. */
@@ -85,11 +88,18 @@ function minimapColor(node: FlowNode): string {
   return d ? categoryColors[d.category] : '#ef4444';
 }
 
-export interface CanvasProps {
-  onOpenFile(file: File): void;
+/** Image files that may carry a pipeline (what save-image writes). */
+export function isImageFile(file: Pick<File, 'name' | 'type'>): boolean {
+  return /^image\/(png|jpeg|webp)$/.test(file.type) || /\.(png|jpe?g|webp)$/i.test(file.name);
 }
 
-export function Canvas({ onOpenFile }: CanvasProps) {
+export interface CanvasProps {
+  onOpenFile(file: File): void;
+  /** An image dropped on the canvas: open the pipeline it carries. */
+  onOpenImage(file: File): void;
+}
+
+export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
   const onNodesChange = useEditor((s) => s.onNodesChange);
@@ -98,6 +108,15 @@ export function Canvas({ onOpenFile }: CanvasProps) {
   const byType = useCatalog((s) => s.byType);
   const edgeIssues = useIssues((s) => s.byEdge);
   const flow = useReactFlow<FlowNode, FlowEdge>();
+  const [menu, setMenu] = useState<NodeMenuAt>();
+  const closeMenu = useCallback(() => setMenu(undefined), []);
+
+  const onNodeContextMenu = useCallback<NodeMouseHandler<FlowNode>>((e, n) => {
+    e.preventDefault();
+    // The menu acts on this node: select it, as a left click would.
+    if (!n.selected || useEditor.getState().selectedId !== n.id) useEditor.getState().selectOnly(n.id);
+    setMenu({ nodeId: n.id, x: e.clientX, y: e.clientY });
+  }, []);
 
   useEffect(() => {
     if (fitRequest > 0) void flow.fitView({ padding: 0.12, maxZoom: 1.2 });
@@ -139,13 +158,19 @@ export function Canvas({ onOpenFile }: CanvasProps) {
   const onDrop = useCallback(
     (e: DragEvent) => {
       e.preventDefault();
-      const file = [...e.dataTransfer.files].find((f) => f.name.toLowerCase().endsWith('.json') || f.type === 'application/json');
+      const files = [...e.dataTransfer.files];
+      const file = files.find((f) => f.name.toLowerCase().endsWith('.json') || f.type === 'application/json');
       if (file) {
         onOpenFile(file);
         return;
       }
-      if (e.dataTransfer.files.length > 0) {
-        useEditor.getState().notify('error', 'drop a pipeline .json file to open it');
+      const image = files.find(isImageFile);
+      if (image) {
+        onOpenImage(image);
+        return;
+      }
+      if (files.length > 0) {
+        useEditor.getState().notify('error', 'drop a pipeline .json file, or an image saved by fluxgraph, to open it');
         return;
       }
       const type = e.dataTransfer.getData(NODE_DRAG_TYPE);
@@ -153,7 +178,7 @@ export function Canvas({ onOpenFile }: CanvasProps) {
       const p = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
       useEditor.getState().addNode(type, { x: Math.round(p.x - ESTIMATED_NODE_SIZE.width / 2), y: Math.round(p.y - 30) });
     },
-    [flow, onOpenFile],
+    [flow, onOpenFile, onOpenImage],
   );
 
   const beginDrag = useCallback(() => useEditor.getState().beginDrag(), []);
@@ -169,6 +194,9 @@ export function Canvas({ onOpenFile }: CanvasProps) {
         onConnect={onConnect}
         onConnectEnd={onConnectEnd}
         isValidConnection={isValidConnection}
+        onNodeContextMenu={onNodeContextMenu}
+        onPaneClick={closeMenu}
+        onMoveStart={closeMenu}
         onNodeDragStart={beginDrag}
         onSelectionDragStart={beginDrag}
         deleteKeyCode={null}
@@ -187,10 +215,11 @@ export function Canvas({ onOpenFile }: CanvasProps) {
         <ConnectionHint />
         {nodes.length === 0 ? (
           <Panel position="top-center" className="fg-empty-hint">
-            Drag a node from the palette (or search and press Enter), or <b>Open</b> a pipeline file — or drop one here.
+            Drag a node from the palette (or search and press Enter), or <b>Open</b> a pipeline file — or drop one here, or an image fluxgraph saved.
           </Panel>
         ) : null}
       </ReactFlow>
+      {menu ? <NodeMenu at={menu} onClose={closeMenu} /> : null}
     </div>
   );
 }

@@ -14,9 +14,10 @@ import { nodeById, pickTargets } from '../state/derived';
 import type { FlowNode } from '../flow/types';
 import { useDescriptor } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
+import { formatUsd, nodeEstimateText, useNodeEstimate } from '../state/estimate-store';
 import { useNodeIssues } from '../state/issues-store';
-import { useNodeRun } from '../state/run-store';
-import type { NodeImage, NodeRunState } from '../state/run-state';
+import { useNodeRun, useRunStore } from '../state/run-store';
+import { isOutsideRun, type NodeImage, type NodeRunState } from '../state/run-state';
 import { useUi } from '../state/ui-store';
 import { categoryColors, portColor, statusColors, statusLabels } from '../theme';
 
@@ -143,10 +144,16 @@ function RunDetails({ nodeId, run, paramText }: { nodeId: string; run: NodeRunSt
             {run.files} file{run.files === 1 ? '' : 's'} saved
           </span>
         ) : (
-          <span className="fg-items" data-items={items}>
+          <span className="fg-items" data-items={items} data-cached={run.cached}>
             {items} item{items === 1 ? '' : 's'}
+            {run.cached ? ` (${run.cached} cached)` : ''}
           </span>
         )}
+        {run.costUsd > 0 ? (
+          <span className="fg-cost" data-cost={run.costUsd} title="What this node's provider calls cost in this run">
+            {formatUsd(run.costUsd)}
+          </span>
+        ) : null}
         {run.failed ? <span className="fg-failed-count">{run.failed} failed</span> : null}
         {run.skippedItems ? <span className="fg-skipped-count">{run.skippedItems} skipped</span> : null}
         {run.elapsedMs !== undefined ? <span className="fg-elapsed">{(run.elapsedMs / 1000).toFixed(1)} s</span> : null}
@@ -164,9 +171,27 @@ function RunDetails({ nodeId, run, paramText }: { nodeId: string; run: NodeRunSt
   );
 }
 
+function EstimateLine({ nodeId }: { nodeId: string }) {
+  const estimate = useNodeEstimate(nodeId);
+  if (!estimate) return null;
+  return (
+    <div
+      className="fg-node-estimate"
+      data-testid="node-estimate"
+      data-calls={estimate.calls}
+      data-cached={estimate.cached}
+      data-usd={estimate.usd}
+      title={`Next run: ${estimate.calls} paid call${estimate.calls === 1 ? '' : 's'} (${estimate.providers.join(', ') || 'no provider'}), ${estimate.cached} from the cache at $0${estimate.unpriced ? `, ${estimate.unpriced} with no known price` : ''}`}
+    >
+      next run {nodeEstimateText(estimate)}
+    </div>
+  );
+}
+
 function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const descriptor = useDescriptor(data.type);
   const run = useNodeRun(id);
+  const outside = useRunStore((s) => isOutsideRun(s, id));
   const issues = useNodeIssues(id);
   const zoomedOut = useStore(zoomedOutSelector);
   const errors = issues.filter((i) => i.severity === 'error');
@@ -177,11 +202,19 @@ function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     selected ? 'fg-node-selected' : '',
     errors.length ? 'fg-node-invalid' : issues.length ? 'fg-node-warning' : '',
     zoomedOut ? 'fg-node-compact' : '',
+    outside ? 'fg-node-outside' : '',
   ]
     .filter(Boolean)
     .join(' ');
   return (
-    <div className={className} data-status={run?.status ?? 'idle'} data-node-type={data.type} style={{ borderTopColor: accent }}>
+    <div
+      className={className}
+      data-status={run?.status ?? 'idle'}
+      data-node-type={data.type}
+      data-outside={outside ? 'true' : undefined}
+      title={outside ? 'Not part of this run (a run to another node): it shows the previous run' : undefined}
+      style={{ borderTopColor: accent }}
+    >
       <header className="fg-node-header">
         <div className="fg-node-heading">
           <span className="fg-node-title">{descriptor?.title ?? data.type}</span>
@@ -207,6 +240,7 @@ function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       )}
       {!zoomedOut && descriptor ? <ParamSummary descriptor={descriptor} params={data.params} /> : null}
       {!zoomedOut && run ? <RunDetails nodeId={id} run={run} paramText={data.params.text} /> : null}
+      {!zoomedOut && descriptor?.usesProvider ? <EstimateLine nodeId={id} /> : null}
       {!zoomedOut && issues.length > 0 ? (
         <ul className="fg-node-issues">
           {issues.slice(0, 3).map((i, n) => (

@@ -83,9 +83,14 @@ function GalleryTile({ image, images, index }: { image: RunImage; images: RunIma
   const { pickId, params } = usePickFor(image.nodeId);
   const picked = params ? isPicked(params, image.item) : false;
   return (
-    <figure className={`fg-tile${picked ? ' fg-tile-picked' : ''}`}>
+    <figure className={`fg-tile${picked ? ' fg-tile-picked' : ''}`} data-cached={image.cached ? 'true' : undefined}>
       <button type="button" className="fg-tile-image" onClick={() => useUi.getState().openPreview(images, index)} aria-label={`open ${image.nodeId} image ${image.item}`}>
         <img src={thumbUrl(image.hash, 256)} alt={`${image.nodeId} image ${image.item}`} loading="lazy" />
+        {image.cached ? (
+          <span className="fg-cached-mark" title="From the cache: not paid for in this run">
+            cached
+          </span>
+        ) : null}
       </button>
       <figcaption>
         <span>
@@ -175,7 +180,7 @@ export function Gallery() {
     const firstSeen = new Map<string, number>();
     gallery.forEach((g, i) => firstSeen.has(g.nodeId) || firstSeen.set(g.nodeId, i));
     return gallery
-      .map((g) => ({ nodeId: g.nodeId, item: g.item, hash: g.image.hash, width: g.image.width, height: g.image.height }))
+      .map((g) => ({ nodeId: g.nodeId, item: g.item, hash: g.image.hash, width: g.image.width, height: g.image.height, ...(g.cached ? { cached: true } : {}) }))
       .sort((a, b) => firstSeen.get(a.nodeId)! - firstSeen.get(b.nodeId)! || a.item - b.item);
   }, [gallery]);
   const images = historyRunId && historyImages ? historyImages : liveImages;

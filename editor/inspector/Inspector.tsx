@@ -9,6 +9,9 @@ import { shortMessage } from '../flow/messages';
 import { useCatalog } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
 import { useIssues, useNodeIssues } from '../state/issues-store';
+import { startRun } from '../state/run-controller';
+import { useRunStore } from '../state/run-store';
+import { isRunActive } from '../state/run-state';
 import { useUi } from '../state/ui-store';
 import { categoryColors, portColor } from '../theme';
 import { ParamField } from './ParamField';
@@ -45,6 +48,15 @@ function NodeIdField({ nodeId }: { nodeId: string }) {
         </p>
       ) : null}
     </div>
+  );
+}
+
+function RunToHereButton({ nodeId }: { nodeId: string }) {
+  const active = useRunStore((s) => isRunActive(s.status));
+  return (
+    <button type="button" disabled={active} onClick={() => void startRun({ only: [nodeId] })} title="Run this node and what it depends on (Ctrl+Shift+Enter)">
+      Run to here
+    </button>
   );
 }
 
@@ -102,6 +114,7 @@ function NodeInspector({ nodeId }: { nodeId: string }) {
         </section>
       ) : null}
       <div className="fg-inspector-actions">
+        <RunToHereButton nodeId={nodeId} />
         <button
           type="button"
           onClick={() => {

@@ -1,13 +1,18 @@
 /**
  * Side effects that follow the document: live validation by the engine's validator (through the
- * server) and autosave to local storage. Both are debounced and run outside React.
+ * server), the cost estimate of the next run once the document is valid (and again after each
+ * run), and autosave to local storage. All are debounced and run outside React.
  */
-import { api } from '../api/client';
+import { api, ApiError } from '../api/client';
 import { flowToPipeline } from '../flow/flow-mapping';
 import { useCatalog } from './catalog-store';
 import { readPipelineText, pipelineText } from './document-io';
 import { currentFlow, useEditor } from './editor-store';
+import { useEstimate } from './estimate-store';
 import { useIssues } from './issues-store';
+import { useRunStore } from './run-store';
+import { isRunActive } from './run-state';
+import { useUi } from './ui-store';
 
 export const AUTOSAVE_KEY = 'fluxgraph.editor.autosave.v1';
 
@@ -34,6 +39,39 @@ export async function validateNow(): Promise<void> {
     if (validation === controller) useIssues.getState().setIssues(res.issues, edgeIds);
   } catch (e) {
     if (!controller.signal.aborted) useIssues.getState().setChecking(false);
+  }
+}
+
+let estimation: AbortController | undefined;
+
+/**
+ * Asks the server what the next run would cost, with the seeds Run would reuse (so what is
+ * cached shows as free). Not while a run is going: its end triggers a fresh estimate.
+ */
+export async function estimateNow(): Promise<void> {
+  estimation?.abort();
+  estimation = undefined;
+  const flow = currentFlow();
+  const issues = useIssues.getState();
+  if (flow.nodes.length === 0 || issues.all.some((i) => i.severity === 'error')) {
+    useEstimate.getState().clear();
+    return;
+  }
+  const run = useRunStore.getState();
+  if (isRunActive(run.status)) return;
+  const controller = new AbortController();
+  estimation = controller;
+  const doc = flowToPipeline(flow, useCatalog.getState().byType);
+  const seedsFrom = useUi.getState().reuseSeeds ? run.runId : undefined;
+  useEstimate.getState().setLoading();
+  try {
+    const estimate = await api.estimate({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}) }, controller.signal);
+    if (estimation === controller) useEstimate.getState().setEstimate(estimate);
+  } catch (e) {
+    if (controller.signal.aborted || estimation !== controller) return;
+    // An invalid document has no estimate; the validator already says why.
+    if (e instanceof ApiError && e.status === 422) useEstimate.getState().clear();
+    else useEstimate.getState().setError(e instanceof Error ? e.message : String(e));
   }
 }
 
@@ -68,8 +106,23 @@ export function startEffects(): () => void {
   const unsubscribeCatalog = useCatalog.subscribe((s, prev) => {
     if (s.loaded && !prev.loaded) validateSoon();
   });
+  const estimateSoon = debounce(() => void estimateNow(), 200);
+  // A new validation result (the document changed) or the end of a run (its results are now
+  // free) changes the estimate; so does whether Run reuses the last run's seeds.
+  const unsubscribeIssues = useIssues.subscribe((s, prev) => {
+    if (s.all !== prev.all) estimateSoon();
+  });
+  const unsubscribeRun = useRunStore.subscribe((s, prev) => {
+    if (isRunActive(prev.status) && !isRunActive(s.status)) estimateSoon();
+  });
+  const unsubscribeUi = useUi.subscribe((s, prev) => {
+    if (s.reuseSeeds !== prev.reuseSeeds) estimateSoon();
+  });
   return () => {
     unsubscribe();
     unsubscribeCatalog();
+    unsubscribeIssues();
+    unsubscribeRun();
+    unsubscribeUi();
   };
 }

@@ -1,6 +1,7 @@
-/** Run and Stop: start a run of the current document on the server and stream its events in. */
+/** Run, Run to here and Stop: start a run of the current document on the server and stream its events in. */
 import { api, ApiError, followRun } from '../api/client';
 import { flowToPipeline } from '../flow/flow-mapping';
+import { upstreamOf } from '../flow/run-scope';
 import { useCatalog } from './catalog-store';
 import { currentFlow, useEditor } from './editor-store';
 import { useIssues } from './issues-store';
@@ -10,21 +11,29 @@ import { useUi } from './ui-store';
 
 let unfollow: (() => void) | undefined;
 
-export async function startRun(): Promise<void> {
+/**
+ * Starts a run of the document. With `only` ("run to here"), just those nodes and what they
+ * depend on run, with the previous run's seeds whatever the "keep seeds" setting, so the upstream
+ * results come from the store; the other nodes keep what they show.
+ */
+export async function startRun(options: { only?: string[] } = {}): Promise<void> {
   if (isRunActive(useRunStore.getState().status)) return;
   const flow = currentFlow();
   if (flow.nodes.length === 0) {
     useEditor.getState().notify('error', 'add some nodes before running');
     return;
   }
+  const only = options.only?.length ? options.only : undefined;
+  if (only?.some((id) => !flow.nodes.some((n) => n.id === id))) return;
   const doc = flowToPipeline(flow, useCatalog.getState().byType);
-  const previous = useRunStore.getState().runId;
-  const seedsFrom = useUi.getState().reuseSeeds ? previous : undefined;
+  const previousRun = useRunStore.getState();
+  const seedsFrom = only || useUi.getState().reuseSeeds ? previousRun.runId : undefined;
+  const starting = () => (only ? startingRun({ only, scope: upstreamOf(only, flow.edges), previous: previousRun }) : startingRun());
   unfollow?.();
-  useRunStore.getState().replace(startingRun());
+  useRunStore.getState().replace(starting());
   try {
-    const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}) });
-    useRunStore.getState().replace({ ...startingRun(), runId });
+    const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}), ...(only ? { only } : {}) });
+    useRunStore.getState().replace({ ...starting(), runId });
     follow(runId);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
@@ -35,7 +44,8 @@ export async function startRun(): Promise<void> {
     } else {
       useEditor.getState().notify('error', `cannot run: ${message}`);
     }
-    useRunStore.getState().replace({ ...idleRun, error: message });
+    // A refused run to here leaves the previous run's state as it was.
+    useRunStore.getState().replace(only ? { ...previousRun, error: message } : { ...idleRun, error: message });
   }
 }
 
@@ -57,7 +67,7 @@ export async function reattachToActiveRun(): Promise<void> {
     const { runs } = await api.runs();
     const active = runs.find((r) => r.status === 'running');
     if (!active || isRunActive(useRunStore.getState().status)) return;
-    useRunStore.getState().replace({ ...startingRun(), runId: active.runId });
+    useRunStore.getState().replace({ ...startingRun(), runId: active.runId, ...(active.only ? { only: active.only } : {}) });
     follow(active.runId);
   } catch {
     // no history: nothing to reattach to

@@ -10,6 +10,8 @@ export interface NodeImage {
   nodeId: string;
   item: number;
   image: ImageAsset;
+  /** Served from the store (cache or resume): not paid for in this run. */
+  cached?: boolean;
 }
 
 export interface NodeRunState {
@@ -30,6 +32,12 @@ export interface NodeRunState {
   /** Files this node wrote (save-image). */
   files: number;
   elapsedMs?: number;
+  /** Items this node made that came from the store instead of a provider call. */
+  cached: number;
+  /** What this node's provider calls cost in this run, USD. */
+  costUsd: number;
+  /** Not part of the current run (a run to another node): the state is the previous run's. */
+  outside?: boolean;
 }
 
 export type RunStatus = 'idle' | 'starting' | 'running' | RunSummary['status'];
@@ -45,9 +53,22 @@ export interface RunState {
   error?: string;
   warnings: string[];
   filesWritten: string[];
+  /** A run to here: the nodes it runs up to (nodes outside it keep their previous state). */
+  only?: string[];
 }
 
-export const idleRun: RunState = { status: 'idle', nodes: {}, gallery: [], warnings: [], filesWritten: [] };
+/** Every field is named, so replacing a store's state with it clears what the last run left. */
+export const idleRun: RunState = {
+  status: 'idle',
+  nodes: {},
+  gallery: [],
+  warnings: [],
+  filesWritten: [],
+  runId: undefined,
+  summary: undefined,
+  error: undefined,
+  only: undefined,
+};
 
 const blankNode: NodeRunState = {
   status: 'queued',
@@ -58,10 +79,21 @@ const blankNode: NodeRunState = {
   images: [],
   texts: [],
   files: 0,
+  cached: 0,
+  costUsd: 0,
 };
 
-export function startingRun(): RunState {
-  return { ...idleRun, status: 'starting' };
+/**
+ * The state while the server starts a run. A run to here keeps the previous run's node states
+ * and images: the nodes in `scope` are reset when the run starts, the others are marked outside.
+ */
+export function startingRun(partial?: { only: string[]; scope: readonly string[]; previous: RunState }): RunState {
+  if (!partial) return { ...idleRun, status: 'starting' };
+  const inScope = new Set(partial.scope);
+  const nodes: Record<string, NodeRunState> = {};
+  for (const [id, n] of Object.entries(partial.previous.nodes)) if (!inScope.has(id)) nodes[id] = n.outside ? n : { ...n, outside: true };
+  const gallery = partial.previous.gallery.filter((g) => nodes[g.nodeId]);
+  return { ...idleRun, status: 'starting', only: partial.only, nodes, gallery };
 }
 
 function patchNode(state: RunState, nodeId: string, patch: (n: NodeRunState) => NodeRunState): RunState {
@@ -75,7 +107,11 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
     case 'runStart': {
       const nodes: Record<string, NodeRunState> = {};
       for (const n of event.nodes) nodes[n.id] = blankNode;
-      return { ...idleRun, runId: event.runId, status: 'running', nodes };
+      if (!state.only) return { ...idleRun, runId: event.runId, status: 'running', nodes };
+      // A run to here: what the run does not include keeps its previous state, marked outside.
+      for (const [id, n] of Object.entries(state.nodes)) if (!(id in nodes)) nodes[id] = n.outside ? n : { ...n, outside: true };
+      const gallery = state.gallery.filter((g) => nodes[g.nodeId]?.outside);
+      return { ...idleRun, runId: event.runId, status: 'running', nodes, gallery, only: state.only };
     }
     case 'nodeStart':
       return patchNode(state, event.nodeId, (n) => ({ ...n, status: 'running' }));
@@ -93,12 +129,18 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
       });
     case 'itemDone': {
       const { value } = event;
-      const image = value.kind === 'image' ? { nodeId: event.nodeId, item: event.item, image: value.image } : undefined;
+      // A pick passes cached images on: they count as cached only on the node that made them.
+      const made = value.kind === 'image' && (value.image.meta?.nodeId === undefined || value.image.meta.nodeId === event.nodeId);
+      const cached = event.cached === true && made;
+      const image: NodeImage | undefined =
+        value.kind === 'image' ? { nodeId: event.nodeId, item: event.item, image: value.image, ...(event.cached ? { cached: true } : {}) } : undefined;
       const next = patchNode(state, event.nodeId, (n) => ({
         ...n,
         itemsDone: Math.max(n.itemsDone, n.images.length + n.texts.length + 1),
         images: image ? [...n.images, image].sort((a, b) => a.item - b.item) : n.images,
         texts: value.kind === 'text' ? [...n.texts, value.text] : n.texts,
+        cached: n.cached + (cached ? 1 : 0),
+        costUsd: n.costUsd + (event.costUsd ?? 0),
       }));
       // The gallery shows each image once, under the node that made it (pick passes images on unchanged).
       return image && !next.gallery.some((g) => g.image.hash === image.image.hash) ? { ...next, gallery: [...next.gallery, image] } : next;
@@ -137,10 +179,14 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
       // Nodes that never reported an end (e.g. after a cancel) take the run's outcome.
       let nodes = state.nodes;
       for (const [id, n] of Object.entries(state.nodes)) {
+        if (n.outside) continue;
         if (n.status === 'queued' || n.status === 'running') {
           const status: NodeStatus = event.summary.status === 'cancelled' ? 'cancelled' : n.status === 'queued' ? 'skipped' : 'failed';
           nodes = { ...nodes, [id]: { ...n, status, itemsRunning: 0 } };
         }
+        // The summary's cost per node is the run's own account of it.
+        const cost = event.summary.nodes[id]?.costUsd;
+        if (cost !== undefined && Math.abs(cost - (nodes[id] ?? n).costUsd) > 1e-9) nodes = { ...nodes, [id]: { ...(nodes[id] ?? n), costUsd: cost } };
       }
       return { ...state, nodes, status: event.summary.status, summary: event.summary };
     }
@@ -155,4 +201,12 @@ export function applyRunEvents(state: RunState, events: readonly RunEvent[]): Ru
 
 export function isRunActive(status: RunStatus): boolean {
   return status === 'starting' || status === 'running';
+}
+
+/** Is `nodeId` outside the current run to here (dimmed on the canvas)? */
+export function isOutsideRun(state: Pick<RunState, 'only' | 'nodes' | 'status'>, nodeId: string): boolean {
+  if (!state.only) return false;
+  const n = state.nodes[nodeId];
+  // While the run starts, nodes without state are not known to be in it yet.
+  return n ? n.outside === true : state.status !== 'starting';
 }

@@ -92,3 +92,17 @@ export async function dropFileOnCanvas(page: Page, name: string, text: string): 
   );
   await page.locator('.fg-canvas').dispatchEvent('drop', { dataTransfer: transfer });
 }
+
+/** Drops a binary file (an image) on the canvas, as dragging it from a file manager does. */
+export async function dropBytesOnCanvas(page: Page, name: string, type: string, bytes: Buffer): Promise<void> {
+  const transfer = await page.evaluateHandle(
+    ([fileName, mime, base64]) => {
+      const data = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([data], fileName, { type: mime }));
+      return dt;
+    },
+    [name, type, bytes.toString('base64')] as const,
+  );
+  await page.locator('.fg-canvas').dispatchEvent('drop', { dataTransfer: transfer });
+}

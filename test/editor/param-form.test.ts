@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { controlFor, fieldFor, fieldsFor, humanize, parseFieldInput } from '../../editor/inspector/param-form';
-import { descriptors, param } from './catalog';
+import { descriptor, descriptors, param } from './catalog';
 
 describe('descriptor → form fields', () => {
   it('derives a field for every param of every node type, with a known control', () => {
@@ -38,6 +38,14 @@ describe('descriptor → form fields', () => {
     const format = fieldFor(param('flux-flex-generate', 'outputFormat'), {});
     expect(format.options?.map((o) => o.value)).toEqual(['jpeg', 'png']);
     expect(fieldFor(param('pick-images', 'indices'), { indices: [0, 2] }).text).toBe('0, 2');
+  });
+
+  it('gives flux-pro-generate (FLUX.2 [pro]) its own fields from its descriptor: no steps or guidance', () => {
+    const fields = fieldsFor(descriptor('flux-pro-generate').params, { count: 2 });
+    expect(fields.map((f) => f.name)).toEqual(expect.arrayContaining(['width', 'height', 'seed', 'count', 'outputFormat', 'provider']));
+    expect(fields.map((f) => f.name)).not.toContain('steps');
+    expect(fields.map((f) => f.name)).not.toContain('guidance');
+    expect(fields.find((f) => f.name === 'count')).toMatchObject({ control: 'integer', isSet: true, value: 2 });
   });
 
   it('humanizes camelCase names', () => {

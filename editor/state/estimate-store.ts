@@ -1,0 +1,65 @@
+/**
+ * The cost estimate of the next run (POST /api/estimate): refreshed, debounced, whenever the
+ * document changes and validates, and after each run (whose results are then free). Each node
+ * reads only its own entry.
+ */
+import { create } from 'zustand';
+import type { EstimateResponse, NodeEstimate } from '../api/types';
+
+export interface EstimateState {
+  /** The last estimate; kept (marked stale) while a newer one is computed. */
+  estimate?: EstimateResponse;
+  byNode: Record<string, NodeEstimate>;
+  /** idle: nothing to estimate (empty or invalid document); loading: a request is on its way. */
+  status: 'idle' | 'loading' | 'ready' | 'error';
+  error?: string;
+  setLoading(): void;
+  setEstimate(estimate: EstimateResponse): void;
+  setError(message: string): void;
+  clear(): void;
+}
+
+function sameNode(a: NodeEstimate | undefined, b: NodeEstimate): boolean {
+  return !!a && a.calls === b.calls && a.cached === b.cached && a.usd === b.usd && a.unpriced === b.unpriced;
+}
+
+export const useEstimate = create<EstimateState>()((set, get) => ({
+  byNode: {},
+  status: 'idle',
+  setLoading: () => set({ status: 'loading' }),
+  setEstimate: (estimate) => {
+    const prev = get().byNode;
+    const byNode: Record<string, NodeEstimate> = {};
+    // An unchanged node keeps its object, so only nodes whose estimate changed re-render.
+    for (const n of estimate.nodes) byNode[n.nodeId] = sameNode(prev[n.nodeId], n) ? prev[n.nodeId] : n;
+    set({ estimate, byNode, status: 'ready', error: undefined });
+  },
+  setError: (error) => set({ status: 'error', error }),
+  clear: () => set({ estimate: undefined, byNode: {}, status: 'idle', error: undefined }),
+}));
+
+export function useNodeEstimate(nodeId: string): NodeEstimate | undefined {
+  return useEstimate((s) => s.byNode[nodeId]);
+}
+
+/** "$0.400": three decimals below a dollar (draft prices are cents), two above. */
+export function formatUsd(usd: number): string {
+  if (usd === 0) return '$0';
+  return `$${usd < 1 ? usd.toFixed(3) : usd.toFixed(2)}`;
+}
+
+/** "≈ $0.400 · 6 calls (4 cached)": the toolbar's summary of an estimate. */
+export function estimateText(e: Pick<EstimateResponse, 'totalUsd' | 'calls' | 'cached' | 'unpriced'>): string {
+  const items = e.calls + e.cached;
+  if (items === 0) return 'no provider calls';
+  const cached = e.cached === 0 ? '' : e.calls === 0 ? ' (all cached)' : ` (${e.cached} cached)`;
+  const unpriced = e.unpriced ? ` + ${e.unpriced} unpriced` : '';
+  return `≈ ${formatUsd(e.totalUsd)}${unpriced} · ${items} call${items === 1 ? '' : 's'}${cached}`;
+}
+
+/** "≈ $0.200 · 4 calls" / "$0 · 4 cached": a node's line. */
+export function nodeEstimateText(n: NodeEstimate): string {
+  const parts = [n.calls ? `≈ ${formatUsd(n.usd)}${n.unpriced ? '+?' : ''} · ${n.calls} call${n.calls === 1 ? '' : 's'}` : '$0'];
+  if (n.cached) parts.push(`${n.cached} cached`);
+  return parts.join(' · ');
+}
