@@ -79,11 +79,19 @@ export function Preview() {
   );
 }
 
-function GalleryTile({ image, images, index }: { image: RunImage; images: RunImage[]; index: number }) {
+/** A gallery image; `earlier`: a node outside the current run to here, showing the run before. */
+type GalleryImage = RunImage & { earlier?: boolean };
+
+function GalleryTile({ image, images, index }: { image: GalleryImage; images: RunImage[]; index: number }) {
   const { pickId, params } = usePickFor(image.nodeId);
   const picked = params ? isPicked(params, image.item) : false;
   return (
-    <figure className={`fg-tile${picked ? ' fg-tile-picked' : ''}`} data-cached={image.cached ? 'true' : undefined}>
+    <figure
+      className={`fg-tile${picked ? ' fg-tile-picked' : ''}${image.earlier ? ' fg-tile-earlier' : ''}`}
+      data-cached={image.cached ? 'true' : undefined}
+      data-earlier={image.earlier ? 'true' : undefined}
+      title={image.earlier ? `"${image.nodeId}" was not part of this run: an image of the run before` : undefined}
+    >
       <button type="button" className="fg-tile-image" onClick={() => useUi.getState().openPreview(images, index)} aria-label={`open ${image.nodeId} image ${image.item}`}>
         <img src={thumbUrl(image.hash, 256)} alt={`${image.nodeId} image ${image.item}`} loading="lazy" />
         {image.cached ? (
@@ -151,6 +159,7 @@ function HistoryList({ refreshKey }: { refreshKey: string }) {
 
 export function Gallery() {
   const gallery = useRunStore((s) => s.gallery);
+  const outside = useRunStore((s) => (s.only ? s.nodes : undefined));
   const runId = useRunStore((s) => s.runId);
   const status = useRunStore((s) => s.status);
   const tab = useUi((s) => s.galleryTab);
@@ -176,13 +185,23 @@ export function Gallery() {
   }, [runId]);
 
   // Grouped by node (in the order nodes first delivered), then by item: drafts 0, 1, 2, 3, refine 0, 2.
-  const liveImages = useMemo<RunImage[]>(() => {
+  // A run to here lists its own images first, then those nodes outside it still show.
+  const liveImages = useMemo<GalleryImage[]>(() => {
     const firstSeen = new Map<string, number>();
     gallery.forEach((g, i) => firstSeen.has(g.nodeId) || firstSeen.set(g.nodeId, i));
+    const rank = (id: string) => (outside?.[id]?.outside ? gallery.length : 0) + firstSeen.get(id)!;
     return gallery
-      .map((g) => ({ nodeId: g.nodeId, item: g.item, hash: g.image.hash, width: g.image.width, height: g.image.height, ...(g.cached ? { cached: true } : {}) }))
-      .sort((a, b) => firstSeen.get(a.nodeId)! - firstSeen.get(b.nodeId)! || a.item - b.item);
-  }, [gallery]);
+      .map((g) => ({
+        nodeId: g.nodeId,
+        item: g.item,
+        hash: g.image.hash,
+        width: g.image.width,
+        height: g.image.height,
+        ...(g.cached ? { cached: true } : {}),
+        ...(outside?.[g.nodeId]?.outside ? { earlier: true } : {}),
+      }))
+      .sort((a, b) => rank(a.nodeId) - rank(b.nodeId) || a.item - b.item);
+  }, [gallery, outside]);
   const images = historyRunId && historyImages ? historyImages : liveImages;
 
   return (

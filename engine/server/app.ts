@@ -107,7 +107,10 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       method: 'POST',
       pattern: /^\/api\/estimate$/,
       handler: async (req, res) => {
-        const estimate: EstimateResponse = await ctx.runs.estimate(runInput(bodyObject(await readJsonBody(req, limit))));
+        const input = runInput(bodyObject(await readJsonBody(req, limit)));
+        const gone = new AbortController();
+        res.on('close', () => gone.abort());
+        const estimate: EstimateResponse = await ctx.runs.estimate(input, gone.signal);
         json(res, 200, estimate);
       },
     },

@@ -119,9 +119,10 @@ export class RunRegistry {
 
   /**
    * What the run would cost: every provider call priced, the ones the store already holds at $0.
-   * Estimates run one at a time (each is a dry run of the scheduler).
+   * Estimates run one at a time (each is a dry run of the scheduler); one whose client went away
+   * (`signal`, e.g. the editor asked again after another edit) is skipped while it waits.
    */
-  async estimate(input: StartRunInput): Promise<Estimate> {
+  async estimate(input: StartRunInput, signal?: AbortSignal): Promise<Estimate> {
     const { pipeline, only } = this.checked(input);
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
     const { ledger } = this.opts;
@@ -130,8 +131,9 @@ export class RunRegistry {
     // the same requests, so the estimate finds the same cached results.
     const doc = seedsFrom && ledger ? withSeeds(pipeline, seedsOfRun(ledger, seedsFrom), (type) => this.seedable(type)) : pipeline;
     const tasks = ledger ? ledger.hooks(`estimate-${newRunId()}`) : this.opts.tasks;
-    const job = this.estimating.then(() =>
-      estimatePipeline(doc, {
+    const job = this.estimating.then(() => {
+      if (signal?.aborted) throw new HttpError(499, 'client_gone', 'the estimate is no longer wanted');
+      return estimatePipeline(doc, {
         registry: this.opts.registry,
         providers: this.opts.providers,
         store: this.opts.store,
@@ -140,8 +142,8 @@ export class RunRegistry {
         ...(variables ? { variables } : {}),
         ...(typeof input.provider === 'string' ? { provider: input.provider } : {}),
         ...(only ? { only } : {}),
-      }),
-    );
+      });
+    });
     this.estimating = job.catch(() => undefined);
     return job;
   }

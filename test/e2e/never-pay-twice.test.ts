@@ -113,6 +113,9 @@ describe('never paying twice in the editor', () => {
     // Not part of this run: dimmed, still showing the previous run's refines.
     for (const id of ['refine', 'save', 'save-drafts']) await node(page, id).locator('.fg-node[data-outside="true"]').waitFor();
     expect(await node(page, 'refine').locator('.fg-thumb img').count()).toBe(2);
+    // The gallery lists this run's images first, the earlier refines after them, dimmed.
+    const tiles = page.locator('[data-testid="gallery-images"] figure');
+    await expect.poll(() => tiles.evaluateAll((els) => els.map((e) => (e.getAttribute('data-earlier') ? 'earlier' : 'now')).join(','))).toBe('now,now,now,now,earlier,earlier');
 
     // The keyboard: select the drafts node, Ctrl+Shift+Enter; the shortcut is in the help.
     await node(page, 'drafts').locator('.fg-node-header').click();

@@ -1,6 +1,7 @@
 /**
  * Makes docs/editor.png, the README's screenshot: the draft-then-refine example after a finished
- * run on the embedded emulator, the drafts node selected. Run: `npx tsx test/e2e/screenshot.ts`.
+ * run on the embedded emulator (cost per node, the next run's estimate at $0 next to Run), the
+ * drafts node selected. Run: `npx tsx test/e2e/screenshot.ts`.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,6 +19,8 @@ try {
   await openFileWithButton(page, resolve(here, '../../examples/draft-then-refine.json'));
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.locator('[data-run-status="done"]').waitFor();
+  // The next run's estimate, refreshed after this one: everything now comes from the cache.
+  await page.locator('[data-testid="estimate"][data-state="ready"][data-calls="0"]').waitFor();
   await node(page, 'drafts').locator('.fg-node-header').click();
   await page.getByRole('button', { name: 'Fit', exact: true }).click();
   // Every thumbnail loaded and the fit animation over before the picture is taken.
