@@ -11,7 +11,7 @@ import { currentFlow, useEditor } from './editor-store';
 import { useEstimate } from './estimate-store';
 import { useIssues } from './issues-store';
 import { useRunStore } from './run-store';
-import { isRunActive } from './run-state';
+import { isRunActive, seedSourceOf } from './run-state';
 import { useUi } from './ui-store';
 
 export const AUTOSAVE_KEY = 'fluxgraph.editor.autosave.v1';
@@ -62,7 +62,7 @@ export async function estimateNow(): Promise<void> {
   const controller = new AbortController();
   estimation = controller;
   const doc = flowToPipeline(flow, useCatalog.getState().byType);
-  const seedsFrom = useUi.getState().reuseSeeds ? run.runId : undefined;
+  const seedsFrom = useUi.getState().reuseSeeds ? seedSourceOf(run) : undefined;
   useEstimate.getState().setLoading();
   try {
     const estimate = await api.estimate({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}) }, controller.signal);

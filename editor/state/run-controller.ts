@@ -6,7 +6,7 @@ import { useCatalog } from './catalog-store';
 import { currentFlow, useEditor } from './editor-store';
 import { useIssues } from './issues-store';
 import { useRunStore } from './run-store';
-import { idleRun, isRunActive, startingRun } from './run-state';
+import { idleRun, isRunActive, seedSourceOf, startingRun } from './run-state';
 import { useUi } from './ui-store';
 
 let unfollow: (() => void) | undefined;
@@ -27,13 +27,13 @@ export async function startRun(options: { only?: string[] } = {}): Promise<void>
   if (only?.some((id) => !flow.nodes.some((n) => n.id === id))) return;
   const doc = flowToPipeline(flow, useCatalog.getState().byType);
   const previousRun = useRunStore.getState();
-  const seedsFrom = only || useUi.getState().reuseSeeds ? previousRun.runId : undefined;
+  const seedsFrom = only || useUi.getState().reuseSeeds ? seedSourceOf(previousRun) : undefined;
   const starting = () => (only ? startingRun({ only, scope: upstreamOf(only, flow.edges), previous: previousRun }) : startingRun());
   unfollow?.();
   useRunStore.getState().replace(starting());
   try {
     const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}), ...(only ? { only } : {}) });
-    useRunStore.getState().replace({ ...starting(), runId });
+    useRunStore.getState().replace({ ...starting(), runId, ...(seedsFrom ? { seedsFrom } : {}) });
     follow(runId);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -55,6 +55,8 @@ export interface RunState {
   filesWritten: string[];
   /** A run to here: the nodes it runs up to (nodes outside it keep their previous state). */
   only?: string[];
+  /** The earlier run this one took its random seeds from. */
+  seedsFrom?: string;
 }
 
 /** Every field is named, so replacing a store's state with it clears what the last run left. */
@@ -68,6 +70,7 @@ export const idleRun: RunState = {
   summary: undefined,
   error: undefined,
   only: undefined,
+  seedsFrom: undefined,
 };
 
 const blankNode: NodeRunState = {
@@ -107,11 +110,12 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
     case 'runStart': {
       const nodes: Record<string, NodeRunState> = {};
       for (const n of event.nodes) nodes[n.id] = blankNode;
-      if (!state.only) return { ...idleRun, runId: event.runId, status: 'running', nodes };
+      const seedsFrom = state.seedsFrom ? { seedsFrom: state.seedsFrom } : {};
+      if (!state.only) return { ...idleRun, runId: event.runId, status: 'running', nodes, ...seedsFrom };
       // A run to here: what the run does not include keeps its previous state, marked outside.
       for (const [id, n] of Object.entries(state.nodes)) if (!(id in nodes)) nodes[id] = n.outside ? n : { ...n, outside: true };
       const gallery = state.gallery.filter((g) => nodes[g.nodeId]?.outside);
-      return { ...idleRun, runId: event.runId, status: 'running', nodes, gallery, only: state.only };
+      return { ...idleRun, runId: event.runId, status: 'running', nodes, gallery, only: state.only, ...seedsFrom };
     }
     case 'nodeStart':
       return patchNode(state, event.nodeId, (n) => ({ ...n, status: 'running' }));
@@ -209,4 +213,12 @@ export function isOutsideRun(state: Pick<RunState, 'only' | 'nodes' | 'status'>,
   const n = state.nodes[nodeId];
   // While the run starts, nodes without state are not known to be in it yet.
   return n ? n.outside === true : state.status !== 'starting';
+}
+
+/**
+ * The run whose seeds the next run reuses. After a run to here that is the run it took its own
+ * seeds from: the nodes it left out have their seeds there, so they are found in the cache too.
+ */
+export function seedSourceOf(run: Pick<RunState, 'runId' | 'only' | 'seedsFrom'>): string | undefined {
+  return run.only && run.seedsFrom ? run.seedsFrom : run.runId;
 }

@@ -89,7 +89,8 @@ describe('never paying twice in the editor', () => {
 
   it('runs to the pick node from its context menu: only idea, drafts and pick run, the rest keeps its state, dimmed', async () => {
     const page = await openEditor(browser, server.url);
-    await openExample(page, example('a harbour run to here'));
+    // Random seeds: what is reused is what the earlier runs drew.
+    await openExample(page, example('a harbour run to here', false));
     await runButton(page).click();
     await page.locator('[data-run-status="done"]').waitFor();
     await expect.poll(() => node(page, 'refine').locator('.fg-thumb img').count()).toBe(2);
@@ -127,10 +128,14 @@ describe('never paying twice in the editor', () => {
     await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).getByRole('row').filter({ hasText: 'Ctrl+Shift+Enter' }).getByText(/Run to here/).waitFor();
     await page.keyboard.press('Escape');
 
-    // A full run includes every node again.
+    // A full run includes every node again, and with the seeds of the first run pays for nothing.
+    await page.locator('[data-testid="estimate"][data-state="ready"][data-calls="0"][data-cached="6"]').waitFor();
     await runButton(page).click();
-    await page.locator('[data-run-status="done"]').filter({ hasText: /^Done in/ }).waitFor();
+    await page.locator('[data-run-status="done"]').filter({ hasText: /^Done in .* · 6 cached/ }).waitFor();
     expect(await page.locator('.fg-node[data-outside]').count()).toBe(0);
+    const last = (await runs())[0];
+    expect(last.costUsd).toBe(0);
+    expect(last.only).toBeUndefined();
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });

@@ -3,7 +3,7 @@ import type { RunEvent, RunSummary } from '../../engine/core/events';
 import type { NodeEstimate } from '../../editor/api/types';
 import { upstreamOf } from '../../editor/flow/run-scope';
 import { estimateText, formatUsd, nodeEstimateText } from '../../editor/state/estimate-store';
-import { applyRunEvents, idleRun, isOutsideRun, startingRun, type RunState } from '../../editor/state/run-state';
+import { applyRunEvents, idleRun, isOutsideRun, seedSourceOf, startingRun, type RunState } from '../../editor/state/run-state';
 import { handleShortcut, SHORTCUTS, type ShortcutActions } from '../../editor/shortcuts';
 
 const at = 0;
@@ -104,6 +104,15 @@ describe('run to here', () => {
     expect(isOutsideRun(partial, 'refine')).toBe(true);
     expect(s.only).toBeUndefined();
     expect(NODES.some((id) => isOutsideRun(s, id))).toBe(false);
+  });
+
+  it('keeps the seeds of the run a run to here took them from, so the nodes it left out stay cached', () => {
+    expect(seedSourceOf({ runId: 'full' })).toBe('full');
+    expect(seedSourceOf({ runId: 'partial', only: ['pick'], seedsFrom: 'full' })).toBe('full');
+    expect(seedSourceOf({ runId: 'partial', only: ['pick'] })).toBe('partial');
+    const starting = { ...startingRun({ only: ['pick'], scope: ['idea', 'drafts', 'pick'], previous: fullRun('full') }), runId: 'p', seedsFrom: 'full' };
+    const started = applyRunEvents(starting, [{ type: 'runStart', runId: 'p', at, nodes: [{ id: 'idea', type: 'x' }] }]);
+    expect(seedSourceOf(started)).toBe('full');
   });
 
   it('has a shortcut, listed in the help', () => {
