@@ -115,7 +115,9 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
     e.preventDefault();
     // The menu acts on this node: select it, as a left click would.
     if (!n.selected || useEditor.getState().selectedId !== n.id) useEditor.getState().selectOnly(n.id);
-    setMenu({ nodeId: n.id, x: e.clientX, y: e.clientY });
+    // From the keyboard (the context-menu key, Shift+F10 on a focused node) there is no pointer.
+    const box = e.clientX || e.clientY ? undefined : (e.target as HTMLElement).closest('.react-flow__node')?.getBoundingClientRect();
+    setMenu({ nodeId: n.id, x: box ? box.left + 16 : e.clientX, y: box ? box.top + 24 : e.clientY });
   }, []);
 
   useEffect(() => {
