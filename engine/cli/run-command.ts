@@ -138,7 +138,6 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
       const noCache = values['no-cache'] === true;
       const runId = resumeId ?? newRunId();
       const seedsFrom = only && !resumeId ? ledger!.latestRunOf({ ...(file ? { path: file } : {}), ...(pipeline.name ? { name: pipeline.name } : {}) }, runId)?.runId : undefined;
-      const hooks = ledger!.hooks(runId, { cache: !noCache, ...(seedsFrom ? { seedsFrom } : {}) });
 
       let budgetUsd: number | undefined;
       if (values.budget !== undefined) {
@@ -150,7 +149,8 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
           registry,
           providers: host.providers,
           store,
-          ...(noCache ? {} : { tasks: ledger!.hooks(runId, seedsFrom ? { seedsFrom } : {}) }),
+          ...(noCache ? {} : { tasks: ledger!.hooks(runId) }),
+          ...(seedsFrom || resumeId ? { seeds: ledger!.nodeSeedsOf((seedsFrom ?? resumeId)!) } : {}),
           baseDir,
           variables,
           ...(provider ? { provider } : {}),
@@ -173,6 +173,7 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
         taskTimeoutMs = sec * 1000;
       }
       const outDir = resolve(values.out ?? stored.outDir ?? 'out');
+      const hooks = ledger!.hooks(runId, { cache: !noCache, ...(seedsFrom ? { seedsFrom } : {}) });
       ledger!.startRun({
         runId,
         pipeline: doc,

@@ -103,8 +103,10 @@ export interface EstimateOptions {
   providers: ProviderSet;
   /** The real store, so cached results are recognised. */
   store: ArtifactStore;
-  /** Read-only use: only `lookup` and `nodeSeed` are consulted. */
+  /** Read-only use: only `lookup` is consulted. */
   tasks?: TaskHooks;
+  /** Seeds to use for nodes that draw one (those of the run a resume or run-to-here would reuse). */
+  seeds?: Record<string, number>;
   baseDir: string;
   variables?: Record<string, string>;
   provider?: string;
@@ -134,6 +136,7 @@ export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promi
       submitted: async () => undefined,
       completed: async () => undefined,
       failed: async () => undefined,
+      nodeSeed: async (_run, nodeId, fresh) => (o.seeds?.[nodeId] !== undefined ? { seed: o.seeds[nodeId], reused: true } : { seed: fresh, reused: false }),
     };
     const summary = await runPipeline(doc, {
       registry: o.registry,

@@ -187,10 +187,21 @@ export class Ledger {
     return old.length;
   }
 
+  /** The seed each node drew in a run. */
+  nodeSeedsOf(runId: string): Record<string, number> {
+    const rows = this.db.prepare(`SELECT node_id, seed FROM node_seeds WHERE run_id = ?`).all(runId) as { node_id: string; seed: number }[];
+    return Object.fromEntries(rows.map((r) => [r.node_id, r.seed]));
+  }
+
   /** The engine's hooks for one run. */
   hooks(runId: string, options: HookOptions = {}): TaskHooks {
     const cache = options.cache !== false;
     const db = this.db;
+    // A run that borrows an earlier run's seeds keeps all of them, also for nodes it leaves out,
+    // so a later run from this one still finds the same requests.
+    if (options.seedsFrom) {
+      db.prepare(`INSERT OR IGNORE INTO node_seeds (run_id, node_id, seed) SELECT ?, node_id, seed FROM node_seeds WHERE run_id = ?`).run(runId, options.seedsFrom);
+    }
     const now = () => Date.now();
     const latest = db.prepare(`SELECT * FROM tasks WHERE run_id = ? AND request_hash = ? ORDER BY id DESC LIMIT 1`);
     const cached = db.prepare(`SELECT * FROM tasks WHERE request_hash = ? AND state = 'done' ORDER BY id DESC LIMIT 1`);

@@ -57,6 +57,9 @@ describe('fluxgraph money commands', () => {
     expect(Object.keys(partial.nodes).sort()).toEqual(['drafts', 'idea', 'pick']);
     expect(partial.cached).toBe(4);
     expect(partial.costUsd).toBe(0);
+    // The estimate of the same partial run knows its drafts are stored.
+    const estimate = JSON.parse((await cli(['estimate', 'p.json', '--json', '--only', 'pick'], { cwd })).stdout);
+    expect(estimate).toMatchObject({ totalUsd: 0, calls: 0, cached: 4 });
   });
 
   it('prune removes stored files no run refers to and keeps the rest', async () => {
