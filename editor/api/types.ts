@@ -3,22 +3,11 @@
  * imports these types (it is a composition root), the editor never imports the server.
  */
 import type { NodeDescriptor } from '../../engine/core/describe';
-import type { ErrorCode } from '../../engine/core/errors';
 import type { RunSummary } from '../../engine/core/events';
+import type { ValidationIssue } from '../../engine/core/validate';
 
-
-/** A problem the engine's validator found (mirrors engine/core/validate.ts). */
-export interface Issue {
-  code: ErrorCode;
-  severity: 'error' | 'warning';
-  message: string;
-  nodeId?: string;
-  port?: string;
-  param?: string;
-  edgeIndex?: number;
-  line?: number;
-  column?: number;
-}
+/** A problem the engine's validator found. */
+export type Issue = ValidationIssue;
 
 export interface ApiErrorBody {
   error: { code: string; message: string };
