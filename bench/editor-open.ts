@@ -6,7 +6,7 @@
  *
  * Run alone: `npx tsx bench/editor-open.ts [nodes]`.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,7 +88,8 @@ export async function measureEditorOpen(options: { nodes?: number; repeats?: num
   const log = options.log ?? (() => undefined);
   const cwd = mkdtempSync(join(tmpdir(), 'fluxgraph-bench-editor-'));
   const server = await startServer({ cwd, port: 0, editor: 'build', env: { FLUXGRAPH_EMULATOR: 'always' }, log });
-  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fluxgraph-bench-chromium-')), {
+  const profile = mkdtempSync(join(tmpdir(), 'fluxgraph-bench-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ARGS,
@@ -141,6 +142,7 @@ export async function measureEditorOpen(options: { nodes?: number; repeats?: num
   } finally {
     await context.close();
     await server.close();
+    for (const dir of [cwd, profile]) rmSync(dir, { recursive: true, force: true });
   }
 }
 
