@@ -63,6 +63,8 @@ export class ProviderCalls {
   readonly stats: CallStats = { submitted: 0, reused: 0, costUsd: 0 };
   /** Expected cost of tasks submitted but not yet priced by the provider. */
   private reservedUsd = 0;
+  /** Cacheable requests being obtained right now, by request hash. */
+  private readonly inflight = new Map<string, Promise<{ record: GeneratedImageRecord; cached: boolean; taskId?: string }>>();
 
   constructor(private readonly o: ProviderCallsOptions) {}
 
@@ -100,6 +102,30 @@ export class ProviderCalls {
       request: { ...rest, referenceHashes: references.map((r) => r.asset.hash) },
     };
 
+    // Identical requests in one run are the same work: the first pays, the others wait for it.
+    if (key.cacheable) {
+      const leader = this.inflight.get(key.requestHash);
+      if (leader) {
+        const shared = await leader;
+        this.stats.reused++;
+        call.onStatus('shared', 1);
+        return this.asset(shared.record, request, provider, call, warnings, true);
+      }
+    }
+    const obtained = this.obtain(provider, request, key, call);
+    if (key.cacheable) {
+      this.inflight.set(key.requestHash, obtained);
+      void obtained.then(
+        () => this.inflight.delete(key.requestHash),
+        () => this.inflight.delete(key.requestHash),
+      );
+    }
+    const { record, cached, taskId } = await obtained;
+    return this.asset(record, request, provider, call, warnings, cached, taskId);
+  }
+
+  /** A stored result for the request, or a new (paid) one, stored. */
+  private async obtain(provider: Provider, request: ImageRequest, key: TaskKey, call: CallContext): Promise<{ record: GeneratedImageRecord; cached: boolean; taskId?: string }> {
     const known = await this.o.tasks?.lookup(key);
     if (known?.done) {
       // A stored result is used only if its bytes are intact; otherwise it is made again.
@@ -110,7 +136,7 @@ export class ProviderCalls {
       if (intact) {
         this.stats.reused++;
         call.onStatus('cached', 1);
-        return this.asset(known.done, request, provider, call, warnings, true);
+        return { record: known.done, cached: true };
       }
     }
     if (known?.interrupted && !known.inFlight) {
@@ -144,7 +170,7 @@ export class ProviderCalls {
     };
     await this.o.tasks?.completed(key, task, record);
     if (task.costUsd === undefined) this.stats.costUsd += record.costUsd ?? 0;
-    return this.asset(record, request, provider, call, warnings, false, task.taskId);
+    return { record, cached: false, taskId: task.taskId };
   }
 
   /** Refuses a submit that could take the run past its budget; returns the amount reserved. */

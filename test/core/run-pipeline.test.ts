@@ -141,6 +141,21 @@ describe('runPipeline', () => {
     expect(seedsB).not.toContain(seedsA[0]);
   });
 
+  it('pays once for identical seeded requests in one run; the twin gets the same image at no cost', async () => {
+    const twin = (id: string) => ({ id, type: 'flux-flex-generate', params: { width: 64, height: 64, count: 2, seed: 5 } });
+    const doc: PipelineInput = {
+      version: 1,
+      nodes: [{ id: 'idea', type: 'prompt', params: { text: 'a fox' } }, twin('a'), twin('b'), { id: 'save', type: 'save-image', params: { template: '{source}-{index}' } }],
+      edges: [e('idea', 'text', 'a', 'prompt'), e('idea', 'text', 'b', 'prompt'), e('a', 'images', 'save', 'images'), e('b', 'images', 'save', 'images')],
+    };
+    const { summary, provider, outDir } = await run(doc);
+    expect(summary.status).toBe('done');
+    expect(provider.log.submits.map((r) => r.seed).sort()).toEqual([5, 6]);
+    expect(summary.cached).toBe(2);
+    expect(summary.costUsd).toBeCloseTo(0.1, 6);
+    expect(readdirSync(outDir).filter((f) => f.endsWith('.png')).sort()).toEqual(['a-0.png', 'a-1.png', 'b-0.png', 'b-1.png']);
+  });
+
   it('emits plain-data events in order for each node', async () => {
     const { events } = await run(draftRefine(2));
     expect(events[0].type).toBe('runStart');
