@@ -195,19 +195,25 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
 
     if (def.eachItemOf) {
       const wires = s.inputs[def.eachItemOf];
-      let arrival = 0;
-      const mapIndex = wires.length === 1 ? (i: StreamItem) => i : (i: StreamItem) => ({ ...i, index: arrival++ });
+      // Several wires into one list interleave (a0, b0, a1, b1, ...): indices stay unique and do
+      // not depend on which item happens to arrive first. One wire keeps its indices as they are.
+      const mapIndex = (i: StreamItem, wire: number) => (wires.length === 1 ? i : { ...i, index: i.index * wires.length + wire });
+      let highest = -1;
       await Promise.all(
         wires.map(
-          (w) =>
+          (w, wire) =>
             new Promise<void>((resolve) => {
-              const st = streamOf(w);
-              st.follow((i) => (i === 'closed' ? resolve() : invoke(mapIndex(i))));
+              streamOf(w).follow((i) => {
+                if (i === 'closed') return resolve();
+                const mapped = mapIndex(i, wire);
+                highest = Math.max(highest, mapped.index);
+                invoke(mapped);
+              });
             }),
         ),
       );
       const broken = wires.map((w) => streamOf(w)).find((st) => st.brokenReason);
-      const count = wires.reduce((n, w) => n + streamOf(w).items.length, 0);
+      const count = highest + 1;
       const problem = broken ? undefined : def.afterItems?.(s.params as never, count, wires.map((w) => `"${w.source}"`).join(' + '));
       if (problem) fail(s, undefined, new EngineError('invalid_param', `${nodeLabel(node.id, node.type)}: ${problem}`, { nodeId: node.id }));
       if (broken && count === 0) {

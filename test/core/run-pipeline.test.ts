@@ -153,7 +153,7 @@ describe('runPipeline', () => {
     expect(provider.log.submits.map((r) => r.seed).sort()).toEqual([5, 6]);
     expect(summary.cached).toBe(2);
     expect(summary.costUsd).toBeCloseTo(0.1, 6);
-    expect(readdirSync(outDir).filter((f) => f.endsWith('.png')).sort()).toEqual(['a-0.png', 'a-1.png', 'b-0.png', 'b-1.png']);
+    expect(readdirSync(outDir).filter((f) => f.endsWith('.png')).sort()).toEqual(['a-0.png', 'a-2.png', 'b-1.png', 'b-3.png']);
   });
 
   it('emits plain-data events in order for each node', async () => {
