@@ -45,6 +45,8 @@ export interface ImageMeta {
   taskId?: string;
   /** USD, as reported (or computed from credits) by the provider. */
   costUsd?: number;
+  /** The provider reported no cost: `costUsd` comes from the pricing table. */
+  costEstimated?: boolean;
   /** Hashes of the images this one was made from (references, refine input). */
   sourceHashes?: string[];
   /** A public URL this image is also available at (a user-given reference URL). */

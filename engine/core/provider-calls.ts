@@ -14,8 +14,12 @@ import type { ArtifactStore } from './store';
 
 /** Most submit attempts for one item when the provider keeps answering 429 / refusing connections. */
 export const MAX_SUBMIT_ATTEMPTS = 12;
-/** How long one submit request may take before it counts as ambiguous. */
-export const SUBMIT_TIMEOUT_MS = 60_000;
+/** How long to wait for another run that is submitting the very same request. */
+export const WAIT_ELSEWHERE_MS = 5 * 60_000;
+
+const NEVER_ABORTED = new AbortController().signal;
+/** Thrown inside a lane when another run claimed the request first. */
+const SUBMITTING_ELSEWHERE = Symbol('submitting elsewhere');
 
 export interface CallContext {
   runId: string;
@@ -125,35 +129,49 @@ export class ProviderCalls {
   }
 
   /** A stored result for the request, or a new (paid) one, stored. */
-  private async obtain(provider: Provider, request: ImageRequest, key: TaskKey, call: CallContext): Promise<{ record: GeneratedImageRecord; cached: boolean; taskId?: string }> {
-    const known = await this.o.tasks?.lookup(key);
-    if (known?.done) {
-      // A stored result is used only if its bytes are intact; otherwise it is made again.
-      const intact = await this.o.store.read(known.done.hash).then(
-        () => true,
-        (e: unknown) => (call.onWarning?.(`${(e as Error).message}; generating it again`), false),
-      );
-      if (intact) {
-        this.stats.reused++;
-        call.onStatus('cached', 1);
-        return { record: known.done, cached: true };
+  private async obtain(provider: Provider, request: ImageRequest, firstKey: TaskKey, call: CallContext): Promise<{ record: GeneratedImageRecord; cached: boolean; taskId?: string }> {
+    let key = firstKey;
+    const waitUntil = Date.now() + WAIT_ELSEWHERE_MS;
+    let result: { task: TaskRef; image: GeneratedImage } | undefined;
+    while (!result) {
+      const known = await this.o.tasks?.lookup(key);
+      if (known?.done) {
+        // A stored result is used only if its bytes are intact; otherwise it is made again.
+        const intact = await this.o.store.read(known.done.hash).then(
+          () => true,
+          (e: unknown) => (call.onWarning?.(`${(e as Error).message}; generating it again`), false),
+        );
+        if (intact) {
+          this.stats.reused++;
+          call.onStatus('cached', 1);
+          return { record: known.done, cached: true };
+        }
+        key = { ...key, regenerate: true };
       }
-    }
-    if (known?.interrupted && !known.inFlight) {
-      throw new EngineError(
-        'ambiguous_submit',
-        `an earlier attempt was interrupted while its request to ${provider.id} was being sent, so it may have been accepted (and paid); not submitting again. Check your ${provider.id} dashboard, then re-run without --resume to submit it anew`,
-        { provider: provider.id },
-      );
-    }
-
-    let result: { task: TaskRef; image: GeneratedImage };
-    try {
-      result = await this.submitAndWait(provider, request, key, known?.inFlight, call);
-    } catch (e) {
-      const err = toEngineError(e, 'provider_failed', { provider: provider.id, nodeId: call.nodeId, item: call.item });
-      if (!isAbortError(err)) await this.o.tasks?.failed(key, err.details.taskId ? ({ taskId: err.details.taskId } as TaskRef) : undefined, err);
-      throw err;
+      if (known?.interrupted && !known.inFlight) {
+        throw new EngineError(
+          'ambiguous_submit',
+          `an earlier attempt was interrupted while its request to ${provider.id} was being sent, so it may have been accepted (and paid); not submitting again. Check your ${provider.id} dashboard, then re-run without --resume to submit it anew`,
+          { provider: provider.id },
+        );
+      }
+      try {
+        if (known?.busyElsewhere) throw SUBMITTING_ELSEWHERE;
+        result = await this.submitAndWait(provider, request, key, known?.inFlight, call);
+      } catch (e) {
+        if (e === SUBMITTING_ELSEWHERE) {
+          // Another run (the editor, another terminal) is paying for this exact request now.
+          if (Date.now() > waitUntil) {
+            throw new EngineError('ambiguous_submit', `another run was sending the same request to ${provider.id} and never recorded its outcome; not submitting it a second time`, { provider: provider.id });
+          }
+          call.onStatus('waiting for another run making the same image');
+          await sleep(250, call.signal);
+          continue;
+        }
+        const err = toEngineError(e, 'provider_failed', { provider: provider.id, nodeId: call.nodeId, item: call.item });
+        if (!isAbortError(err)) await this.o.tasks?.failed(key, err.details.taskId ? ({ taskId: err.details.taskId } as TaskRef) : undefined, err);
+        throw err;
+      }
     }
     const { task, image } = result;
     const info = readImageInfo(image.bytes);
@@ -168,6 +186,10 @@ export class ProviderCalls {
       ...(image.costUsd !== undefined ? { costUsd: image.costUsd } : task.costUsd !== undefined ? { costUsd: task.costUsd } : {}),
       ...(image.resultUrl ? { resultUrl: image.resultUrl } : {}),
     };
+    if (record.costUsd === undefined) {
+      const estimate = this.o.priceOf?.(provider.id, request);
+      if (estimate !== undefined) Object.assign(record, { costUsd: estimate, costEstimated: true });
+    }
     await this.o.tasks?.completed(key, task, record);
     if (task.costUsd === undefined) this.stats.costUsd += record.costUsd ?? 0;
     return { record, cached: false, taskId: task.taskId };
@@ -202,7 +224,7 @@ export class ProviderCalls {
         provider: provider.id,
         model: request.model,
         ...(taskId ? { taskId } : {}),
-        ...(record.costUsd !== undefined && !cached ? { costUsd: record.costUsd } : {}),
+        ...(record.costUsd !== undefined && !cached ? { costUsd: record.costUsd, ...(record.costEstimated ? { costEstimated: true } : {}) } : {}),
         sourceHashes: request.references.map((r) => r.asset.hash),
         prompt: request.prompt,
         ...(warnings.length ? { warnings } : {}),
@@ -220,18 +242,21 @@ export class ProviderCalls {
           let task = inFlight;
           let reserved = 0;
           if (!task) {
+            if ((await this.o.tasks?.submitting?.(key)) === 'elsewhere') throw SUBMITTING_ELSEWHERE;
             reserved = this.reserveBudget(provider.id, request);
             call.onStatus('submitting');
-            await this.o.tasks?.submitting?.(key);
             try {
               // Not the run's signal: a submit cut off mid-request may have been paid for, so a
-              // Ctrl-C lets it finish and records the task (a resume then waits on it).
-              task = await provider.submit(request, { signal: AbortSignal.timeout(SUBMIT_TIMEOUT_MS) });
+              // Ctrl-C lets it finish and records the task (a resume then waits on it). The
+              // adapter's own timeout turns a submit that never answers into ambiguous_submit.
+              task = await provider.submit(request, { signal: NEVER_ABORTED });
             } catch (e) {
               this.reservedUsd -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
-              // Only a refusal the provider surely did not accept may be tried again.
+              // Only a refusal the provider surely did not accept may be tried again; the intent
+              // row is closed so a resume does not mistake it for a submit on the wire.
               if (err.details.retryable === true && !call.signal.aborted) {
+                await this.o.tasks?.failed(key, undefined, err);
                 refused = err;
                 return undefined;
               }

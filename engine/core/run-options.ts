@@ -27,7 +27,10 @@ export interface RunOptions {
   tasks?: TaskHooks;
   /** Stop submitting once the cost reported by providers reaches this many USD. */
   budgetUsd?: number;
-  /** Expected USD of a request before it is sent (pricing table), so in-flight tasks count against the budget. */
+  /**
+   * Expected USD of a request (pricing table): in-flight tasks count against the budget with it,
+   * and it is the recorded cost (marked estimated) when a provider reports none.
+   */
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
   /** Run only these nodes and what they depend on ("run to here"); upstream results are reused where stored. */
   only?: string[];
@@ -47,9 +50,12 @@ export interface TaskHooks {
    * A stored result or in-flight task for this exact request, if one exists; `interrupted`
    * when an earlier attempt was cut off while its submit was on the wire (it may have been paid).
    */
-  lookup(key: TaskKey): Promise<{ done?: GeneratedImageRecord; inFlight?: TaskRef; interrupted?: boolean } | undefined>;
-  /** Written just before the submit request is sent. */
-  submitting?(key: TaskKey): Promise<void>;
+  lookup(key: TaskKey): Promise<{ done?: GeneratedImageRecord; inFlight?: TaskRef; interrupted?: boolean; busyElsewhere?: boolean } | undefined>;
+  /**
+   * Written just before the submit request is sent. `elsewhere`: another run is sending the same
+   * cacheable request right now; the caller waits for it instead of paying again.
+   */
+  submitting?(key: TaskKey): Promise<'claimed' | 'elsewhere' | void>;
   submitted(key: TaskKey, task: TaskRef): Promise<void>;
   completed(key: TaskKey, task: TaskRef, result: GeneratedImageRecord): Promise<void>;
   /** `error.details.resumable`: the task may still finish at the provider; keep waiting on it later. */
@@ -65,6 +71,8 @@ export interface TaskKey {
   nodeVersion: number;
   /** May a stored result of another run be reused (explicit or reused seed)? */
   cacheable: boolean;
+  /** A stored result for this request turned out damaged: make it again, do not reuse it. */
+  regenerate?: boolean;
   /** sha-256 over the normalized request (model, params, reference hashes, seed) and the node type and version. */
   requestHash: string;
   request: Omit<ImageRequest, 'references'> & { referenceHashes: string[] };
@@ -72,6 +80,8 @@ export interface TaskKey {
 
 export interface GeneratedImageRecord extends Omit<GeneratedImage, 'bytes'> {
   hash: string;
+  /** The provider reported no cost; `costUsd` is the pricing table's figure. */
+  costEstimated?: boolean;
   width: number;
   height: number;
 }

@@ -26,7 +26,8 @@ export class FileArtifactStore implements ArtifactStore {
   async put(bytes: Buffer): Promise<string> {
     const hash = sha256(bytes);
     const path = this.pathOf(hash);
-    if (await this.has(hash)) return hash;
+    // Already there and intact: nothing to do. A damaged copy is replaced by these bytes.
+    if (await this.has(hash) && (await this.read(hash).then(() => true, () => false))) return hash;
     await mkdir(join(this.root, hash.slice(0, 2)), { recursive: true });
     const tmp = `${path}.${randomUUID()}.tmp`;
     await writeFile(tmp, bytes);

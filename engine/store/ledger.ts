@@ -60,6 +60,9 @@ CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_hash, state);
 CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id, request_hash);
 `;
 
+/** How long a "submitting" row of another run counts as a submit still on the wire. */
+const SUBMIT_WINDOW_MS = 3 * 60_000;
+
 /** States of a paid task. `submitting`: the request may be on the wire (never re-sent blindly). */
 export type TaskState = 'submitting' | 'submitted' | 'done' | 'failed';
 
@@ -105,6 +108,11 @@ export interface TaskRow {
 export interface HookOptions {
   /** Reuse stored results of other runs for cacheable requests (default true). */
   cache?: boolean;
+  /**
+   * Wait on tasks recorded as in flight (default true). False for a provider that does not
+   * outlive its process (the embedded emulator): those tasks are gone, and making them again is free.
+   */
+  reattach?: boolean;
   /** Take node seeds from this earlier run (run-to-here re-uses the upstream results it made). */
   seedsFrom?: string;
 }
@@ -205,7 +213,17 @@ export class Ledger {
     const now = () => Date.now();
     const latest = db.prepare(`SELECT * FROM tasks WHERE run_id = ? AND request_hash = ? ORDER BY id DESC LIMIT 1`);
     const cached = db.prepare(`SELECT * FROM tasks WHERE request_hash = ? AND state = 'done' ORDER BY id DESC LIMIT 1`);
+    const reattach = options.reattach !== false;
     const inFlightElsewhere = db.prepare(`SELECT * FROM tasks WHERE request_hash = ? AND state = 'submitted' ORDER BY id DESC LIMIT 1`);
+    const doneByTask = db.prepare(`SELECT * FROM tasks WHERE task_id = ? AND provider = ? AND state = 'done' ORDER BY id DESC LIMIT 1`);
+    // Another run's submit of the same request that is recent enough to still be on the wire.
+    const busyElsewhere = db.prepare(`SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND state = 'submitting' AND created_at > ? LIMIT 1`);
+    const takenElsewhere = db.prepare(
+      `SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND (state IN ('submitted', 'done') OR (state = 'submitting' AND created_at > ?)) LIMIT 1`,
+    );
+    const inFlightOrSending = db.prepare(
+      `SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND (state = 'submitted' OR (state = 'submitting' AND created_at > ?)) LIMIT 1`,
+    );
     const insert = db.prepare(
       `INSERT INTO tasks (run_id, node_id, item, request_hash, provider, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json, cost_usd, created_at, updated_at)
        VALUES (@runId, @nodeId, @item, @requestHash, @provider, @model, @nodeType, @nodeVersion, @cacheable, @requestJson, @state, @taskId, @pollingUrl, @taskJson, @costUsd, @at, @at)`,
@@ -247,21 +265,37 @@ export class Ledger {
         const mine = latest.get(key.runId, key.requestHash) as Record<string, unknown> | undefined;
         if (mine) {
           const t = toTask(mine);
-          if (t.state === 'done') return { done: JSON.parse(String(mine.result_json)) as GeneratedImageRecord };
-          if (t.state === 'submitted') return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef };
-          if (t.state === 'submitting') return { interrupted: true };
+          if (t.state === 'done' && !key.regenerate) return { done: JSON.parse(String(mine.result_json)) as GeneratedImageRecord };
+          if (t.state === 'submitted') {
+            // Another run may have waited on this task and stored its image already.
+            const collected = t.taskId && !key.regenerate ? (doneByTask.get(t.taskId, t.provider) as Record<string, unknown> | undefined) : undefined;
+            if (collected) return { done: JSON.parse(String(collected.result_json)) as GeneratedImageRecord };
+            if (reattach) return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef };
+          }
+          if (t.state === 'submitting' && reattach) return { interrupted: true };
         }
         if (!cache || !key.cacheable) return undefined;
-        const hit = cached.get(key.requestHash) as Record<string, unknown> | undefined;
+        const hit = key.regenerate ? undefined : (cached.get(key.requestHash) as Record<string, unknown> | undefined);
         if (hit) return { done: JSON.parse(String(hit.result_json)) as GeneratedImageRecord };
+        if (!reattach) return undefined;
         const flying = inFlightElsewhere.get(key.requestHash) as Record<string, unknown> | undefined;
         if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef };
+        if (busyElsewhere.get(key.requestHash, key.runId, now() - SUBMIT_WINDOW_MS)) return { busyElsewhere: true };
         return undefined;
       },
 
-      submitting: async (key) => {
-        insert.run(row(key, 'submitting'));
-      },
+      // Claims the request and records the intent in one transaction, so two runs sharing the
+      // ledger never both send the same cacheable request.
+      submitting: async (key) =>
+        db
+          .transaction((): 'claimed' | 'elsewhere' => {
+            // A result another run finished meanwhile counts too, unless it is the damaged one being replaced.
+            const taken = key.regenerate ? inFlightOrSending : takenElsewhere;
+            if (cache && key.cacheable && reattach && taken.get(key.requestHash, key.runId, now() - SUBMIT_WINDOW_MS)) return 'elsewhere';
+            insert.run(row(key, 'submitting'));
+            return 'claimed';
+          })
+          .immediate(),
 
       submitted: async (key, task) => {
         const openRow = open.get(key.runId, key.requestHash) as { id: number } | undefined;

@@ -132,7 +132,7 @@ describe('ledger and cache', () => {
       runId: 'probe',
       tasks: { ...w.ledger.hooks('probe'), submitting: async (key) => void (intent ??= key) },
     });
-    await hooks.submitting!({ ...intent!, runId: 'a' });
+    await hooks.submitting!({ ...intent!, runId: 'a', cacheable: false });
     const resumed = await w.run(doc, 'a');
     expect(w.provider.log.submits).toHaveLength(0);
     expect(resumed.summary.failures).toEqual([expect.objectContaining({ nodeId: 'drafts', code: 'ambiguous_submit' })]);
@@ -144,5 +144,51 @@ describe('ledger and cache', () => {
     const [run] = w.ledger.listRuns();
     expect(run).toMatchObject({ runId: 'a', name: 'cache-test', status: 'done', images: 2, failures: 0 });
     expect(run.costUsd).toBeCloseTo(2 * 0.05 + 2 * 0.07);
+  });
+});
+
+describe('ledger across runs', () => {
+  it('two runs sharing a ledger pay once for the same seeded request', async () => {
+    const dir = tempDir();
+    const ledger = Ledger.open(join(dir, 'ledger.sqlite'));
+    const store = new FileArtifactStore(join(dir, 'store'));
+    const provider = fakeProvider({ latencyMs: 50 });
+    const doc = pipeline({ seed: 99 });
+    const runOne = (runId: string) => {
+      ledger.startRun({ runId, pipeline: doc, options: {} });
+      return runPipeline(doc, { registry, providers: providerSet(provider), store, baseDir: dir, outDir: join(dir, runId), runId, tasks: ledger.hooks(runId) });
+    };
+    const [a, b] = await Promise.all([runOne('a'), runOne('b')]);
+    expect([a.status, b.status]).toEqual(['done', 'done']);
+    expect(provider.log.submits).toHaveLength(4);
+    expect(a.costUsd + b.costUsd).toBeCloseTo(2 * 0.05 + 2 * 0.07, 6);
+  });
+
+  it('a stored image damaged in the run being resumed is generated again, not looped on', async () => {
+    const w = workspace();
+    await w.run(pipeline({ seed: 1 }), 'a');
+    const hash = w.ledger.tasksOf('a').find((t) => t.nodeId === 'refine')!.resultHash!;
+    writeFileSync(w.store.pathOf(hash), 'garbage');
+    const again = await w.run(pipeline({ seed: 1 }), 'a');
+    expect(again.summary.failures).toEqual([]);
+    expect(again.summary.status).toBe('done');
+    expect(w.provider.log.submits.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a submit refused with 429 does not block a resume', async () => {
+    const dir = tempDir();
+    const ledger = Ledger.open(join(dir, 'ledger.sqlite'));
+    const store = new FileArtifactStore(join(dir, 'store'));
+    const doc = pipeline({ seed: 3, count: 1 });
+    const refusing = fakeProvider({ rateLimitFirst: 1000 });
+    const controller = new AbortController();
+    ledger.startRun({ runId: 'r', pipeline: doc, options: {} });
+    const first = runPipeline(doc, { registry, providers: providerSet(refusing), store, baseDir: dir, outDir: join(dir, 'o'), runId: 'r', tasks: ledger.hooks('r'), signal: controller.signal });
+    setTimeout(() => controller.abort(), 300);
+    expect((await first).status).toBe('cancelled');
+    const healthy = fakeProvider();
+    const resumed = await runPipeline(doc, { registry, providers: providerSet(healthy), store, baseDir: dir, outDir: join(dir, 'o'), runId: 'r', tasks: ledger.hooks('r') });
+    expect(resumed.failures).toEqual([]);
+    expect(healthy.log.submits).toHaveLength(2);
   });
 });
