@@ -30,10 +30,10 @@ export const pickImages = defineNode({
     const index = ctx.inputItem ?? 0;
     return p.all === true || p.indices?.includes(index) ? { images: inputs.images[0] } : null;
   },
-  afterItems(p, itemCount, upstream) {
-    const outside = (p.indices ?? []).filter((i) => i >= itemCount);
-    if (!outside.length) return undefined;
-    const range = itemCount ? `0-${itemCount - 1}` : 'none';
-    return `param "indices": ${outside.join(', ')} ${outside.length > 1 ? 'are' : 'is'} out of range; ${upstream} gave ${itemCount} item${itemCount === 1 ? '' : 's'} (${range})`;
+  afterItems(p, present, upstream) {
+    const missing = (p.indices ?? []).filter((i) => !present.includes(i));
+    if (!missing.length) return undefined;
+    const had = present.length === 0 ? 'no items' : present.length === present.at(-1)! + 1 ? `${present.length} item${present.length === 1 ? '' : 's'} (0-${present.length - 1})` : `items ${present.join(', ')}`;
+    return `param "indices": ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} out of range; ${upstream} gave ${had}`;
   },
 });

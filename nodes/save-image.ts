@@ -117,6 +117,8 @@ export const saveImage = defineNode({
       model: image.meta?.model ?? null,
       taskId: image.meta?.taskId ?? null,
       costUsd: image.meta?.costUsd ?? null,
+      /** True when the provider reported no cost and `costUsd` is the pricing table's figure. */
+      costEstimated: image.meta?.costEstimated === true,
       prompt: image.meta?.prompt ?? null,
       sourceImages: image.meta?.sourceHashes ?? [],
       warnings: image.meta?.warnings ?? [],

@@ -10,6 +10,7 @@ import { pipelineSchema } from '../engine/core/pipeline-schema';
 import { runPipeline } from '../engine/core/run-pipeline';
 import { createProviders, type HostProviders } from '../engine/host/create-providers';
 import { FileArtifactStore } from '../engine/store/artifacts';
+import { Ledger } from '../engine/store/ledger';
 import { createRegistry } from '../nodes/index';
 import { tempDir } from './helpers/tmp';
 
@@ -17,7 +18,8 @@ const CAP = 16;
 let host: HostProviders;
 
 beforeAll(async () => {
-  host = await createProviders({ env: {}, emulator: 'always', callbacks: 'off', poll: { intervalMs: 20, maxIntervalMs: 100, jitter: 0.2 } });
+  // Callbacks on (as with the embedded emulator), so callbacks and polls race for every task.
+  host = await createProviders({ env: {}, emulator: 'always', poll: { intervalMs: 20, maxIntervalMs: 100, jitter: 0.2 } });
 });
 afterAll(() => host.close());
 
@@ -46,7 +48,19 @@ describe('soak', () => {
       ],
     });
     const dir = tempDir();
-    const summary = await runPipeline(doc, { registry: createRegistry(), providers: host.providers, store: new FileArtifactStore(join(dir, 'store')), baseDir: dir, outDir: join(dir, 'out') });
+    const ledger = Ledger.open(join(dir, 'ledger.sqlite'));
+    const summary = await runPipeline(doc, {
+      registry: createRegistry(),
+      providers: host.providers,
+      store: new FileArtifactStore(join(dir, 'store')),
+      baseDir: dir,
+      outDir: join(dir, 'out'),
+      runId: 'soak',
+      tasks: ledger.hooks('soak'),
+    });
+    const rows = ledger.tasksOf('soak');
+    expect(rows.filter((r) => r.state === 'done')).toHaveLength(200 - emulator.stats().outcomes.content_moderated);
+    expect(rows.filter((r) => r.state === 'submitting' || r.state === 'submitted')).toEqual([]);
 
     const stats = emulator.stats();
     const moderated = stats.outcomes.content_moderated;

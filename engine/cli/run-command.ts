@@ -20,7 +20,7 @@ import { applySets, parseConcurrency } from './args';
 import { EXIT, fail } from './exit';
 import { USAGE } from './usage';
 import { formatSummary, TerminalProgress } from './progress';
-import { redactor } from './redact';
+import { redactor } from '../host/redact';
 
 const options = {
   out: { type: 'string' },
@@ -87,6 +87,12 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
     let shown: string;
     let stored: StoredRunOptions = {};
     if (resumeId) {
+      // These would change the requests, and so abandon the tasks the run already paid for.
+      for (const flag of ['provider', 'only', 'set'] as const) {
+        if (values[flag] !== undefined) {
+          return fail(`--resume ${resumeId}: --${flag} cannot change a run being resumed (it would abandon the tasks it already paid for); start a new run instead`);
+        }
+      }
       const run = ledger!.getRun(resumeId);
       if (!run) return fail(`--resume ${resumeId}: no such run in ${cacheDir} (fluxgraph runs lists them)`);
       stored = run.options;
@@ -114,12 +120,14 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
     }
 
     const host = await createProviders({ env, onNotice: (line) => (command === 'validate' ? undefined : process.stderr.write(line + '\n')) });
-    const redact = redactor(host.secrets);
+    const redact = redactor(() => host.secrets);
     try {
       const provider = values.provider ?? stored.provider;
       if (provider && !host.providers.get(provider)) return fail(`--provider ${provider}: unknown provider (known: ${host.providers.ids().join(', ')})`);
       const baseDir = stored.baseDir ?? (file ? dirname(file) : process.cwd());
       const only = values.only?.length ? values.only : stored.only;
+      const unknownOnly = (only ?? []).filter((id) => !doc.nodes.some((n) => n.id === id));
+      if (unknownOnly.length) return fail(`--only ${unknownOnly.join(', ')}: no such node (nodes: ${doc.nodes.map((n) => n.id).join(', ')})`);
       const checked = validatePipeline(doc, { registry, providers: host.providers, ...(provider ? { provider } : {}), variables, baseDir });
       if (command === 'validate') {
         if (values.json) process.stdout.write(JSON.stringify({ ok: checked.ok, issues: checked.issues }) + '\n');
@@ -173,7 +181,8 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
         taskTimeoutMs = sec * 1000;
       }
       const outDir = resolve(values.out ?? stored.outDir ?? 'out');
-      const hooks = ledger!.hooks(runId, { cache: !noCache, ...(seedsFrom ? { seedsFrom } : {}) });
+      // Tasks of the embedded emulator die with the process that started it: remaking them is free.
+      const hooks = ledger!.hooks(runId, { cache: !noCache, reattach: !host.embedded, ...(seedsFrom ? { seedsFrom } : {}) });
       ledger!.startRun({
         runId,
         pipeline: doc,
@@ -185,6 +194,7 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
       if (!json) process.stderr.write(`Run ${runId}${resumeId ? ' (resumed)' : ''}: if it is interrupted, continue it with: npx fluxgraph run --resume ${runId}\n`);
       const terminal = json ? undefined : new TerminalProgress(process.stdout, redact);
       const controller = new AbortController();
+      let finished = false;
       let interrupts = 0;
       const onSignal = () => {
         interrupts++;
@@ -208,17 +218,20 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
           concurrency,
           ...(taskTimeoutMs ? { taskTimeoutMs } : {}),
           tasks: hooks,
-          ...(budgetUsd !== undefined ? { budgetUsd, priceOf } : {}),
+          priceOf,
+          ...(budgetUsd !== undefined ? { budgetUsd } : {}),
           ...(only ? { only } : {}),
           onEvent: (e) => (json ? process.stdout.write(redact(JSON.stringify(e)) + '\n') : terminal!.onEvent(e)),
         });
         ledger!.finishRun(summary);
+        finished = true;
         if (!json) process.stdout.write(redact(formatSummary(summary, outDir)) + '\n');
         if (summary.status === 'cancelled') return EXIT.interrupted;
         return summary.status === 'done' ? EXIT.ok : EXIT.failed;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        if (!finished) ledger!.markRun(runId, 'failed');
       }
     } finally {
       await host.close();

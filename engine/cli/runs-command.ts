@@ -8,7 +8,8 @@ import { EXIT, fail } from './exit';
 import { cacheDirOf } from './run-command';
 
 export async function commandRuns(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'cache-dir': { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { 'cache-dir': { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help) return (process.stdout.write('Usage: fluxgraph runs [--json] [--limit N] [--cache-dir DIR]\n'), EXIT.ok);
   const limit = Number(values.limit ?? 50);
   if (!Number.isInteger(limit) || limit < 1) return fail(`--limit ${values.limit}: expected a whole number of runs`);
   const ledger = Ledger.open(resolve(cacheDirOf(values['cache-dir'], loadEnv(process.cwd())), 'ledger.sqlite'));
@@ -36,7 +37,12 @@ export async function commandRuns(argv: string[]): Promise<number> {
 }
 
 export async function commandPrune(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'cache-dir': { type: 'string' }, 'older-than': { type: 'string' }, 'dry-run': { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'cache-dir': { type: 'string' }, 'older-than': { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) return (process.stdout.write('Usage: fluxgraph prune [--older-than DAYS (default 30)] [--dry-run] [--cache-dir DIR]\n'), EXIT.ok);
   const days = Number(values['older-than'] ?? 30);
   if (!Number.isFinite(days) || days < 0) return fail(`--older-than ${values['older-than']}: expected a number of days`);
   const dir = cacheDirOf(values['cache-dir'], loadEnv(process.cwd()));

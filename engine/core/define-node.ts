@@ -116,10 +116,10 @@ export interface NodeDefinition<
    */
   run(args: RunArgs<I, z.output<S>>): Promise<OutputValues<O> | null>;
   /**
-   * Called once the `eachItemOf` list is complete, with how many items it had; returns an
-   * error message when the params do not fit (e.g. a picked index beyond the list).
+   * Called once the `eachItemOf` list is complete, with the indices it had (ascending); returns
+   * an error message when the params do not fit (e.g. a picked index that is not in the list).
    */
-  afterItems?: (params: z.output<S>, itemCount: number, upstream: string) => string | undefined;
+  afterItems?: (params: z.output<S>, indices: readonly number[], upstream: string) => string | undefined;
 }
 
 export interface PlannedRequest {

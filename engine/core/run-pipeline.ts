@@ -198,7 +198,7 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
       // Several wires into one list interleave (a0, b0, a1, b1, ...): indices stay unique and do
       // not depend on which item happens to arrive first. One wire keeps its indices as they are.
       const mapIndex = (i: StreamItem, wire: number) => (wires.length === 1 ? i : { ...i, index: i.index * wires.length + wire });
-      let highest = -1;
+      const seen: number[] = [];
       await Promise.all(
         wires.map(
           (w, wire) =>
@@ -206,17 +206,16 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
               streamOf(w).follow((i) => {
                 if (i === 'closed') return resolve();
                 const mapped = mapIndex(i, wire);
-                highest = Math.max(highest, mapped.index);
+                seen.push(mapped.index);
                 invoke(mapped);
               });
             }),
         ),
       );
       const broken = wires.map((w) => streamOf(w)).find((st) => st.brokenReason);
-      const count = highest + 1;
-      const problem = broken ? undefined : def.afterItems?.(s.params as never, count, wires.map((w) => `"${w.source}"`).join(' + '));
+      const problem = broken ? undefined : def.afterItems?.(s.params as never, seen.sort((a, b) => a - b), wires.map((w) => `"${w.source}"`).join(' + '));
       if (problem) fail(s, undefined, new EngineError('invalid_param', `${nodeLabel(node.id, node.type)}: ${problem}`, { nodeId: node.id }));
-      if (broken && count === 0) {
+      if (broken && seen.length === 0) {
         await Promise.all(pending);
         return skipNode(s, `input "${def.eachItemOf}" is missing: ${broken.brokenReason}`);
       }

@@ -243,7 +243,7 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
     const parsed = ResultResponse.safeParse(body);
     const details = { provider: 'bfl', taskId, retryable: false };
     if (!parsed.success) {
-      return failed(new EngineError('provider_failed', `BFL: unexpected status response for task ${taskId}`, details));
+      throw new EngineError('provider_failed', `BFL: unexpected status response for task ${taskId}`, { ...details, retryable: true });
     }
     const { status, result, progress } = parsed.data;
     const reasons = moderationReasons(parsed.data.details, ctx.secrets);

@@ -184,7 +184,7 @@ export function createCrunProvider(opts: AdapterOptions = {}): Provider {
   function mapCrunTask(data: unknown, taskId: string): PollStep<ResultInfo> {
     const parsed = TaskData.safeParse(data);
     const details = { provider: 'crun', taskId, retryable: false };
-    if (!parsed.success) return failed(new EngineError('provider_failed', `crun.ai: unexpected TaskInfo response for task ${taskId}`, details));
+    if (!parsed.success) throw new EngineError('provider_failed', `crun.ai: unexpected TaskInfo response for task ${taskId}`, { ...details, retryable: true });
     const { status, result } = parsed.data;
     if (status === 'success' || status === 'succeeded') {
       const url = result?.media_urls?.find((u) => typeof u === 'string' && u);

@@ -178,7 +178,7 @@ export function createKieProvider(opts: KieOptions = {}): Provider {
     const parsed = RecordData.safeParse(data);
     const details = { provider: 'kie', taskId, retryable: false };
     if (!parsed.success || !parsed.data.state) {
-      return failed(new EngineError('provider_failed', `kie.ai: unexpected recordInfo response for task ${taskId}`, details));
+      throw new EngineError('provider_failed', `kie.ai: unexpected recordInfo response for task ${taskId}`, { ...details, retryable: true });
     }
     const d = parsed.data;
     const state = d.state!;

@@ -193,7 +193,7 @@ export function createNovitaProvider(opts: AdapterOptions = {}): Provider {
   function mapNovitaResult(body: unknown, taskId: string): PollStep<ResultInfo> {
     const parsed = TaskResult.safeParse(body);
     const details = { provider: 'novita', taskId, retryable: false };
-    if (!parsed.success) return failed(new EngineError('provider_failed', `novita.ai: unexpected task-result response for task ${taskId}`, details));
+    if (!parsed.success) throw new EngineError('provider_failed', `novita.ai: unexpected task-result response for task ${taskId}`, { ...details, retryable: true });
     const { task, images, extra } = parsed.data;
     const status = task.status.replace(/^TASK_STATUS_/, '');
     if (status === 'SUCCEED' || status === 'SUCCEEDED') {

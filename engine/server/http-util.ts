@@ -1,5 +1,6 @@
 /** Small helpers over node:http: JSON replies, bounded JSON bodies, typed HTTP errors. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redact } from '../host/redact';
 
 export class HttpError extends Error {
   constructor(
@@ -20,7 +21,7 @@ export const BASE_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-export type Redact = (text: string) => string;
+export type { Redact };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, redact: Redact): void {
   const text = redact(JSON.stringify(body));
@@ -105,10 +106,3 @@ export async function readBinaryBody(req: IncomingMessage, limit: number): Promi
 const BINARY_TYPES = new Set(['application/octet-stream', 'image/png', 'image/jpeg', 'image/webp']);
 
 /** Replaces every secret value in `text` (keys must never reach the browser, even inside an error message). */
-export function redactor(secrets: () => readonly string[]): Redact {
-  return (text) => {
-    let out = text;
-    for (const s of secrets()) if (s.length >= 4) out = out.split(s).join('[redacted]');
-    return out;
-  };
-}

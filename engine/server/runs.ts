@@ -14,6 +14,7 @@ import type { ProviderSet } from '../core/provider';
 import type { NodeRegistry } from '../core/registry';
 import type { TaskHooks } from '../core/run-options';
 import { newRunId, runPipeline } from '../core/run-pipeline';
+import { priceOf } from '../providers/pricing';
 import type { ArtifactStore } from '../core/store';
 import { validatePipeline, type ValidationIssue } from '../core/validate';
 import { estimatePipeline, type Estimate } from '../host/estimate';
@@ -36,6 +37,8 @@ export interface RunRegistryOptions {
   ledger?: Ledger;
   /** Task hooks to use when there is no ledger (tests). */
   tasks?: TaskHooks;
+  /** The providers are the embedded emulator, whose tasks do not outlive this process. */
+  embedded?: boolean;
   /** Runs whose event logs stay in memory for replay. */
   keepEventLogs?: number;
   historyLimit?: number;
@@ -203,7 +206,7 @@ export class RunRegistry {
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
     const { ledger } = this.opts;
     const seedsFrom = this.seedSource(input, pipeline, only);
-    const tasks = ledger ? ledger.hooks(runId, { cache: true, ...(seedsFrom ? { seedsFrom } : {}) }) : this.opts.tasks;
+    const tasks = ledger ? ledger.hooks(runId, { cache: true, reattach: this.opts.embedded !== true, ...(seedsFrom ? { seedsFrom } : {}) }) : this.opts.tasks;
     ledger?.startRun({
       runId,
       pipeline,
@@ -227,6 +230,7 @@ export class RunRegistry {
       ...(variables ? { variables } : {}),
       ...(tasks ? { tasks } : {}),
       ...(only ? { only } : {}),
+      priceOf,
       onEvent: (e) => this.record(run, e),
     })
       .then((summary) => this.finish(run, summary))

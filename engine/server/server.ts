@@ -19,7 +19,7 @@ import { createRegistry } from '../../nodes/index';
 import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
 import { createApp, DEFAULT_MAX_BODY_BYTES } from './app';
 import { devEditor, ensureEditorBuild, REPO_ROOT, staticEditor, type EditorAssets } from './editor-assets';
-import { redactor } from './http-util';
+import { redactor } from '../host/redact';
 import { ImageService } from './images';
 import { RunRegistry } from './runs';
 import { createGuard, isLoopbackHost } from './security';
@@ -95,7 +95,10 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const env = options.env ?? loadEnv(cwd);
-  const log = options.log ?? (() => undefined);
+  const rawLog = options.log ?? (() => undefined);
+  // Every log line passes the redactor once the providers (and so the secrets) are known.
+  let redactLine: (line: string) => string = (line) => line;
+  const log = (line: string) => rawLog(redactLine(line));
   const listenHost = options.host ?? '127.0.0.1';
   if (!isLoopbackHost(listenHost)) log(`Warning: listening on ${listenHost}, not loopback: other machines can reach this server.`);
   const outDir = resolve(cwd, options.outDir ?? 'out');
@@ -108,6 +111,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsHost = options.providers === undefined;
   const ledger = options.ledger === false ? undefined : Ledger.open(join(cacheDir, 'ledger.sqlite'));
   const redact = redactor(() => host.secrets);
+  redactLine = redact;
   const runs = new RunRegistry({
     registry,
     providers: host.providers,
@@ -117,6 +121,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     historyFile: join(cacheDir, 'editor-runs.json'),
     ...(ledger ? { ledger } : {}),
     ...(options.tasks ? { tasks: options.tasks } : {}),
+    embedded: host.embedded,
     log,
   });
   await runs.init();

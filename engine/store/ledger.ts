@@ -151,6 +151,11 @@ export class Ledger {
       .run(Date.now(), summary.status, cost, summary.imagesWritten.length, summary.failures.length, summary.runId);
   }
 
+  /** Sets a run's status when it ended without a summary (an error before or during it). */
+  markRun(runId: string, status: string): void {
+    this.db.prepare(`UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ? AND status = 'running'`).run(status, Date.now(), runId);
+  }
+
   getRun(runId: string): RunRecord | undefined {
     const row = this.db.prepare(`SELECT * FROM runs WHERE run_id = ?`).get(runId) as Record<string, unknown> | undefined;
     return row ? toRun(row) : undefined;

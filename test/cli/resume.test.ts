@@ -140,3 +140,31 @@ describe('kill -9 and --resume', () => {
     expect(emulator.stats().submissions.bfl).toBe(sc.tasks);
   });
 });
+
+describe('--resume on the embedded emulator', () => {
+  it('remakes the tasks the stopped process was waiting on (they died with its emulator) and finishes', async () => {
+    const cwd = tempDir();
+    const doc = { ...DRAFTS_ONLY, nodes: DRAFTS_ONLY.nodes.map((n) => (n.id === 'drafts' ? { ...n, params: { ...n.params, count: 12 } } : n)) };
+    writeFileSync(join(cwd, 'p.json'), JSON.stringify(doc));
+    let runId = '';
+    const first = await cli(['run', 'p.json', '--json', '--out', 'out', '--concurrency', 'bfl=2'], {
+      cwd,
+      onLine: (line, child) => {
+        const event = JSON.parse(line) as RunEvent;
+        if (event.type === 'runStart') runId = event.runId;
+        if (event.type === 'itemDone' && event.nodeId === 'drafts') child.kill('SIGINT');
+      },
+    });
+    expect(first.code).toBe(130);
+    const resumed = await cli(['run', '--resume', runId, '--json'], { cwd });
+    const done = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as RunEvent).at(-1)!;
+    expect(done).toMatchObject({ type: 'runDone', summary: { runId, failures: [], status: 'done' } });
+    expect(readdirSync(join(cwd, 'out')).filter((f) => f.endsWith('.jpg'))).toHaveLength(12);
+  });
+
+  it('refuses options that would change the requests of the run being resumed', async () => {
+    const r = await cli(['run', '--resume', 'whatever', '--provider', 'kie']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--resume whatever: --provider cannot change a run being resumed/);
+  });
+});
