@@ -71,6 +71,9 @@ export async function commandRun(command: 'run' | 'validate' | 'estimate', argv:
     process.stdout.write(USAGE + '\n');
     return EXIT.ok;
   }
+  const runOnly = command === 'validate' ? (['out', 'concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget'] as const) : command === 'estimate' ? (['out', 'concurrency', 'timeout', 'resume', 'budget'] as const) : [];
+  const misplaced = runOnly.find((flag) => values[flag] !== undefined);
+  if (misplaced) return fail(`--${misplaced} is an option of fluxgraph run, not of ${command}`);
   const resumeId = command === 'run' ? values.resume : undefined;
   if (positionals.length > 1 || (positionals.length === 0 && !resumeId)) {
     return fail(`${command} needs one pipeline file, e.g. fluxgraph ${command} examples/draft-then-refine.json${command === 'run' ? ' (or --resume <run id>)' : ''}`);

@@ -127,6 +127,8 @@ describe('fluxgraph CLI', () => {
     [['run'], /run needs one pipeline file/],
     [['run', 'x.json', '--bogus'], /Unknown option '--bogus'/],
     [['run', 'nope.json'], /cannot read nope\.json: no such file/],
+    [['validate', 'x.json', '--budget', '3'], /--budget is an option of fluxgraph run, not of validate/],
+    [['runs', '--bogus'], /Unknown option '--bogus'/],
   ])('exits 2 on bad usage: %j', async (args, message) => {
     const r = await cli(args);
     expect(r.code).toBe(2);
