@@ -186,12 +186,22 @@ export class Ledger {
     return new Set(rows.map((r) => r.h));
   }
 
-  /** Forgets runs (and their tasks) that started before `before`; in-flight tasks are kept. */
+  /**
+   * Forgets runs (and their tasks) that started before `before`. A run with a task still in
+   * flight is kept whole, so it can still be resumed.
+   */
   forgetRunsBefore(before: number): number {
-    const old = (this.db.prepare(`SELECT run_id FROM runs WHERE started_at < ? AND status != 'running'`).all(before) as { run_id: string }[]).map((r) => r.run_id);
+    const old = (
+      this.db
+        .prepare(
+          `SELECT run_id FROM runs WHERE started_at < ? AND status != 'running'
+           AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.run_id = runs.run_id AND state IN ('submitting', 'submitted'))`,
+        )
+        .all(before) as { run_id: string }[]
+    ).map((r) => r.run_id);
     const tx = this.db.transaction((ids: string[]) => {
       for (const id of ids) {
-        this.db.prepare(`DELETE FROM tasks WHERE run_id = ? AND state NOT IN ('submitting', 'submitted')`).run(id);
+        this.db.prepare(`DELETE FROM tasks WHERE run_id = ?`).run(id);
         this.db.prepare(`DELETE FROM node_seeds WHERE run_id = ?`).run(id);
         this.db.prepare(`DELETE FROM runs WHERE run_id = ?`).run(id);
       }

@@ -192,3 +192,21 @@ describe('ledger across runs', () => {
     expect(healthy.log.submits).toHaveLength(2);
   });
 });
+
+describe('forgetting old runs', () => {
+  it('forgets finished runs and keeps a run that still has a task in flight, whole', async () => {
+    const w = workspace();
+    await w.run(pipeline({ seed: 1 }), 'finished');
+    w.ledger.startRun({ runId: 'interrupted', pipeline: pipeline({ seed: 2 }), options: {} });
+    const hooks = w.ledger.hooks('interrupted');
+    const key = { runId: 'interrupted', nodeId: 'drafts', item: 0, provider: 'bfl', nodeType: 'flux-flex-generate', nodeVersion: 1, cacheable: true, requestHash: 'h', request: { model: 'flex' as const, prompt: 'p', referenceHashes: [] } };
+    await hooks.submitting!(key);
+    await hooks.submitted(key, { provider: 'bfl', model: 'flex', taskId: 't', submittedAt: 0 });
+    w.ledger.markRun('interrupted', 'cancelled');
+    expect(w.ledger.forgetRunsBefore(Date.now() + 1000)).toBe(1);
+    expect(w.ledger.getRun('finished')).toBeUndefined();
+    expect(w.ledger.tasksOf('finished')).toEqual([]);
+    expect(w.ledger.getRun('interrupted')?.status).toBe('cancelled');
+    expect(w.ledger.tasksOf('interrupted').map((t) => t.state)).toEqual(['submitted']);
+  });
+});
