@@ -51,22 +51,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   if (type !== 'application/json') {
     throw new HttpError(415, 'unsupported_media_type', 'send the request body as application/json');
   }
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    throw new HttpError(413, 'payload_too_large', `request body is ${declared} bytes; the limit is ${limit}`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      throw new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = (await readBounded(req, limit)).toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -85,6 +70,11 @@ export async function readBinaryBody(req: IncomingMessage, limit: number): Promi
   if (!BINARY_TYPES.has(type)) {
     throw new HttpError(415, 'unsupported_media_type', `send the image as ${[...BINARY_TYPES].join(', ')}`);
   }
+  return readBounded(req, limit);
+}
+
+/** The body, refused with 413 as soon as it is known to pass `limit` bytes. */
+async function readBounded(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -105,4 +95,3 @@ export async function readBinaryBody(req: IncomingMessage, limit: number): Promi
 
 const BINARY_TYPES = new Set(['application/octet-stream', 'image/png', 'image/jpeg', 'image/webp']);
 
-/** Replaces every secret value in `text` (keys must never reach the browser, even inside an error message). */
