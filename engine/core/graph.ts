@@ -1,6 +1,7 @@
 /**
- * Graph algorithms over pipeline edges: Kahn's topological sort, cycle finding (names the nodes
- * in each cycle) and the would-this-connection-create-a-cycle check the editor uses.
+ * Graph algorithms over pipeline edges: cycle finding (names the nodes in each cycle) and the
+ * would-this-connection-create-a-cycle check the editor uses. The scheduler needs no order: each
+ * node starts when its inputs arrive.
  */
 
 export interface EdgeLike {
@@ -16,26 +17,6 @@ function adjacency(edges: readonly EdgeLike[]): Map<string, string[]> {
     else out.set(e.source, [e.target]);
   }
   return out;
-}
-
-/** Node ids in dependency order; nodes on a cycle are left out (see findCycles). */
-export function topologicalOrder(nodeIds: readonly string[], edges: readonly EdgeLike[]): string[] {
-  const indegree = new Map(nodeIds.map((id) => [id, 0]));
-  for (const e of edges) if (indegree.has(e.target) && indegree.has(e.source)) indegree.set(e.target, indegree.get(e.target)! + 1);
-  const out = adjacency(edges);
-  const ready = nodeIds.filter((id) => indegree.get(id) === 0);
-  const order: string[] = [];
-  while (ready.length) {
-    const id = ready.shift()!;
-    order.push(id);
-    for (const next of out.get(id) ?? []) {
-      if (!indegree.has(next)) continue;
-      const d = indegree.get(next)! - 1;
-      indegree.set(next, d);
-      if (d === 0) ready.push(next);
-    }
-  }
-  return order;
 }
 
 /** Each cycle as the list of node ids on it, in edge order (Tarjan's strongly connected components). */
