@@ -9,8 +9,10 @@ import { createRegistry } from '../../nodes/index';
 import { EXIT, fail } from './exit';
 import { USAGE } from './usage';
 import { printNodes } from './nodes-command';
+import { commandEstimate } from './estimate-command';
 import { commandRun } from './run-command';
 import { commandPrune, commandRuns } from './runs-command';
+import { commandValidate } from './validate-command';
 
 
 
@@ -19,9 +21,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'run':
+        return await commandRun(rest);
       case 'validate':
+        return await commandValidate(rest);
       case 'estimate':
-        return await commandRun(command, rest);
+        return await commandEstimate(rest);
       case 'runs':
         return await commandRuns(rest);
       case 'prune':

@@ -5,7 +5,7 @@ import { loadEnv } from '../host/env';
 import { FileArtifactStore } from '../store/artifacts';
 import { Ledger } from '../store/ledger';
 import { EXIT, fail } from './exit';
-import { cacheDirOf } from './run-command';
+import { cacheDirOf } from './cli-host';
 
 export async function commandRuns(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { 'cache-dir': { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });

@@ -1,0 +1,115 @@
+/**
+ * The pre-flight `run`, `validate` and `estimate` share: load the pipeline (a file, or the stored
+ * document of a run being resumed), apply `--set`, and check it against the providers, before
+ * anything is spent. Each step that finds a problem prints it and yields an exit code.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { EngineError } from '../core/errors';
+import type { Pipeline } from '../core/pipeline-schema';
+import { validatePipeline, type ValidationResult } from '../core/validate';
+import type { StoredRunOptions } from '../store/ledger';
+import { applySets } from './args';
+import { withProviders, type CliHost, type ProviderHost } from './cli-host';
+import { EXIT, fail } from './exit';
+import type { PipelineArgs } from './pipeline-args';
+import { printIssues } from './print';
+
+export interface LoadedPipeline {
+  /** The document to run, after `--set` (or as stored, on resume). */
+  doc: Pipeline;
+  variables: Record<string, string>;
+  /** The pipeline file's absolute path, when there is one. */
+  file?: string;
+  /** How to name the pipeline in messages: the path as given, or the run id. */
+  shown: string;
+  /** The options a resumed run started with. */
+  stored: StoredRunOptions;
+}
+
+export interface Preflight extends LoadedPipeline {
+  /** The result of the full check; `ok` false means errors were found. */
+  checked: ValidationResult;
+  provider?: string;
+  baseDir: string;
+  only?: string[];
+}
+
+async function readPipelineText(file: string, shown: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    throw new EngineError('usage', `cannot read ${shown}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/** Reads and parses the pipeline: before the providers start, so a file that does not parse starts nothing. */
+export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<LoadedPipeline | number> {
+  const { values, positionals, resumeId } = args;
+  const { registry } = cli;
+  if (resumeId) {
+    // These would change the requests, and so abandon the tasks the run already paid for.
+    for (const flag of ['provider', 'only', 'set'] as const) {
+      if (values[flag] !== undefined) {
+        return fail(`--resume ${resumeId}: --${flag} cannot change a run being resumed (it would abandon the tasks it already paid for); start a new run instead`);
+      }
+    }
+    const run = cli.ledger!.getRun(resumeId);
+    if (!run) return fail(`--resume ${resumeId}: no such run in ${cli.cacheDir} (fluxgraph runs lists them)`);
+    const stored = run.options;
+    const doc = run.pipeline;
+    const file = run.pipelinePath ?? undefined;
+    if (positionals[0]) {
+      const text = await readPipelineText(resolve(positionals[0]), positionals[0]);
+      const given = validatePipeline(text, { registry });
+      const now = given.pipeline && applySets(given.pipeline, values.set ?? []);
+      if (!now || JSON.stringify(now.doc) !== JSON.stringify(doc)) {
+        return fail(`--resume ${resumeId}: ${positionals[0]} differs from the pipeline that run started with; a resume runs the stored pipeline, so leave out the file (or start a new run)`);
+      }
+    }
+    return { doc, variables: stored.variables ?? {}, ...(file ? { file } : {}), shown: file ?? resumeId, stored };
+  }
+  const file = resolve(positionals[0]);
+  const shown = positionals[0];
+  const first = validatePipeline(await readPipelineText(file, shown), { registry });
+  if (!first.pipeline) {
+    printIssues(first.issues, shown);
+    return EXIT.invalid;
+  }
+  const { doc, variables } = applySets(first.pipeline, values.set ?? []);
+  return { doc, variables, file, shown, stored: {} };
+}
+
+/** Checks the loaded pipeline against the providers: flags first, then the whole document. */
+export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline): Preflight | number {
+  const { values } = args;
+  const { doc, stored, file, variables } = loaded;
+  const provider = values.provider ?? stored.provider;
+  if (provider && !host.providers.get(provider)) return fail(`--provider ${provider}: unknown provider (known: ${host.providers.ids().join(', ')})`);
+  const baseDir = stored.baseDir ?? (file ? dirname(file) : process.cwd());
+  const only = values.only?.length ? values.only : stored.only;
+  const unknownOnly = (only ?? []).filter((id) => !doc.nodes.some((n) => n.id === id));
+  if (unknownOnly.length) return fail(`--only ${unknownOnly.join(', ')}: no such node (nodes: ${doc.nodes.map((n) => n.id).join(', ')})`);
+  const checked = validatePipeline(doc, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables, baseDir });
+  return { ...loaded, checked, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}) };
+}
+
+/**
+ * The whole pre-flight: load, start the providers, check. `use` gets the result (valid or not:
+ * `validate` reports the issues itself); the providers close when it is done.
+ */
+export async function preflight(args: PipelineArgs, cli: CliHost, use: (pre: Preflight, host: ProviderHost) => Promise<number>): Promise<number> {
+  const loaded = await loadPipeline(args, cli);
+  if (typeof loaded === 'number') return loaded;
+  return withProviders(cli, args, async (host) => {
+    const pre = checkPipeline(args, cli, host, loaded);
+    return typeof pre === 'number' ? pre : use(pre, host);
+  });
+}
+
+/** For `run` and `estimate`: the validated pipeline, or the issues printed and exit 2. */
+export function validOrPrint(pre: Preflight): Pipeline | undefined {
+  if (pre.checked.ok) return pre.checked.pipeline!;
+  printIssues(pre.checked.issues, pre.shown);
+  return undefined;
+}

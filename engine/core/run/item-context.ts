@@ -1,0 +1,96 @@
+/**
+ * The `ctx` a node's `run` receives. One small object per invocation holds only the item's own
+ * fields; everything shared by the node's invocations (ids, seed, store, folders, the document)
+ * is read through to the node and run state, and the methods live once on the prototype.
+ */
+import type { GenerateOptions, NodeContext } from '../define-node';
+import { EngineError } from '../errors';
+import { readImageInfo } from '../image-info';
+import type { ImageAsset } from '../ports';
+import type { ImageRequest } from '../provider';
+import type { ArtifactStore } from '../store';
+import { emitProgress } from './node-outcome';
+import type { NodeState, RunState } from './run-state';
+
+export class ItemContext implements NodeContext {
+  constructor(
+    private readonly run: RunState,
+    private readonly state: NodeState,
+    readonly item: number,
+    readonly fanIndex: number,
+    readonly inputItem: number | undefined,
+  ) {}
+
+  get runId(): string {
+    return this.run.runId;
+  }
+  get nodeId(): string {
+    return this.state.node.id;
+  }
+  get nodeType(): string {
+    return this.state.node.type;
+  }
+  get pipelineName(): string | undefined {
+    return this.run.pipeline.name || undefined;
+  }
+  get nodeSeed(): number {
+    return this.state.seed;
+  }
+  get signal(): AbortSignal {
+    return this.run.signal;
+  }
+  get store(): ArtifactStore {
+    return this.run.options.store;
+  }
+  get baseDir(): string {
+    return this.run.options.baseDir;
+  }
+  get outDir(): string {
+    return this.run.options.outDir;
+  }
+  get variables(): Record<string, string> {
+    return this.run.variables;
+  }
+  get pipeline(): NodeContext['pipeline'] {
+    return this.run.provenance;
+  }
+
+  async generate(request: ImageRequest, opts?: GenerateOptions): Promise<ImageAsset> {
+    const { run, state: s, item } = this;
+    run.summary.providerCalls++;
+    const asset = await run.calls.generate(request, opts?.provider, {
+      runId: run.runId,
+      nodeId: s.node.id,
+      nodeType: s.node.type,
+      nodeVersion: s.def.version,
+      cacheable: opts?.cacheable === true || s.seedReused,
+      item,
+      signal: run.signal,
+      onStatus: (status, fraction) => emitProgress(run, s, item, opts?.label ? `${opts.label}: ${status}` : status, fraction),
+      onWarning: (message) => this.warn(message),
+    });
+    const warnings = [...(run.warningsByNode.get(s.node.id) ?? []), ...(asset.meta?.warnings ?? [])];
+    return { ...asset, meta: { ...asset.meta, ...(warnings.length ? { warnings } : {}) } };
+  }
+
+  async putImage(bytes: Buffer, meta?: ImageAsset['meta']): Promise<ImageAsset> {
+    const info = readImageInfo(bytes);
+    if (!info) throw new EngineError('invalid_input', 'not a JPEG, PNG or WebP image');
+    const hash = await this.run.options.store.put(bytes);
+    return { hash, ...info, meta: { nodeId: this.state.node.id, ...meta } };
+  }
+
+  fileWritten(path: string, sidecar: string): void {
+    this.run.summary.imagesWritten.push(path);
+    this.run.emit({ type: 'fileWritten', runId: this.run.runId, at: Date.now(), nodeId: this.state.node.id, item: this.item, path, sidecar });
+  }
+
+  warn(message: string): void {
+    this.run.summary.warnings.push({ nodeId: this.state.node.id, message });
+    this.run.emit({ type: 'warning', runId: this.run.runId, at: Date.now(), nodeId: this.state.node.id, message });
+  }
+
+  progress(status: string, fraction?: number): void {
+    emitProgress(this.run, this.state, this.item, status, fraction);
+  }
+}

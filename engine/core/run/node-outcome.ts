@@ -1,0 +1,80 @@
+/**
+ * How a node's state changes and what it reports: start, progress, a failed item, and the ways
+ * a node ends (finished, skipped, cancelled), each with its events and summary entries.
+ */
+import { nodeLabel, type EngineError } from '../errors';
+import type { NodeState, RunState } from './run-state';
+
+/** The first invocation that actually runs marks the node running (once). */
+export function startNode(run: RunState, s: NodeState): void {
+  if (s.status !== 'queued') return;
+  s.status = 'running';
+  s.started = Date.now();
+  run.emit({ type: 'nodeStart', runId: run.runId, at: s.started, nodeId: s.node.id });
+}
+
+export function emitProgress(run: RunState, s: NodeState, item?: number, status?: string, fraction?: number): void {
+  run.emit({
+    type: 'nodeProgress',
+    runId: run.runId,
+    at: Date.now(),
+    nodeId: s.node.id,
+    ...(item !== undefined ? { item } : {}),
+    ...(status ? { status } : {}),
+    ...(fraction !== undefined ? { fraction } : {}),
+    itemsDone: s.items,
+    itemsRunning: s.running,
+  });
+}
+
+/** Records a failure of one item (or of the node as a whole when `item` is undefined). */
+export function failItem(run: RunState, s: NodeState, item: number | undefined, err: EngineError): void {
+  s.failed++;
+  const message = err.message.startsWith('node "') ? err.message : `${nodeLabel(s.node.id, s.node.type)}${item !== undefined ? ` item ${item}` : ''}: ${err.message}`;
+  const rec = {
+    nodeId: s.node.id,
+    ...(item !== undefined ? { item } : {}),
+    code: err.code,
+    message,
+    ...(err.details.provider ? { provider: String(err.details.provider) } : {}),
+    ...(err.details.taskId ? { taskId: String(err.details.taskId) } : {}),
+  };
+  run.summary.failures.push(rec);
+  run.emit({ type: 'nodeError', runId: run.runId, at: Date.now(), ...rec });
+}
+
+/** One item is not run because its input item failed upstream: downstream skips it too. */
+export function skipItem(run: RunState, s: NodeState, item: number, upstreamIndex: number, upstreamReason: string): void {
+  s.failed++;
+  const reason = `input item ${upstreamIndex} failed upstream (${upstreamReason})`;
+  run.summary.skipped.push({ nodeId: s.node.id, item, reason });
+  run.emit({ type: 'nodeSkipped', runId: run.runId, at: Date.now(), nodeId: s.node.id, item, reason });
+  for (const out of s.outputList) out.push({ index: item, ok: false, reason: `skipped: ${reason}` });
+}
+
+export function skipNode(run: RunState, s: NodeState, reason: string): void {
+  s.status = 'skipped';
+  run.summary.skipped.push({ nodeId: s.node.id, reason });
+  run.emit({ type: 'nodeSkipped', runId: run.runId, at: Date.now(), nodeId: s.node.id, reason });
+  for (const out of s.outputList) out.close(`was skipped (${reason})`);
+  emitNodeDone(run, s);
+}
+
+export function cancelNode(run: RunState, s: NodeState): void {
+  s.status = 'cancelled';
+  for (const out of s.outputList) out.close('was cancelled');
+  emitNodeDone(run, s);
+}
+
+/** Every item has been invoked and has settled: the node's status follows from its counts. */
+export function finishNode(run: RunState, s: NodeState): void {
+  s.status = s.cancelled > 0 ? 'cancelled' : s.failed === 0 ? 'done' : s.items === 0 ? 'failed' : 'partial';
+  for (const out of s.outputList) out.close(s.status === 'failed' ? 'failed' : undefined);
+  emitNodeDone(run, s);
+}
+
+function emitNodeDone(run: RunState, s: NodeState): void {
+  const elapsedMs = s.started ? Date.now() - s.started : 0;
+  run.summary.nodes[s.node.id] = { status: s.status, items: s.items, failed: s.failed, elapsedMs, costUsd: s.costUsd };
+  run.emit({ type: 'nodeDone', runId: run.runId, at: Date.now(), nodeId: s.node.id, status: s.status, items: s.items, failed: s.failed, elapsedMs });
+}

@@ -1,0 +1,20 @@
+import { EngineError } from '../errors';
+import type { Pipeline } from '../pipeline-schema';
+
+/** The nodes listed and everything they depend on, with the edges between them. */
+export function onlyUpTo(doc: Pipeline, targets: readonly string[]): Pipeline {
+  for (const id of targets) {
+    if (!doc.nodes.some((n) => n.id === id)) {
+      throw new EngineError('unknown_node', `cannot run up to node "${id}": no such node (nodes: ${doc.nodes.map((n) => n.id).join(', ')})`, { nodeId: id });
+    }
+  }
+  const keep = new Set<string>();
+  const todo = [...targets];
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (keep.has(id)) continue;
+    keep.add(id);
+    for (const e of doc.edges) if (e.target === id) todo.push(e.source);
+  }
+  return { ...doc, nodes: doc.nodes.filter((n) => keep.has(n.id)), edges: doc.edges.filter((e) => keep.has(e.source) && keep.has(e.target)) };
+}

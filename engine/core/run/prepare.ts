@@ -1,0 +1,102 @@
+/** Step 1 of a run: validate the document and build the run's state, before any node starts. */
+import { randomInt } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { EngineError } from '../errors';
+import type { RunEvent, RunSummary } from '../events';
+import { ItemStream } from '../item-stream';
+import { Lanes } from '../lanes';
+import type { Pipeline } from '../pipeline-schema';
+import { ProviderCalls } from '../provider-calls';
+import type { RunOptions } from '../run-options';
+import { validatePipeline } from '../validate';
+import { newRunId } from './run-id';
+import { onlyUpTo } from './only-up-to';
+import type { NodeState, RunState, Wire } from './run-state';
+
+export const DEFAULT_TASK_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Throws `invalid_document` for an invalid pipeline; otherwise the run, ready to start. */
+export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<RunState> {
+  if (options.only?.length) doc = onlyUpTo(doc, options.only);
+  const variables = { ...doc.settings?.variables, ...options.variables };
+  const checked = validatePipeline(doc, { registry: options.registry, providers: options.providers, provider: options.provider, variables, baseDir: options.baseDir });
+  if (!checked.ok || !checked.pipeline) {
+    const errors = checked.issues.filter((i) => i.severity === 'error');
+    throw new EngineError('invalid_document', `the pipeline is invalid:\n${errors.map((i) => `  - ${i.message}`).join('\n')}`, { issues: errors });
+  }
+  const pipeline = checked.pipeline;
+  const runId = options.runId ?? newRunId();
+  const signal = options.signal ?? new AbortController().signal;
+  // Every queued provider call listens for the abort; thousands of them are expected.
+  setMaxListeners(0, signal);
+  const startedAt = Date.now();
+
+  const summary: RunSummary = {
+    runId,
+    ...(pipeline.name ? { pipeline: pipeline.name } : {}),
+    status: 'done',
+    startedAt,
+    elapsedMs: 0,
+    imagesWritten: [],
+    failures: [],
+    skipped: [],
+    warnings: checked.issues.filter((i) => i.severity === 'warning').map((i) => ({ ...(i.nodeId ? { nodeId: i.nodeId } : {}), message: i.message })),
+    costUsd: 0,
+    providerCalls: 0,
+    cached: 0,
+    nodes: {},
+  };
+  const warningsByNode = new Map<string, string[]>();
+  for (const w of summary.warnings) if (w.nodeId) warningsByNode.set(w.nodeId, [...(warningsByNode.get(w.nodeId) ?? []), w.message]);
+
+  const defaultProvider = options.provider ?? pipeline.settings?.provider ?? options.providers.defaultId;
+  const caps = { ...pipeline.settings?.concurrency, ...options.concurrency };
+  const lanes = new Lanes((id) => caps[id] ?? options.providers.get(id)?.capabilities.defaultConcurrency ?? 4);
+  const calls = new ProviderCalls({
+    providers: options.providers,
+    lanes,
+    store: options.store,
+    ...(options.tasks ? { tasks: options.tasks } : {}),
+    taskTimeoutMs: options.taskTimeoutMs ?? (pipeline.settings?.taskTimeoutSec ? pipeline.settings.taskTimeoutSec * 1000 : DEFAULT_TASK_TIMEOUT_MS),
+    defaultProvider,
+    ...(options.budgetUsd !== undefined ? { budgetUsd: options.budgetUsd } : {}),
+    ...(options.priceOf ? { priceOf: options.priceOf } : {}),
+  });
+
+  const states = new Map<string, NodeState>();
+  for (const node of pipeline.nodes) {
+    const def = options.registry.get(node.type)!;
+    const outputs: Record<string, ItemStream> = {};
+    for (const port of Object.keys(def.outputs)) outputs[port] = new ItemStream();
+    const inputs: Record<string, Wire[]> = {};
+    for (const port of Object.keys(def.inputs)) inputs[port] = [];
+    states.set(node.id, {
+      node,
+      def,
+      params: def.params.parse(node.params),
+      inputs,
+      outputs,
+      outputList: Object.values(outputs),
+      seed: randomInt(0, 2_147_483_647 - 64),
+      seedReused: false,
+      status: 'queued',
+      items: 0,
+      failed: 0,
+      running: 0,
+      cancelled: 0,
+      costUsd: 0,
+    });
+  }
+  for (const e of pipeline.edges) states.get(e.target)!.inputs[e.targetHandle].push({ source: e.source, port: e.sourceHandle });
+  if (options.tasks?.nodeSeed) {
+    for (const s of states.values()) {
+      const got = await options.tasks.nodeSeed(runId, s.node.id, s.seed);
+      s.seed = got.seed;
+      s.seedReused = got.reused;
+    }
+  }
+  const seeds = Object.fromEntries([...states.values()].filter((s) => s.def.usesProvider).map((s) => [s.node.id, s.seed]));
+  const emit = (e: RunEvent) => options.onEvent?.(e);
+  const provenance = { ...(pipeline.name ? { name: pipeline.name } : {}), document: pipeline, seeds };
+  return { runId, pipeline, options, signal, startedAt, variables, seeds, provenance, warningsByNode, summary, lanes, calls, states, emit };
+}

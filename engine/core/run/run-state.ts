@@ -1,0 +1,63 @@
+/**
+ * What one run holds while it runs: the shared run-level state (`RunState`) and one `NodeState`
+ * per node. The steps of a run (prepare, run node, invoke item, node outcomes, summarise) are
+ * functions over these, each in its own file.
+ */
+import type { AnyNodeDefinition } from '../define-node';
+import type { NodeStatus, RunEvent, RunSummary } from '../events';
+import type { ItemStream } from '../item-stream';
+import type { Lanes } from '../lanes';
+import type { Pipeline, PipelineNode } from '../pipeline-schema';
+import type { ProviderCalls } from '../provider-calls';
+import type { RunOptions } from '../run-options';
+
+/** One edge into a node's input port, seen from the target. */
+export interface Wire {
+  source: string;
+  port: string;
+}
+
+export interface NodeState {
+  node: PipelineNode;
+  def: AnyNodeDefinition;
+  params: unknown;
+  inputs: Record<string, Wire[]>;
+  outputs: Record<string, ItemStream>;
+  /** `outputs` as a list, for the per-item pushes. */
+  outputList: ItemStream[];
+  seed: number;
+  /** The seed came from an earlier run (resume, run-to-here): its requests may be reused. */
+  seedReused: boolean;
+  status: NodeStatus;
+  started?: number;
+  items: number;
+  failed: number;
+  running: number;
+  cancelled: number;
+  costUsd: number;
+}
+
+export interface RunState {
+  runId: string;
+  /** The validated pipeline being run (after `only`). */
+  pipeline: Pipeline;
+  options: RunOptions;
+  signal: AbortSignal;
+  startedAt: number;
+  variables: Record<string, string>;
+  /** The seed of every provider node, for provenance. */
+  seeds: Record<string, number>;
+  /** `ctx.pipeline`: the document and seeds that reproduce the run, one object for every invocation. */
+  provenance: { name?: string; document: Pipeline; seeds: Record<string, number> };
+  /** Validation warnings per node, attached to the images that node makes. */
+  warningsByNode: Map<string, string[]>;
+  summary: RunSummary;
+  lanes: Lanes;
+  calls: ProviderCalls;
+  states: Map<string, NodeState>;
+  emit: (e: RunEvent) => void;
+}
+
+export function streamOf(run: RunState, w: Wire): ItemStream {
+  return run.states.get(w.source)!.outputs[w.port];
+}
