@@ -1,10 +1,10 @@
 /**
- * The editor's files. `serve` needs no manual build step on a fresh clone: the editor is built
- * with vite on demand into a cache folder named by a fingerprint of its sources (editor/,
- * engine/core/, vite.config.ts, package-lock.json, this file), so the first start builds once
- * (about a second) and later starts reuse it until a source changes. A dist/editor made by
- * buildEditorDist() is used as is when its fingerprint matches, or when vite is not installed
- * (a published package need not ship vite). `--dev` serves the sources through vite's
+ * The editor's files. `npm install` builds the editor into dist/editor (buildEditorDist, through
+ * `npm run build`), stamped with a fingerprint of its sources (editor/, engine/core/,
+ * vite.config.ts, package-lock.json, this file); `serve` uses it while the fingerprint matches.
+ * After a source changes, a checkout rebuilds it with vite on demand into a cache folder named
+ * by the new fingerprint (about a second, once). An installed package, which has no editor
+ * sources and need not have vite, serves the dist/editor it shipped with. `--dev` serves the sources through vite's
  * middleware instead, with hot reload on the same origin as the API.
  */
 import { spawn } from 'node:child_process';
@@ -15,10 +15,11 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../host/package-root';
 import { BASE_HEADERS, HttpError } from './http-util';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The checkout or installed package (the same from the sources and from dist/lib). */
+export const REPO_ROOT = PACKAGE_ROOT;
 const STAMP = '.fluxgraph-build.json';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -73,8 +74,9 @@ export async function editorFingerprint(root = REPO_ROOT): Promise<string> {
     ...(await listFiles(join(root, 'engine', 'core'))),
     join(root, 'vite.config.ts'),
     join(root, 'package-lock.json'),
-    // The build recipe itself: a change to how the editor is built invalidates old builds.
-    fileURLToPath(import.meta.url),
+    // The build recipe itself (its source, also when this runs from dist/lib): a change to how
+    // the editor is built invalidates old builds.
+    join(root, 'engine', 'server', 'editor-assets.ts'),
   ].sort();
   const h = createHash('sha256');
   for (const f of files) {
@@ -118,8 +120,8 @@ export async function ensureEditorBuild(options: { root?: string; log?: (line: s
   const base = cacheRoot(root);
   const dir = join(base, fingerprint);
   if (!options.force && (await readStamp(dir)) === fingerprint) return dir;
-  // An installed package without vite (a devDependency) serves the build it shipped with.
-  if (!hasVite(root) && existsSync(join(prebuilt, 'index.html'))) return prebuilt;
+  // An installed package (no editor sources; vite is a devDependency) serves the build it shipped with.
+  if ((!existsSync(join(root, 'editor')) || !hasVite(root)) && existsSync(join(prebuilt, 'index.html'))) return prebuilt;
   let job = building.get(dir);
   if (!job) {
     job = buildInto(root, base, dir, fingerprint, options.log).finally(() => building.delete(dir));
@@ -137,13 +139,19 @@ function hasVite(root: string): boolean {
   }
 }
 
-/** Builds the editor into dist/editor (with its fingerprint), for a package that ships without vite. */
-export async function buildEditorDist(root = REPO_ROOT): Promise<string> {
+/**
+ * Builds the editor into dist/editor (with its fingerprint), the build a package ships and `serve`
+ * uses; `npm run build` (run by `npm install`) calls it. `ifStale` keeps a build whose fingerprint
+ * still matches the sources.
+ */
+export async function buildEditorDist(root = REPO_ROOT, options: { ifStale?: boolean } = {}): Promise<{ dir: string; built: boolean }> {
   const dir = join(root, 'dist', 'editor');
+  const fingerprint = await editorFingerprint(root);
+  if (options.ifStale && (await readStamp(dir)) === fingerprint && existsSync(join(dir, 'index.html'))) return { dir, built: false };
   await rm(dir, { recursive: true, force: true });
   await runViteBuild(root, dir);
-  await writeFile(join(dir, STAMP), JSON.stringify({ fingerprint: await editorFingerprint(root), builtAt: new Date().toISOString() }));
-  return dir;
+  await writeFile(join(dir, STAMP), JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }));
+  return { dir, built: true };
 }
 
 function viteBin(root: string): string {

@@ -1,7 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { editorFingerprint, ensureEditorBuild } from '../../engine/server/editor-assets';
+import { editorFingerprint, ensureEditorBuild, REPO_ROOT } from '../../engine/server/editor-assets';
 import { request, startTestServer } from './helpers';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -15,11 +15,19 @@ afterAll(async () => {
 });
 
 describe('serving the built editor', () => {
-  it('builds on demand once and reuses the build while the sources are unchanged', async () => {
+  it('serves the dist/editor that npm run build made while its sources are unchanged', async () => {
     const dir = await ensureEditorBuild();
+    expect(dir).toBe(join(REPO_ROOT, 'dist', 'editor'));
     expect(server.assets?.dir).toBe(dir);
-    expect(await ensureEditorBuild()).toBe(dir);
+    const stamp = JSON.parse(readFileSync(join(dir, '.fluxgraph-build.json'), 'utf8')) as { fingerprint: string };
+    expect(stamp.fingerprint).toBe(await editorFingerprint());
+    expect(readdirSync(dir)).toContain('index.html');
+  });
+
+  it('builds on demand into a cache folder named by the fingerprint, once, when dist/editor is not current', async () => {
+    const dir = await ensureEditorBuild({ force: true });
     expect(dir).toContain(await editorFingerprint());
+    expect(dir).not.toBe(join(REPO_ROOT, 'dist', 'editor'));
     expect(readdirSync(dir)).toContain('index.html');
   });
 
