@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
 import { EngineError } from '../engine/core/errors';
@@ -66,6 +66,8 @@ export const referenceImageNode = defineNode({
   async run({ params, ctx }) {
     const bytes = await load(params.source, ctx.baseDir, ctx.signal);
     let info: Metadata;
+    // Loaded when an image is read, not with the registry: `validate` and `--help` never need it.
+    const { default: sharp } = await import('sharp');
     try {
       info = await sharp(bytes).metadata();
     } catch {

@@ -7,7 +7,7 @@ import { createProviders, type HostProviders } from '../host/create-providers';
 import { loadEnv } from '../host/env';
 import { redactor } from '../host/redact';
 import type { NodeRegistry } from '../core/registry';
-import { Ledger } from '../store/ledger';
+import type { Ledger } from '../store/ledger';
 import { createRegistry } from '../../nodes/index';
 import type { PipelineArgs } from './pipeline-args';
 
@@ -28,7 +28,8 @@ export async function withCliHost(args: PipelineArgs, use: (cli: CliHost) => Pro
   const env = loadEnv(process.cwd());
   const registry = createRegistry();
   const cacheDir = cacheDirOf(args.values['cache-dir'], env);
-  const ledger = args.command !== 'validate' ? Ledger.open(resolve(cacheDir, 'ledger.sqlite')) : undefined;
+  // SQLite is loaded only by the commands that use the ledger.
+  const ledger = args.command !== 'validate' ? (await import('../store/ledger')).Ledger.open(resolve(cacheDir, 'ledger.sqlite')) : undefined;
   try {
     return await use({ env, registry, cacheDir, ...(ledger ? { ledger } : {}) });
   } finally {
@@ -41,9 +42,16 @@ export interface ProviderHost extends HostProviders {
   redact: (text: string) => string;
 }
 
-/** Starts the providers (`validate` prints no notices about them) and closes them when `use` is done. */
+/**
+ * Starts the providers and closes them when `use` is done. `validate` only checks capabilities,
+ * which need no server: it starts no emulator and no callback receiver, and prints no notice.
+ */
 export async function withProviders(cli: CliHost, args: PipelineArgs, use: (host: ProviderHost) => Promise<number>): Promise<number> {
-  const host = await createProviders({ env: cli.env, onNotice: (line) => (args.command === 'validate' ? undefined : process.stderr.write(line + '\n')) });
+  const checkOnly = args.command === 'validate';
+  const host = await createProviders({
+    env: cli.env,
+    ...(checkOnly ? { emulator: 'never', callbacks: 'off' } : { onNotice: (line: string) => void process.stderr.write(line + '\n') }),
+  });
   const redact = redactor(() => host.secrets);
   try {
     return await use(Object.assign(host, { redact }));

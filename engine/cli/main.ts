@@ -1,57 +1,63 @@
 /**
- * The `fluxgraph` command: a composition root that builds the registry, providers, store and
- * ledger, and turns engine results into exit codes (0 done, 1 some items failed, 2 invalid
- * pipeline or usage, 130 interrupted).
+ * The `fluxgraph` command: routes to one command's module and turns engine results into exit
+ * codes (0 done, 1 some items failed, 2 invalid pipeline or usage, 130 interrupted). Each
+ * command's module (and with it zod, sharp, SQLite, the emulator) is imported only when that
+ * command runs, so `--help` and `--version` load none of them.
  */
 import { isEngineError } from '../core/errors';
-import { pipelineJsonSchema } from '../core/pipeline-schema';
-import { createRegistry } from '../../nodes/index';
 import { EXIT, fail } from './exit';
-import { USAGE } from './usage';
-import { printNodes } from './nodes-command';
-import { commandEstimate } from './estimate-command';
-import { commandRun } from './run-command';
-import { commandPrune, commandRuns } from './runs-command';
-import { commandValidate } from './validate-command';
+import { COMMAND_HELP, USAGE, wantsHelp } from './usage';
 
+const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve'];
 
+async function dispatch(command: string, rest: string[]): Promise<number> {
+  switch (command) {
+    case 'run':
+      return (await import('./run-command')).commandRun(rest);
+    case 'validate':
+      return (await import('./validate-command')).commandValidate(rest);
+    case 'estimate':
+      return (await import('./estimate-command')).commandEstimate(rest);
+    case 'runs':
+      return (await import('./runs-command')).commandRuns(rest);
+    case 'prune':
+      return (await import('./runs-command')).commandPrune(rest);
+    case 'nodes':
+      return (await import('./nodes-command')).commandNodes(rest);
+    case 'schema':
+      return (await import('./schema-command')).commandSchema(rest);
+    case 'emulator':
+      return (await import('./emulator-command')).runEmulatorCommand(rest);
+    case 'serve':
+      return (await import('./serve-command')).runServeCommand(rest);
+    default:
+      return fail(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})\n\n${USAGE}`);
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
-      case 'run':
-        return await commandRun(rest);
-      case 'validate':
-        return await commandValidate(rest);
-      case 'estimate':
-        return await commandEstimate(rest);
-      case 'runs':
-        return await commandRuns(rest);
-      case 'prune':
-        return await commandPrune(rest);
-      case 'nodes':
-        return printNodes(createRegistry(), rest.includes('--json'));
-      case 'schema':
-        process.stdout.write(JSON.stringify(pipelineJsonSchema(), null, 2) + '\n');
-        return EXIT.ok;
-      case 'emulator': {
-        const { runEmulatorCommand } = await import('./emulator-command');
-        return await runEmulatorCommand(rest);
-      }
-      case 'serve': {
-        const { runServeCommand } = await import('./serve-command');
-        return await runServeCommand(rest);
-      }
       case undefined:
       case '--help':
       case '-h':
       case 'help':
         process.stdout.write(USAGE + '\n');
         return command === undefined ? EXIT.invalid : EXIT.ok;
-      default:
-        return fail(`unknown command "${command}" (commands: run, validate, estimate, runs, prune, nodes, schema, emulator, serve)\n\n${USAGE}`);
+      case '--version':
+      case '-v': {
+        const { packageVersion } = await import('../host/package-root');
+        process.stdout.write(packageVersion() + '\n');
+        return EXIT.ok;
+      }
     }
+    // serve and emulator print their own option lists.
+    if (Object.hasOwn(COMMAND_HELP, command) && wantsHelp(rest)) {
+      process.stdout.write(COMMAND_HELP[command] + '\n');
+      return EXIT.ok;
+    }
+    return await dispatch(command, rest);
   } catch (e) {
     if (isEngineError(e)) return fail(e.message);
     const code = (e as { code?: string }).code;

@@ -1,6 +1,8 @@
 /** `fluxgraph nodes`: node types with their ports and params, derived from the declarations. */
+import { parseArgs } from 'node:util';
 import { describeRegistry, type ParamDescriptor } from '../core/describe';
 import type { NodeRegistry } from '../core/registry';
+import { createRegistry } from '../../nodes/index';
 
 function paramLine(p: ParamDescriptor): string {
   const range =
@@ -30,4 +32,10 @@ export function printNodes(registry: NodeRegistry, json: boolean): number {
   }
   process.stdout.write(out.join('\n'));
   return 0;
+}
+
+/** `fluxgraph nodes [--json]`; any other argument is a usage error. */
+export function commandNodes(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+  return printNodes(createRegistry(), values.json === true);
 }

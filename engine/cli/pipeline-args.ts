@@ -1,7 +1,7 @@
 /** The flags of `run`, `validate` and `estimate`, parsed once, and the ones only `run` takes. */
 import { parseArgs } from 'node:util';
 import { EXIT, fail } from './exit';
-import { USAGE } from './usage';
+import { COMMAND_HELP } from './usage';
 
 export type PipelineCommand = 'run' | 'validate' | 'estimate';
 
@@ -44,7 +44,7 @@ export interface PipelineArgs {
 export function parsePipelineArgs(command: PipelineCommand, argv: string[]): PipelineArgs | number {
   const { values, positionals } = parse(argv);
   if (values.help) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(COMMAND_HELP[command] + '\n');
     return EXIT.ok;
   }
   const misplaced = RUN_ONLY[command].find((flag) => values[flag] !== undefined);

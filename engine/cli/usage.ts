@@ -1,4 +1,7 @@
-/** The `fluxgraph --help` text. */
+/**
+ * The `fluxgraph --help` text and each command's own `--help`. Plain strings, so printing help
+ * loads none of the engine (main.ts imports a command's module only when it runs).
+ */
 export const USAGE = `fluxgraph: node-based pipelines for FLUX.2 image generation
 
 Usage:
@@ -10,11 +13,103 @@ Usage:
   fluxgraph estimate <pipeline.json> [--provider NAME] [--set ...] [--only NODE]... [--json]
   fluxgraph runs [--json]               run history with status and cost
   fluxgraph prune [--older-than DAYS] [--dry-run]   clean the image store and old runs
-  fluxgraph nodes [--json]
+  fluxgraph nodes [--json]              node types with their ports and params
   fluxgraph schema                      print the pipeline JSON Schema
-  fluxgraph emulator [--port N] [...]   serve the local provider emulator (--help for flags)
+  fluxgraph emulator [--port N] [...]   serve the local provider emulator
   fluxgraph serve [--port N] [--open]   the editor on http://127.0.0.1
+  fluxgraph --version
 
+Each command's --help lists its options.
 Providers: bfl, kie, novita, crun. Keys come from BFL_API_KEY, KIE_API_KEY, NOVITA_API_KEY,
 CRUN_API_KEY (environment or ./.env). With no key set, runs use the embedded emulator.
 Exit codes: 0 done, 1 some items failed, 2 invalid pipeline or usage, 130 interrupted.`;
+
+const CHECK_OPTIONS = `  --provider NAME           provider for nodes that do not choose one (bfl, kie, novita, crun)
+  --set node.param=VALUE    override a node's param (JSON when it parses, e.g. --set drafts.steps=12)
+  --set name=VALUE          fill {name} placeholders in prompts (over settings.variables)`;
+
+const CACHE_DIR = `  --cache-dir DIR           ledger and image store (default $FLUXGRAPH_CACHE_DIR, else ./.fluxgraph)`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  run: `Usage: fluxgraph run <pipeline.json> [options]
+       fluxgraph run --resume <run id> [--out DIR] [--concurrency provider=N]... [--timeout SEC] [--budget USD] [--json]
+
+Runs the pipeline, with every paid task recorded in the ledger before polling, so an
+interrupted run continues with --resume without paying twice.
+
+${CHECK_OPTIONS}
+  --out DIR                 where save-image writes files (default ./out)
+  --concurrency provider=N  most active tasks on a provider (default: its documented limit), repeatable
+  --timeout SEC             overall limit per provider task (default 600, or settings.taskTimeoutSec)
+  --budget USD              refuse to start when the estimate is higher; stop submitting once the
+                            cost reported so far (plus what is in flight) would pass it
+  --only NODE               run that node and what it needs, reusing the last run's upstream results
+  --no-cache                make new provider calls even for results the store holds
+  --resume RUN_ID           continue an interrupted run (fluxgraph runs lists them)
+${CACHE_DIR}
+  --json                    one JSON event per line (the default when stdout is not a terminal)
+
+Exit codes: 0 done, 1 some items failed, 2 invalid pipeline or usage, 130 interrupted.`,
+
+  validate: `Usage: fluxgraph validate <pipeline.json> [options]
+
+Checks the pipeline (node types, params, edges, inputs, cycles, placeholders, reference files
+and the chosen provider's capabilities) and reports every problem at once. Spends nothing.
+
+${CHECK_OPTIONS}
+  --json                    {"ok": ..., "issues": [...]} on stdout
+
+Exit codes: 0 valid (warnings allowed), 2 invalid or usage.`,
+
+  estimate: `Usage: fluxgraph estimate <pipeline.json> [options]
+
+Prices every provider call the run would make (fan-out, picks and references counted; items the
+store would serve at $0), from the pricing table. Spends nothing.
+
+${CHECK_OPTIONS}
+  --only NODE               price only that node and what it needs, repeatable
+  --no-cache                price cached items too
+${CACHE_DIR}
+  --json                    the estimate as JSON
+
+Exit codes: 0 priced, 2 invalid pipeline or usage.`,
+
+  runs: `Usage: fluxgraph runs [--json] [--limit N] [--cache-dir DIR]
+
+Run history, newest first: status, pipeline, images, failures and cost (CLI, editor and
+library runs alike).
+
+  --limit N                 how many runs (default 50)
+${CACHE_DIR}
+  --json                    the runs as JSON`,
+
+  prune: `Usage: fluxgraph prune [--older-than DAYS] [--dry-run] [--cache-dir DIR]
+
+Forgets runs older than DAYS (default 30) and removes stored images no remaining run refers to.
+
+  --older-than DAYS         age of the runs to forget (default 30)
+  --dry-run                 say what would be removed, remove nothing
+${CACHE_DIR}`,
+
+  nodes: `Usage: fluxgraph nodes [--json]
+
+Lists the node types with their ports and params (types, ranges, defaults), from the node
+declarations.
+
+  --json                    the same as JSON`,
+
+  schema: `Usage: fluxgraph schema
+
+Prints the JSON Schema of the pipeline document (draft 2020-12), with every node type's params,
+so an editor with "$schema" completes node types and params. The same file is published as
+schema/pipeline.schema.json.`,
+};
+
+/** `-h` or `--help` among a command's arguments (before a `--`). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}

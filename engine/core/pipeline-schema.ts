@@ -3,6 +3,8 @@
  * runs exactly this. Edges use React Flow's field names; a handle id is the port name.
  */
 import { z } from 'zod';
+import type { AnyNodeDefinition } from './define-node';
+import type { NodeRegistry } from './registry';
 
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, "_", "-" and "." only');
 
@@ -54,7 +56,37 @@ export type PipelineNode = z.infer<typeof nodeSchema>;
 export type PipelineEdge = z.infer<typeof edgeSchema>;
 export type PipelineSettings = z.infer<typeof settingsSchema>;
 
-/** JSON Schema of the document, for editors that validate pipeline files. */
-export function pipelineJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(pipelineSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
+
+const toJsonSchema = (schema: z.ZodType): JsonSchema => z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as JsonSchema;
+
+/**
+ * One node of `registry` as a JSON Schema branch: `type` fixed to the node type, `params` its
+ * declared params schema (so editors complete param names, ranges, enums and defaults).
+ */
+function nodeBranch(def: AnyNodeDefinition, base: JsonSchema): JsonSchema {
+  const { $schema: _drop, ...params } = toJsonSchema(def.params);
+  const needsParams = (params.required?.length ?? 0) > 0;
+  return {
+    ...base,
+    title: def.title,
+    description: def.description,
+    properties: { ...base.properties, type: { const: def.type, description: `${def.title}: ${def.description}` }, params },
+    required: [...(base.required ?? []), ...(needsParams ? ['params'] : [])],
+  };
+}
+
+/**
+ * JSON Schema of the document, for editors that validate and complete pipeline files. With a
+ * registry, `nodes` items are a `oneOf` keyed by `type` with each node type's params, derived
+ * from the node declarations (nothing here is written by hand).
+ */
+export function pipelineJsonSchema(registry?: NodeRegistry): Record<string, unknown> {
+  const doc = toJsonSchema(pipelineSchema);
+  const nodes = doc.properties!.nodes as JsonSchema & { items: JsonSchema };
+  if (registry) {
+    const { $schema: _drop, ...base } = nodes.items;
+    nodes.items = { oneOf: registry.all().map((def) => nodeBranch(def, base)) };
+  }
+  return { title: `fluxgraph pipeline (version ${PIPELINE_VERSION})`, ...doc };
 }

@@ -1,4 +1,4 @@
-/** Runs the real `fluxgraph` CLI as a child process, as a user would. */
+/** Runs the real `fluxgraph` CLI as a child process, as a user would: bin/fluxgraph.mjs, which runs the build in dist/lib (npm test builds it first; test/build checks it is current). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { tempDir } from './tmp';
