@@ -34,6 +34,7 @@ export function priceRun(pipeline: Pipeline, pre: Preflight, cli: CliHost, host:
     variables: pre.variables,
     ...(pre.provider ? { provider: pre.provider } : {}),
     ...(pre.only ? { only: pre.only } : {}),
+    checked: pre.checked,
   });
 }
 

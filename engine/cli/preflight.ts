@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { EngineError } from '../core/errors';
 import type { Pipeline } from '../core/pipeline-schema';
-import { validatePipeline, type ValidationResult } from '../core/validate';
+import { parsePipeline, validatePipeline, type ValidationResult } from '../core/validate';
 import type { StoredRunOptions } from '../store/ledger';
 import { applySets } from './args';
 import { withProviders, type CliHost, type ProviderHost } from './cli-host';
@@ -43,10 +43,12 @@ async function readPipelineText(file: string, shown: string): Promise<string> {
   }
 }
 
-/** Reads and parses the pipeline: before the providers start, so a file that does not parse starts nothing. */
+/**
+ * Reads and parses the pipeline (its shape only: the nodes are checked once, after `--set`, by
+ * `checkPipeline`), before the providers start, so a file that does not parse starts nothing.
+ */
 export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<LoadedPipeline | number> {
   const { values, positionals, resumeId } = args;
-  const { registry } = cli;
   if (resumeId) {
     // These would change the requests, and so abandon the tasks the run already paid for.
     for (const flag of ['provider', 'only', 'set'] as const) {
@@ -61,7 +63,7 @@ export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<Lo
     const file = run.pipelinePath ?? undefined;
     if (positionals[0]) {
       const text = await readPipelineText(resolve(positionals[0]), positionals[0]);
-      const given = validatePipeline(text, { registry });
+      const given = parsePipeline(text);
       const now = given.pipeline && applySets(given.pipeline, values.set ?? []);
       if (!now || JSON.stringify(now.doc) !== JSON.stringify(doc)) {
         return fail(`--resume ${resumeId}: ${positionals[0]} differs from the pipeline that run started with; a resume runs the stored pipeline, so leave out the file (or start a new run)`);
@@ -71,7 +73,7 @@ export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<Lo
   }
   const file = resolve(positionals[0]);
   const shown = positionals[0];
-  const first = validatePipeline(await readPipelineText(file, shown), { registry });
+  const first = parsePipeline(await readPipelineText(file, shown));
   if (!first.pipeline) {
     printIssues(first.issues, shown);
     return EXIT.invalid;

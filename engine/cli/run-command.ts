@@ -90,6 +90,7 @@ export async function commandRun(argv: string[]): Promise<number> {
           priceOf,
           ...(budgetUsd !== undefined ? { budgetUsd } : {}),
           ...(only ? { only } : {}),
+          checked: pre.checked,
           onEvent: (e) => (json ? process.stdout.write(redact(JSON.stringify(e)) + '\n') : terminal!.onEvent(e)),
         });
         ledger.finishRun(summary);

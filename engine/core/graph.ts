@@ -19,43 +19,94 @@ function adjacency(edges: readonly EdgeLike[]): Map<string, string[]> {
   return out;
 }
 
-/** Each cycle as the list of node ids on it, in edge order (Tarjan's strongly connected components). */
+/**
+ * Each cycle as the list of node ids on it, in edge order (Tarjan's strongly connected
+ * components). Iterative over integer indices: a 100,000-node chain must not overflow the call
+ * stack, and checking it stays linear.
+ */
 export function findCycles(nodeIds: readonly string[], edges: readonly EdgeLike[]): string[][] {
-  const out = adjacency(edges);
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const cycles: string[][] = [];
+  // Number every node (edge endpoints outside `nodeIds` too: they are reached, never roots).
+  const ids: string[] = [];
+  const number = new Map<string, number>();
+  const numberOf = (id: string): number => {
+    let n = number.get(id);
+    if (n === undefined) {
+      n = ids.length;
+      ids.push(id);
+      number.set(id, n);
+    }
+    return n;
+  };
+  for (const id of nodeIds) numberOf(id);
+  const from = new Int32Array(edges.length);
+  const to = new Int32Array(edges.length);
+  edges.forEach((e, i) => {
+    from[i] = numberOf(e.source);
+    to[i] = numberOf(e.target);
+  });
+  const n = ids.length;
+  // Out-edges of node v are targets[first[v] .. first[v + 1]), in edge order.
+  const first = new Int32Array(n + 1);
+  for (let i = 0; i < edges.length; i++) first[from[i] + 1]++;
+  for (let v = 0; v < n; v++) first[v + 1] += first[v];
+  const fill = first.slice(0, n);
+  const targets = new Int32Array(edges.length);
+  for (let i = 0; i < edges.length; i++) targets[fill[from[i]]++] = to[i];
+
+  const index = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const onStack = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  let stackTop = 0;
+  // The depth-first path: each frame is a node and the next of its out-edges to follow.
+  const path = new Int32Array(n);
+  const next = new Int32Array(n);
+  let depth = 0;
   let counter = 0;
-  const visit = (v: string): void => {
-    index.set(v, counter);
-    low.set(v, counter);
-    counter++;
-    stack.push(v);
-    onStack.add(v);
-    for (const w of out.get(v) ?? []) {
-      if (!index.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (onStack.has(w)) {
-        low.set(v, Math.min(low.get(v)!, index.get(w)!));
+  const cycles: string[][] = [];
+  const enter = (v: number) => {
+    index[v] = low[v] = counter++;
+    stack[stackTop++] = v;
+    onStack[v] = 1;
+    path[depth] = v;
+    next[depth++] = first[v];
+  };
+  const roots = nodeIds.length;
+  for (let root = 0; root < roots; root++) {
+    if (index[root] !== -1) continue;
+    enter(root);
+    while (depth > 0) {
+      const v = path[depth - 1];
+      if (next[depth - 1] < first[v + 1]) {
+        const w = targets[next[depth - 1]++];
+        if (index[w] === -1) enter(w);
+        else if (onStack[w]) low[v] = Math.min(low[v], index[w]);
+        continue;
+      }
+      // v is done: close its component if it is the component's root, then report its low link up.
+      if (low[v] === index[v]) {
+        const scc: string[] = [];
+        let w: number;
+        do {
+          w = stack[--stackTop];
+          onStack[w] = 0;
+          scc.push(ids[w]);
+        } while (w !== v);
+        if (scc.length > 1 || hasSelfLoop(targets, first[v], first[v + 1], v)) cycles.push(scc.reverse());
+      }
+      depth--;
+      if (depth > 0) {
+        const parent = path[depth - 1];
+        low[parent] = Math.min(low[parent], low[v]);
       }
     }
-    if (low.get(v) === index.get(v)) {
-      const scc: string[] = [];
-      let w: string;
-      do {
-        w = stack.pop()!;
-        onStack.delete(w);
-        scc.push(w);
-      } while (w !== v);
-      const selfLoop = (out.get(v) ?? []).includes(v);
-      if (scc.length > 1 || selfLoop) cycles.push(scc.reverse());
-    }
-  };
-  for (const id of nodeIds) if (!index.has(id)) visit(id);
+  }
   return cycles;
+}
+
+function hasSelfLoop(targets: Int32Array, start: number, end: number, v: number): boolean {
+  for (let i = start; i < end; i++) if (targets[i] === v) return true;
+  return false;
 }
 
 /** True when adding source→target would close a cycle (target already reaches source). */

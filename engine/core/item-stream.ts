@@ -13,34 +13,41 @@ export class ItemStream {
   closed = false;
   /** Set when the producing node failed or was skipped as a whole. */
   brokenReason?: string;
-  private readonly listeners = new Set<(item: StreamItem | 'closed') => void>();
+  // Allocated on first use: most streams have one follower, many have none.
+  private itemListeners: ((item: StreamItem) => void)[] | undefined;
+  private closeListeners: (() => void)[] | undefined;
 
   push(item: StreamItem): void {
     if (this.closed) return;
     this.items.push(item);
-    for (const l of this.listeners) l(item);
+    const listeners = this.itemListeners;
+    if (listeners) for (let i = 0; i < listeners.length; i++) listeners[i](item);
   }
 
   close(brokenReason?: string): void {
     if (this.closed) return;
     if (brokenReason) this.brokenReason = brokenReason;
     this.closed = true;
-    for (const l of this.listeners) l('closed');
-    this.listeners.clear();
+    const listeners = this.closeListeners;
+    this.itemListeners = this.closeListeners = undefined;
+    if (listeners) for (const l of listeners) l();
   }
 
-  /** Replays what is already there, then follows; returns an unsubscribe function. */
-  follow(listener: (item: StreamItem | 'closed') => void): () => void {
-    for (const item of this.items) listener(item);
-    if (this.closed) {
-      listener('closed');
-      return () => undefined;
-    }
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /** Replays the items already there, then passes on each new one; `onClose` once the stream closes (at once if it has). */
+  follow(onItem: (item: StreamItem) => void, onClose?: () => void): void {
+    for (const item of this.items) onItem(item);
+    if (this.closed) return onClose?.();
+    (this.itemListeners ??= []).push(onItem);
+    if (onClose) (this.closeListeners ??= []).push(onClose);
+  }
+
+  /** Calls `listener` once the stream is closed (at once if it is). */
+  onClose(listener: () => void): void {
+    if (this.closed) listener();
+    else (this.closeListeners ??= []).push(listener);
   }
 
   whenClosed(): Promise<void> {
-    return this.closed ? Promise.resolve() : new Promise((res) => this.follow((i) => i === 'closed' && res()));
+    return new Promise((resolve) => this.onClose(resolve));
   }
 }

@@ -3,6 +3,7 @@ import type { EventListener } from './events';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
 import type { NodeRegistry } from './registry';
 import type { ArtifactStore } from './store';
+import type { ValidationResult } from './validate';
 
 export interface RunOptions {
   registry: NodeRegistry;
@@ -34,6 +35,13 @@ export interface RunOptions {
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
   /** Run only these nodes and what they depend on ("run to here"); upstream results are reused where stored. */
   only?: string[];
+  /**
+   * The host's pre-flight of this very document: `validatePipeline(doc, …)` with the same
+   * registry, providers, provider, variables and base folder, whose `pipeline` is the `doc`
+   * passed to `runPipeline`. The run then does not validate it again and reports its warnings.
+   * A result for another document object is ignored (the run validates, as without it).
+   */
+  checked?: ValidationResult;
 }
 
 /**

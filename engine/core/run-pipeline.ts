@@ -5,16 +5,15 @@
  * it needs is in the node declarations.
  *
  * A run is a small object (`run/run-state.ts`) and named steps over it, one file each:
- * `prepareRun` → `runNode` per node (`startNode`, `invokeItem` per item, `finishNode`) →
- * `summariseRun`.
+ * `prepareRun` → per node `watchInputs`, `beginItems` (`startNode`, `invokeItem` per item),
+ * and `finishNode` (or `skipNode`, `cancelNode`) → `summariseRun`.
  */
-import { toEngineError } from './errors';
 import type { RunSummary } from './events';
 import type { Pipeline } from './pipeline-schema';
 import type { RunOptions } from './run-options';
 import { prepareRun } from './run/prepare';
-import { failItem } from './run/node-outcome';
-import { runNode } from './run/run-node';
+import { guarded } from './run/node-outcome';
+import { beginItems, watchInputs } from './run/run-node';
 import { summariseRun } from './run/summarise';
 
 export { DEFAULT_TASK_TIMEOUT_MS } from './run/prepare';
@@ -32,15 +31,13 @@ export async function runPipeline(doc: Pipeline, options: RunOptions): Promise<R
     nodes: run.pipeline.nodes.map((n) => ({ id: n.id, type: n.type })),
   });
   try {
-    await Promise.all(
-      [...run.states.values()].map((s) =>
-        runNode(run, s).catch((e) => {
-          // A bug in a node's bookkeeping must not hang the run: report it on the node.
-          failItem(run, s, undefined, toEngineError(e, 'internal', { nodeId: s.node.id }));
-          for (const out of s.outputList) out.close('failed');
-        }),
-      ),
-    );
+    await new Promise<void>((resolve) => {
+      run.allEnded = resolve;
+      if (run.nodesLeft === 0) return resolve();
+      for (const s of run.states.values()) watchInputs(run, s);
+      // Nodes with no whole inputs start now, in document order; the others when their inputs close.
+      for (const s of run.states.values()) if (s.waitingWires === 0) guarded(run, s, beginItems);
+    });
   } finally {
     run.lanes.close();
   }

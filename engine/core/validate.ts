@@ -119,7 +119,11 @@ function documentIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
   return issueOut;
 }
 
-export function validatePipeline(input: unknown, options: ValidateOptions): ValidationResult {
+/**
+ * The document's shape only (JSON syntax, then the pipeline schema), without checking its nodes:
+ * for a host that applies overrides (`--set`) before the one full check.
+ */
+export function parsePipeline(input: unknown): ValidationResult {
   if (typeof input === 'string') {
     const parsed = parseJsonText(input);
     if (parsed.issues.length) {
@@ -138,7 +142,13 @@ export function validatePipeline(input: unknown, options: ValidateOptions): Vali
   }
   const shape = pipelineSchema.safeParse(input);
   if (!shape.success) return { ok: false, issues: shape.error.issues.map((i) => documentIssue(i, input)) };
-  const pipeline = shape.data;
+  return { ok: true, pipeline: shape.data, issues: [] };
+}
+
+export function validatePipeline(input: unknown, options: ValidateOptions): ValidationResult {
+  const parsed = parsePipeline(input);
+  if (!parsed.pipeline) return parsed;
+  const pipeline = parsed.pipeline;
   const issues = checkPipeline(pipeline, options);
   return { ok: !issues.some((i) => i.severity === 'error'), pipeline, issues };
 }
@@ -149,6 +159,7 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
   const error = (code: ErrorCode, message: string, at: Partial<ValidationIssue> = {}) =>
     issues.push({ code, severity: 'error', message, ...at });
 
+  const variables = { ...pipeline.settings?.variables, ...options.variables };
   const byId = new Map<string, { type: string; def?: AnyNodeDefinition; params: Record<string, unknown> }>();
   for (const node of pipeline.nodes) {
     if (byId.has(node.id)) {
@@ -169,7 +180,6 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
       }
       continue;
     }
-    const variables = { ...pipeline.settings?.variables, ...options.variables };
     for (const ci of def.check?.(parsed.data, { variables, baseDir: options.baseDir }) ?? []) {
       issues.push({
         code: ci.code,
@@ -238,7 +248,9 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
   }
 
   for (const cycle of findCycles([...byId.keys()], validEdges)) {
-    const path = [...cycle, cycle[0]].map((id) => `"${id}"`).join(' → ');
+    // A long cycle is named by its ends: each of its nodes gets this message.
+    const shown = cycle.length <= 8 ? [...cycle, cycle[0]] : [...cycle.slice(0, 3), `… ${cycle.length - 5} more …`, ...cycle.slice(-2), cycle[0]];
+    const path = shown.map((id) => (id.startsWith('… ') ? id : `"${id}"`)).join(' → ');
     for (const id of cycle) error('cycle', `node "${id}" is on a cycle: ${path}; pipelines must flow one way`, { nodeId: id });
   }
   return issues;

@@ -13,6 +13,7 @@ import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } fro
 import type { NodeRegistry } from '../core/registry';
 import type { TaskHooks } from '../core/run-options';
 import { runPipeline } from '../core/run-pipeline';
+import type { ValidationResult } from '../core/validate';
 import type { ArtifactStore } from '../core/store';
 import { FileArtifactStore } from '../store/artifacts';
 import { priceOf } from '../providers/pricing';
@@ -111,6 +112,8 @@ export interface EstimateOptions {
   variables?: Record<string, string>;
   provider?: string;
   only?: string[];
+  /** The pre-flight of `doc` (see RunOptions.checked): the dry run does not validate it again. */
+  checked?: ValidationResult;
 }
 
 export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promise<Estimate> {
@@ -148,6 +151,7 @@ export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promi
       ...(o.variables ? { variables: o.variables } : {}),
       ...(o.provider ? { provider: o.provider } : {}),
       ...(o.only ? { only: o.only } : {}),
+      ...(o.checked ? { checked: o.checked } : {}),
       onEvent: (e) => {
         if (e.type !== 'itemDone' || e.value.kind !== 'image' || e.value.image.meta?.nodeId !== e.nodeId) return;
         const n = node(e.nodeId);

@@ -4,42 +4,46 @@ import type { ItemValue } from '../events';
 import type { StreamItem } from '../item-stream';
 import type { ImageAsset, PortKind, PortValue } from '../ports';
 import { ItemContext } from './item-context';
-import { emitProgress, failItem } from './node-outcome';
+import { emitProgress, failItem, nodeBroke, settleIfDone } from './node-outcome';
 import type { NodeState, RunState } from './run-state';
 
-export async function invokeItem(run: RunState, s: NodeState, whole: Record<string, unknown>, inputItem: StreamItem | undefined, fanIndex: number, item: number): Promise<void> {
+/** Runs one invocation; once it has settled the node may end (`settleIfDone`). Never rejects. */
+export async function invokeItem(run: RunState, s: NodeState, inputItem: StreamItem | undefined, fanIndex: number, item: number): Promise<void> {
   const { node, def } = s;
-  if (run.signal.aborted && def.usesProvider) {
-    s.cancelled++;
-    for (const out of s.outputList) out.push({ index: item, ok: false, reason: 'cancelled' });
-    return;
-  }
-  s.running++;
-  emitProgress(run, s, item, 'running');
-  const inputs = def.eachItemOf && inputItem?.ok ? { ...whole, [def.eachItemOf]: [inputItem.value] } : whole;
-  const ctx = new ItemContext(run, s, item, fanIndex, inputItem?.index);
   try {
-    const result = await def.run({ inputs: inputs as never, params: s.params as never, ctx });
-    s.running--;
-    s.items++;
-    if (result) {
-      for (const port in result) {
-        const value = (result as Record<string, unknown>)[port];
-        if (value === undefined || !s.outputs[port]) continue;
-        recordOutput(run, s, item, port, value as PortValue<PortKind>);
+    if (run.signal.aborted && def.usesProvider) {
+      s.cancelled++;
+      for (const out of s.outputList) out.push({ index: item, ok: false, reason: 'cancelled' });
+    } else {
+      s.running++;
+      emitProgress(run, s, item, 'running');
+      const inputs = def.eachItemOf && inputItem?.ok ? { ...s.whole, [def.eachItemOf]: [inputItem.value] } : s.whole;
+      const ctx = new ItemContext(run, s, item, fanIndex, inputItem?.index);
+      try {
+        const result = await def.run({ inputs: inputs as never, params: s.params as never, ctx });
+        s.running--;
+        s.items++;
+        if (result) {
+          for (const port in result) {
+            const value = (result as Record<string, unknown>)[port];
+            if (value === undefined || !s.outputs[port]) continue;
+            recordOutput(run, s, item, port, value as PortValue<PortKind>);
+          }
+        }
+        emitProgress(run, s, item, 'done');
+      } catch (e) {
+        s.running--;
+        const err = toEngineError(e, 'internal', { nodeId: node.id, item });
+        const reason = isAbortError(err) ? 'cancelled' : err.message;
+        for (const out of s.outputList) out.push({ index: item, ok: false, reason });
+        if (isAbortError(err)) s.cancelled++;
+        else failItem(run, s, item, err);
       }
     }
-    emitProgress(run, s, item, 'done');
+    s.inFlight--;
+    settleIfDone(run, s);
   } catch (e) {
-    s.running--;
-    const err = toEngineError(e, 'internal', { nodeId: node.id, item });
-    const reason = isAbortError(err) ? 'cancelled' : err.message;
-    for (const out of s.outputList) out.push({ index: item, ok: false, reason });
-    if (isAbortError(err)) {
-      s.cancelled++;
-      return;
-    }
-    failItem(run, s, item, err);
+    nodeBroke(run, s, e);
   }
 }
 

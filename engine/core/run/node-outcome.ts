@@ -2,8 +2,11 @@
  * How a node's state changes and what it reports: start, progress, a failed item, and the ways
  * a node ends (finished, skipped, cancelled), each with its events and summary entries.
  */
-import { nodeLabel, type EngineError } from '../errors';
+import { nodeLabel, toEngineError, type EngineError } from '../errors';
+import type { RunEvent } from '../events';
 import type { NodeState, RunState } from './run-state';
+
+type NodeProgressEvent = Extract<RunEvent, { type: 'nodeProgress' }>;
 
 /** The first invocation that actually runs marks the node running (once). */
 export function startNode(run: RunState, s: NodeState): void {
@@ -14,17 +17,14 @@ export function startNode(run: RunState, s: NodeState): void {
 }
 
 export function emitProgress(run: RunState, s: NodeState, item?: number, status?: string, fraction?: number): void {
-  run.emit({
-    type: 'nodeProgress',
-    runId: run.runId,
-    at: Date.now(),
-    nodeId: s.node.id,
-    ...(item !== undefined ? { item } : {}),
-    ...(status ? { status } : {}),
-    ...(fraction !== undefined ? { fraction } : {}),
-    itemsDone: s.items,
-    itemsRunning: s.running,
-  });
+  // Built field by field (in the order the event has always had): two of these go out per item.
+  const e: Partial<NodeProgressEvent> = { type: 'nodeProgress', runId: run.runId, at: Date.now(), nodeId: s.node.id };
+  if (item !== undefined) e.item = item;
+  if (status) e.status = status;
+  if (fraction !== undefined) e.fraction = fraction;
+  e.itemsDone = s.items;
+  e.itemsRunning = s.running;
+  run.emit(e as NodeProgressEvent);
 }
 
 /** Records a failure of one item (or of the node as a whole when `item` is undefined). */
@@ -77,4 +77,38 @@ function emitNodeDone(run: RunState, s: NodeState): void {
   const elapsedMs = s.started ? Date.now() - s.started : 0;
   run.summary.nodes[s.node.id] = { status: s.status, items: s.items, failed: s.failed, elapsedMs, costUsd: s.costUsd };
   run.emit({ type: 'nodeDone', runId: run.runId, at: Date.now(), nodeId: s.node.id, status: s.status, items: s.items, failed: s.failed, elapsedMs });
+  nodeEnded(run, s);
+}
+
+/**
+ * A bug in the engine's bookkeeping for this node (or a listener that threw) must not hang the
+ * run: it is reported on the node, whose outputs close as failed.
+ */
+export function nodeBroke(run: RunState, s: NodeState, e: unknown): void {
+  if (s.ended) return;
+  failItem(run, s, undefined, toEngineError(e, 'internal', { nodeId: s.node.id }));
+  for (const out of s.outputList) out.close('failed');
+  nodeEnded(run, s);
+}
+
+function nodeEnded(run: RunState, s: NodeState): void {
+  if (s.ended) return;
+  s.ended = true;
+  if (--run.nodesLeft === 0) run.allEnded();
+}
+
+/** Called when an invocation settles and when the inputs are complete: the node ends when both are true. */
+export function settleIfDone(run: RunState, s: NodeState): void {
+  if (!s.itemsIn || s.inFlight > 0 || s.ended) return;
+  if (s.skipReason !== undefined) skipNode(run, s, s.skipReason);
+  else finishNode(run, s);
+}
+
+export function guarded(run: RunState, s: NodeState, step: (run: RunState, s: NodeState) => void): void {
+  if (s.ended) return;
+  try {
+    step(run, s);
+  } catch (e) {
+    nodeBroke(run, s, e);
+  }
 }

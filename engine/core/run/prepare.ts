@@ -8,7 +8,7 @@ import { Lanes } from '../lanes';
 import type { Pipeline } from '../pipeline-schema';
 import { ProviderCalls } from '../provider-calls';
 import type { RunOptions } from '../run-options';
-import { validatePipeline } from '../validate';
+import { validatePipeline, type ValidationResult } from '../validate';
 import { newRunId } from './run-id';
 import { onlyUpTo } from './only-up-to';
 import type { NodeState, RunState, Wire } from './run-state';
@@ -17,9 +17,10 @@ export const DEFAULT_TASK_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** Throws `invalid_document` for an invalid pipeline; otherwise the run, ready to start. */
 export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<RunState> {
+  const preflight = options.checked?.pipeline === doc ? options.checked : undefined;
   if (options.only?.length) doc = onlyUpTo(doc, options.only);
   const variables = { ...doc.settings?.variables, ...options.variables };
-  const checked = validatePipeline(doc, { registry: options.registry, providers: options.providers, provider: options.provider, variables, baseDir: options.baseDir });
+  const checked = preflight ? forPart(preflight, doc) : validatePipeline(doc, { registry: options.registry, providers: options.providers, provider: options.provider, variables, baseDir: options.baseDir });
   if (!checked.ok || !checked.pipeline) {
     const errors = checked.issues.filter((i) => i.severity === 'error');
     throw new EngineError('invalid_document', `the pipeline is invalid:\n${errors.map((i) => `  - ${i.message}`).join('\n')}`, { issues: errors });
@@ -85,6 +86,16 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
       running: 0,
       cancelled: 0,
       costUsd: 0,
+      waitingWires: 0,
+      openItemWires: 0,
+      itemsIn: false,
+      inFlight: 0,
+      seenItems: 0,
+      seen: undefined,
+      skipReason: undefined,
+      whole: {},
+      fan: 1,
+      ended: false,
     });
   }
   for (const e of pipeline.edges) states.get(e.target)!.inputs[e.targetHandle].push({ source: e.source, port: e.sourceHandle });
@@ -98,5 +109,16 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
   const seeds = Object.fromEntries([...states.values()].filter((s) => s.def.usesProvider).map((s) => [s.node.id, s.seed]));
   const emit = (e: RunEvent) => options.onEvent?.(e);
   const provenance = { ...(pipeline.name ? { name: pipeline.name } : {}), document: pipeline, seeds };
-  return { runId, pipeline, options, signal, startedAt, variables, seeds, provenance, warningsByNode, summary, lanes, calls, states, emit };
+  return { runId, pipeline, options, signal, startedAt, variables, seeds, provenance, warningsByNode, summary, lanes, calls, states, emit, nodesLeft: states.size, allEnded: () => undefined };
+}
+
+/**
+ * The pre-flight's result for the part of the document being run (`only`). A part of a valid
+ * document is valid (it keeps every node upstream of what it keeps, so every kept input stays
+ * connected), and its warnings are those of its nodes.
+ */
+function forPart(checked: ValidationResult, part: Pipeline): ValidationResult {
+  if (!checked.ok || part === checked.pipeline) return checked;
+  const kept = new Set(part.nodes.map((n) => n.id));
+  return { ok: true, pipeline: part, issues: checked.issues.filter((i) => !i.nodeId || kept.has(i.nodeId)) };
 }

@@ -35,6 +35,26 @@ export interface NodeState {
   running: number;
   cancelled: number;
   costUsd: number;
+  // The node's progress through `runNode`, as counters (see run-node.ts).
+  /** Wires into whole inputs that have not closed yet. */
+  waitingWires: number;
+  /** Wires into the `eachItemOf` input that have not closed yet. */
+  openItemWires: number;
+  /** Every input item has arrived (or the node takes none): it ends once `inFlight` is 0. */
+  itemsIn: boolean;
+  /** Invocations started and not yet settled. */
+  inFlight: number;
+  /** Items that arrived on the `eachItemOf` input. */
+  seenItems: number;
+  /** Their indices, kept only for a node that checks them (`afterItems`). */
+  seen: number[] | undefined;
+  /** Set when the node is to be skipped, not finished, once its invocations settle. */
+  skipReason: string | undefined;
+  /** The values of the whole inputs, shared by every invocation. */
+  whole: Record<string, unknown>;
+  fan: number;
+  /** nodeDone was emitted (or the node failed as a whole): nothing more happens to it. */
+  ended: boolean;
 }
 
 export interface RunState {
@@ -56,6 +76,9 @@ export interface RunState {
   calls: ProviderCalls;
   states: Map<string, NodeState>;
   emit: (e: RunEvent) => void;
+  /** Nodes that have not ended yet; `allEnded` is called when it reaches 0. */
+  nodesLeft: number;
+  allEnded: () => void;
 }
 
 export function streamOf(run: RunState, w: Wire): ItemStream {
