@@ -58,6 +58,7 @@ export const referenceImageNode = defineNode({
   params: z.strictObject({
     source: z.string().min(1).describe('File path (relative to the pipeline file) or http(s) URL'),
   }),
+  imageSource: (params) => (isUrl(params.source) ? 'url' : 'local'),
   check(params, env) {
     if (isUrl(params.source) || !env.baseDir) return [];
     const path = isAbsolute(params.source) ? params.source : resolve(env.baseDir, params.source);

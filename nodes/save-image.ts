@@ -121,6 +121,8 @@ export const saveImage = defineNode({
       costEstimated: image.meta?.costEstimated === true,
       prompt: image.meta?.prompt ?? null,
       sourceImages: image.meta?.sourceHashes ?? [],
+      /** How each reference reached a URL-only provider: route and host, never a signed URL. */
+      referenceDelivery: image.meta?.referenceDelivery ?? [],
       warnings: image.meta?.warnings ?? [],
       createdAt: new Date().toISOString(),
     };

@@ -8,6 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { EngineError } from '../core/errors';
 import type { Pipeline } from '../core/pipeline-schema';
 import { parsePipeline, validatePipeline, type ValidationResult } from '../core/validate';
+import { onlyUpTo } from '../core/run-pipeline';
+import { createReferenceDelivery } from '../refs/host';
+import { checkReferenceDelivery } from '../refs/plan';
 import type { StoredRunOptions } from '../store/ledger';
 import { applySets } from './args';
 import { withProviders, type CliHost, type ProviderHost } from './cli-host';
@@ -93,6 +96,13 @@ export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHo
   const unknownOnly = (only ?? []).filter((id) => !doc.nodes.some((n) => n.id === id));
   if (unknownOnly.length) return fail(`--only ${unknownOnly.join(', ')}: no such node (nodes: ${doc.nodes.map((n) => n.id).join(', ')})`);
   const checked = validatePipeline(doc, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables, baseDir });
+  // Way 5 of issue 10: a local reference no way can deliver to its URL-only provider is refused here.
+  if (checked.pipeline) {
+    const delivery = createReferenceDelivery({ env: cli.env, host, ...(cli.ledger ? { ledger: cli.ledger } : {}) });
+    const target = only ? onlyUpTo(checked.pipeline, only) : checked.pipeline;
+    const refIssues = checkReferenceDelivery(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), availability: (p) => delivery.availability(p) });
+    if (refIssues.length) Object.assign(checked, { ok: false, issues: [...checked.issues, ...refIssues] });
+  }
   return { ...loaded, checked, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}) };
 }
 

@@ -77,10 +77,23 @@ export class TerminalProgress {
   }
 }
 
+const ROUTE_NAMES: Record<string, string> = {
+  'given-url': 'the URL given',
+  'provider-url': "a provider's result URL",
+  upload: "the provider's upload API",
+  bucket: 'the reference bucket',
+  'public-server': "fluxgraph's public server",
+};
+
 export function formatSummary(s: RunSummary, outDir: string): string {
   const lines: string[] = [];
   const took = (s.elapsedMs / 1000).toFixed(1);
   lines.push(`Run ${s.runId} ${s.status} in ${took}s: ${s.imagesWritten.length} image${s.imagesWritten.length === 1 ? '' : 's'} written to ${outDir}, ${s.providerCalls} provider call${s.providerCalls === 1 ? '' : 's'}${s.cached ? ` (${s.cached} from cache)` : ''}, cost $${s.costUsd.toFixed(4)}`);
+  if (s.references?.length) {
+    const by = new Map<string, number>();
+    for (const r of s.references) by.set(r.route, (by.get(r.route) ?? 0) + 1);
+    lines.push(`  references delivered: ${[...by].map(([route, n]) => `${n} via ${ROUTE_NAMES[route] ?? route}`).join(', ')}`);
+  }
   for (const w of s.warnings) lines.push(`  warning: ${w.message}`);
   if (s.failures.length) {
     lines.push(`${s.failures.length} failure${s.failures.length === 1 ? '' : 's'}:`);

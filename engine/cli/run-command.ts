@@ -14,6 +14,7 @@ import { parsePipelineArgs } from './pipeline-args';
 import { preflight, validOrPrint } from './preflight';
 import { formatEstimate } from './print';
 import { formatSummary, TerminalProgress } from './progress';
+import { createReferenceDelivery } from '../refs/host';
 
 export async function commandRun(argv: string[]): Promise<number> {
   const args = parsePipelineArgs('run', argv);
@@ -88,6 +89,7 @@ export async function commandRun(argv: string[]): Promise<number> {
           ...(taskTimeoutMs ? { taskTimeoutMs } : {}),
           tasks: hooks,
           priceOf,
+          references: createReferenceDelivery({ env: cli.env, host, store, ledger }),
           ...(budgetUsd !== undefined ? { budgetUsd } : {}),
           ...(only ? { only } : {}),
           checked: pre.checked,

@@ -108,6 +108,12 @@ export interface NodeDefinition<
    * before anything is spent. `setFields` are the request fields the user set explicitly.
    */
   providerRequest?: (params: z.output<S>, explicitParams: readonly string[]) => PlannedRequest;
+  /**
+   * Where the images of a node that makes none with a provider come from: `local` (a file: a
+   * provider that only takes URLs needs an upload or a link for it) or `url` (public already).
+   * Nodes without it and without `usesProvider` pass images through (pick-images).
+   */
+  imageSource?: (params: z.output<S>) => 'local' | 'url';
   /** Checks beyond the params schema (placeholders, files): returned issues are errors. */
   check?: (params: z.output<S>, env: CheckEnv) => NodeCheckIssue[];
   /**

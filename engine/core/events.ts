@@ -2,6 +2,7 @@
  * Run events: plain JSON data, printed by the CLI as NDJSON and streamed to the editor over SSE
  * unchanged. Never carry keys or image bytes.
  */
+import type { DeliveredReference } from './references';
 import type { ErrorCode } from './errors';
 import type { ImageAsset } from './ports';
 
@@ -32,6 +33,8 @@ export interface RunSummary {
   /** Provider items served from the store (cache or resume) at no cost. */
   cached?: number;
   nodes: Record<string, { status: NodeStatus; items: number; failed: number; elapsedMs: number; costUsd: number }>;
+  /** How references reached URL-only providers, per paid item (route and host only). */
+  references?: { nodeId: string; item: number; hash: string; route: DeliveredReference['route']; host?: string }[];
 }
 
 export type NodeStatus = 'queued' | 'running' | 'done' | 'failed' | 'partial' | 'skipped' | 'cancelled';

@@ -1,3 +1,5 @@
+import type { DeliveredReference } from './references';
+
 /** The kinds of values that travel along edges. An edge connects ports of the same kind. */
 export type PortKind = 'text' | 'image';
 
@@ -49,6 +51,8 @@ export interface ImageMeta {
   costEstimated?: boolean;
   /** Hashes of the images this one was made from (references, refine input). */
   sourceHashes?: string[];
+  /** How each reference reached a URL-only provider (route and host; never a signed query). */
+  referenceDelivery?: DeliveredReference[];
   /** A public URL this image is also available at (a user-given reference URL). */
   url?: string;
   /** Original file name or URL of a reference image. */

@@ -9,6 +9,7 @@ import { readImageInfo } from './image-info';
 import type { Lanes } from './lanes';
 import type { ImageAsset } from './ports';
 import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } from './provider';
+import type { DeliveredReference, ReferenceResolver } from './references';
 import type { GeneratedImageRecord, TaskHooks, TaskKey } from './run-options';
 import type { ArtifactStore } from './store';
 
@@ -44,6 +45,8 @@ export interface ProviderCallsOptions {
   defaultProvider: string;
   budgetUsd?: number;
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
+  /** Public URLs for references of providers that only take URLs (absent: only user-given URLs work). */
+  references?: ReferenceResolver;
 }
 
 export interface CallStats {
@@ -68,7 +71,7 @@ export class ProviderCalls {
   /** Expected cost of tasks submitted but not yet priced by the provider. */
   private reservedUsd = 0;
   /** Cacheable requests being obtained right now, by request hash. */
-  private readonly inflight = new Map<string, Promise<{ record: GeneratedImageRecord; cached: boolean; taskId?: string }>>();
+  private readonly inflight = new Map<string, Promise<Obtained>>();
 
   constructor(private readonly o: ProviderCallsOptions) {}
 
@@ -124,15 +127,15 @@ export class ProviderCalls {
         () => this.inflight.delete(key.requestHash),
       );
     }
-    const { record, cached, taskId } = await obtained;
-    return this.asset(record, request, provider, call, warnings, cached, taskId);
+    const { record, cached, taskId, delivered } = await obtained;
+    return this.asset(record, request, provider, call, warnings, cached, taskId, delivered);
   }
 
   /** A stored result for the request, or a new (paid) one, stored. */
-  private async obtain(provider: Provider, request: ImageRequest, firstKey: TaskKey, call: CallContext): Promise<{ record: GeneratedImageRecord; cached: boolean; taskId?: string }> {
+  private async obtain(provider: Provider, request: ImageRequest, firstKey: TaskKey, call: CallContext): Promise<Obtained> {
     let key = firstKey;
     const waitUntil = Date.now() + WAIT_ELSEWHERE_MS;
-    let result: { task: TaskRef; image: GeneratedImage } | undefined;
+    let result: Submitted | undefined;
     while (!result) {
       const known = await this.o.tasks?.lookup(key);
       if (known?.done) {
@@ -173,10 +176,12 @@ export class ProviderCalls {
         throw err;
       }
     }
-    const { task, image } = result;
+    const { task, image, delivered } = result;
     const info = readImageInfo(image.bytes);
     if (!info) throw new EngineError('provider_failed', `provider "${provider.id}" returned something that is not a JPEG, PNG or WebP image (task ${task.taskId})`, { provider: provider.id, taskId: task.taskId });
     const hash = await this.o.store.put(image.bytes);
+    // Its result URL can carry it to the next URL-only provider while it is valid.
+    if (image.resultUrl) this.o.references?.produced(hash, provider.id, image.resultUrl, image.resultExpiresAt);
     const record: GeneratedImageRecord = {
       hash,
       width: info.width,
@@ -192,7 +197,7 @@ export class ProviderCalls {
     }
     await this.o.tasks?.completed(key, task, record);
     if (task.costUsd === undefined) this.stats.costUsd += record.costUsd ?? 0;
-    return { record, cached: false, taskId: task.taskId };
+    return { record, cached: false, taskId: task.taskId, ...(delivered ? { delivered } : {}) };
   }
 
   /** Refuses a submit that could take the run past its budget; returns the amount reserved. */
@@ -212,7 +217,7 @@ export class ProviderCalls {
     return expected;
   }
 
-  private asset(record: GeneratedImageRecord, request: ImageRequest, provider: Provider, call: CallContext, warnings: string[], cached: boolean, taskId?: string): ImageAsset {
+  private asset(record: GeneratedImageRecord, request: ImageRequest, provider: Provider, call: CallContext, warnings: string[], cached: boolean, taskId?: string, delivered?: DeliveredReference[]): ImageAsset {
     return {
       hash: record.hash,
       mime: record.mime,
@@ -226,6 +231,7 @@ export class ProviderCalls {
         ...(taskId ? { taskId } : {}),
         ...(record.costUsd !== undefined && !cached ? { costUsd: record.costUsd, ...(record.costEstimated ? { costEstimated: true } : {}) } : {}),
         sourceHashes: request.references.map((r) => r.asset.hash),
+        ...(delivered?.length ? { referenceDelivery: delivered } : {}),
         prompt: request.prompt,
         ...(warnings.length ? { warnings } : {}),
         ...(cached ? { cached: true, costUsd: 0 } : {}),
@@ -233,7 +239,7 @@ export class ProviderCalls {
     };
   }
 
-  private async submitAndWait(provider: Provider, request: ImageRequest, key: TaskKey, inFlight: TaskRef | undefined, call: CallContext): Promise<{ task: TaskRef; image: GeneratedImage }> {
+  private async submitAndWait(provider: Provider, request: ImageRequest, key: TaskKey, inFlight: TaskRef | undefined, call: CallContext): Promise<Submitted> {
     for (let attempt = 0; ; attempt++) {
       let refused: EngineError | undefined;
       const outcome = await this.o.lanes.run(
@@ -241,7 +247,16 @@ export class ProviderCalls {
         async () => {
           let task = inFlight;
           let reserved = 0;
+          let delivered: DeliveredReference[] | undefined;
+          let sent = request;
           if (!task) {
+            // URLs are chosen now, at the submit, so a provider URL is passed on only while it stays valid.
+            if (provider.capabilities.referencesMustBeUrls && request.references.length > 0 && this.o.references) {
+              call.onStatus('preparing references');
+              const got = await this.o.references.resolve(provider, request.references, { signal: call.signal, ...(call.onWarning ? { onWarning: call.onWarning } : {}) });
+              sent = { ...request, references: got.refs };
+              delivered = got.delivered;
+            }
             if ((await this.o.tasks?.submitting?.(key)) === 'elsewhere') throw SUBMITTING_ELSEWHERE;
             reserved = this.reserveBudget(provider.id, request);
             call.onStatus('submitting');
@@ -249,7 +264,7 @@ export class ProviderCalls {
               // Not the run's signal: a submit cut off mid-request may have been paid for, so a
               // Ctrl-C lets it finish and records the task (a resume then waits on it). The
               // adapter's own timeout turns a submit that never answers into ambiguous_submit.
-              task = await provider.submit(request, { signal: NEVER_ABORTED });
+              task = await provider.submit(sent, { signal: NEVER_ABORTED });
             } catch (e) {
               this.reservedUsd -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
@@ -279,7 +294,7 @@ export class ProviderCalls {
               timeoutMs: this.o.taskTimeoutMs,
               onProgress: (fraction, status) => call.onStatus(status, fraction),
             });
-            return { task, image };
+            return { task, image, ...(delivered ? { delivered } : {}) };
           } finally {
             this.reservedUsd -= reserved;
           }
@@ -297,6 +312,19 @@ export class ProviderCalls {
       await sleep(wait, call.signal);
     }
   }
+}
+
+interface Submitted {
+  task: TaskRef;
+  image: GeneratedImage;
+  delivered?: DeliveredReference[];
+}
+
+interface Obtained {
+  record: GeneratedImageRecord;
+  cached: boolean;
+  taskId?: string;
+  delivered?: DeliveredReference[];
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -50,8 +50,10 @@ export interface GeneratedImage {
   mime: ImageAsset['mime'];
   seed?: number;
   costUsd?: number;
-  /** The provider's (expiring) result URL, kept for the record only. */
+  /** The provider's (expiring) result URL: recorded, and passed on as a reference while it is valid. */
   resultUrl?: string;
+  /** When `resultUrl` stops working (epoch ms): published by the provider, read from the URL, or assumed. */
+  resultExpiresAt?: number;
 }
 
 export interface WaitOptions {
@@ -80,6 +82,13 @@ export interface ProviderCapabilities {
   mapSize(width: number, height: number): { width: number; height: number; note?: string };
 }
 
+/** A local image made fetchable through the provider's own upload API (kie.ai). */
+export interface UploadedReference {
+  url: string;
+  /** Epoch ms after which the provider may have deleted it. */
+  expiresAt: number;
+}
+
 export interface Provider {
   readonly id: string;
   readonly title: string;
@@ -88,6 +97,8 @@ export interface Provider {
   submit(request: ImageRequest, options: SubmitOptions): Promise<TaskRef>;
   /** Waits for a submitted task and downloads its image at once. Safe to call again on resume. */
   wait(task: TaskRef, options: WaitOptions): Promise<GeneratedImage>;
+  /** Present when the provider has a (free) file upload API that turns bytes into a URL it accepts. */
+  uploadReference?(image: { bytes: Buffer; mime: ImageAsset['mime']; hash: string }, signal: AbortSignal): Promise<UploadedReference>;
 }
 
 export interface ProviderSet {

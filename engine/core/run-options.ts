@@ -1,6 +1,7 @@
 /** What a host (CLI, server, library caller) hands to `runPipeline`. */
 import type { EventListener } from './events';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
+import type { ReferenceResolver } from './references';
 import type { NodeRegistry } from './registry';
 import type { ArtifactStore } from './store';
 import type { ValidationResult } from './validate';
@@ -33,6 +34,8 @@ export interface RunOptions {
    * and it is the recorded cost (marked estimated) when a provider reports none.
    */
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
+  /** Public URLs for references of URL-only providers (engine/refs); absent: only user-given URLs. */
+  references?: ReferenceResolver;
   /** Run only these nodes and what they depend on ("run to here"); upstream results are reused where stored. */
   only?: string[];
   /**

@@ -5,6 +5,7 @@
 import { kieSignature } from './callbacks';
 import { bearerToken, isPlainObject, type Reply } from './http';
 import { InputImageError, isHttpUrl, loadImages, type LoadedImage } from './inputs';
+import { kieUploadRoutes } from './kie-upload';
 import { kieCredits } from './pricing';
 import { codeReply, readJson, type HandlerResult, type ProviderProtocol, type RequestContext } from './protocol';
 import { ASPECT_RATIOS, RESOLUTIONS, aspectSize } from './sizes';
@@ -195,8 +196,9 @@ export const kieProtocol: ProviderProtocol = {
     { method: 'POST', path: '/api/v1/jobs/createTask', phase: 'submit', handle: createTask },
     { method: 'GET', path: '/api/v1/jobs/recordInfo', phase: 'poll', handle: recordInfo },
     { method: 'GET', path: '/api/v1/chat/credit', phase: 'poll', handle: credit },
+    ...kieUploadRoutes,
   ],
-  ownsPath: (p) => p.startsWith('/api/v1/jobs/') || p.startsWith('/api/v1/chat/'),
+  ownsPath: (p) => p.startsWith('/api/v1/jobs/') || p.startsWith('/api/v1/chat/') || p.startsWith('/api/file-') || p.startsWith('/kie-files/'),
   notFound: () => ({ status: 404, body: { code: 404, msg: 'Not Found' } }),
   methodNotAllowed: () => ({ status: 405, body: { code: 405, msg: 'Method Not Allowed' } }),
   rateLimited: (sec, state) => err(state, 429, 'Rate limited, please try again later', { 'retry-after': String(sec) }),

@@ -18,6 +18,7 @@ function emptyStats(): EmulatorStats {
     requestCounts: {},
     polls: perProvider(() => 0),
     downloads: perProvider(() => 0),
+    uploads: perProvider(() => 0),
     injected: { submit: injected(), poll: injected(), download: injected() },
     capRejections: perProvider(() => 0),
     peakActive: perProvider(() => ({})),

@@ -50,6 +50,8 @@ export interface EmulatorOptions {
   strictPollingHost: boolean;
   /** Delays between callback retries after a non-2xx or network error, ms. */
   callbackRetryDelaysMs: number[];
+  /** Lifetime of files uploaded through kie.ai's upload API, ms (default 24 h). */
+  uploadTtlMs?: number;
   /** Clock of the task state machines (default Date.now); tests inject one to step through states. */
   clock?: () => number;
 }
@@ -76,6 +78,8 @@ export interface EmulatorStats {
   requestCounts: Record<string, number>;
   polls: Record<ProviderName, number>;
   downloads: Record<ProviderName, number>;
+  /** Files received through upload APIs (kie.ai). */
+  uploads: Record<ProviderName, number>;
   injected: Record<'submit' | 'poll' | 'download', InjectedCounts>;
   /** 429s because the key had too many active tasks. */
   capRejections: Record<ProviderName, number>;

@@ -39,6 +39,8 @@ export interface HostProviders {
   callbacks?: CallbackReceiver;
   /** Every secret value, so hosts can redact. */
   secrets: string[];
+  /** Set when embedded: the emulator's result URLs die with this process (reference delivery). */
+  session?: string;
   close(): Promise<void>;
 }
 
@@ -96,6 +98,8 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
       closers.push(() => cb.close());
     }
 
+    // The upload API follows KIE_BASE_URL when only that is set (a proxy or an emulator), so uploads never go elsewhere.
+    const kieUploadBase = embedded ? emulator!.baseUrl : (value('KIE_UPLOAD_BASE_URL') ?? value(PROVIDER_ENV.kie.baseUrl));
     const kieHmacKey = embedded ? emulator!.options.kieWebhookHmacKey : value('KIE_WEBHOOK_HMAC_KEY');
     const optionsFor = (id: ProviderId): AdapterOptions => ({
       apiKey: embedded ? EMULATOR_KEY : value(PROVIDER_ENV[id].key),
@@ -105,7 +109,7 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     });
     const list: Provider[] = [
       createBflProvider({ ...optionsFor('bfl'), ...(embedded ? { signatureHeader: emulator!.options.bflSignatureHeader } : {}) }),
-      createKieProvider({ ...optionsFor('kie'), ...(kieHmacKey ? { webhookHmacKey: kieHmacKey } : {}) }),
+      createKieProvider({ ...optionsFor('kie'), ...(kieHmacKey ? { webhookHmacKey: kieHmacKey } : {}), ...(kieUploadBase ? { uploadBaseUrl: kieUploadBase } : {}) }),
       createNovitaProvider(optionsFor('novita')),
       createCrunProvider(optionsFor('crun')),
     ];
@@ -127,7 +131,7 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     return {
       providers,
       embedded,
-      ...(emulator ? { emulatorUrl: emulator.baseUrl, emulator } : {}),
+      ...(emulator ? { emulatorUrl: emulator.baseUrl, emulator, session: `emulator-${randomBytes(8).toString('hex')}` } : {}),
       ...(callbacks ? { callbacks } : {}),
       get secrets() {
         return secrets();

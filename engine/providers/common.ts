@@ -6,6 +6,7 @@ import { EngineError } from '../core/errors';
 import type { GeneratedImage, ImageRequest, ModelId, ReferenceImage, TaskRef, WaitOptions } from '../core/provider';
 import type { CallbackReceiver } from './callbacks';
 import { downloadImage, type ProviderContext } from './http';
+import { resultUrlExpiry } from '../refs/expiry';
 import { pollSettings, pollTask, type PollSettings, type PollStep, type PushedSteps } from './poll';
 
 /** What every adapter factory accepts. */
@@ -28,6 +29,8 @@ export interface ResultInfo {
   url: string;
   seed?: number;
   costUsd?: number;
+  /** Lifetime of `url` in seconds, when the provider publishes it (novita `image_url_ttl`). */
+  urlTtlSec?: number;
 }
 
 export function makeContext(id: string, title: string, keyEnv: string, opts: AdapterOptions): ProviderContext {
@@ -157,7 +160,8 @@ async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Pro
   options.onProgress?.(1, 'downloaded');
   const seed = info.seed ?? task.seed;
   const costUsd = info.costUsd ?? task.costUsd;
-  return { ...image, ...(seed !== undefined ? { seed } : {}), ...(costUsd !== undefined ? { costUsd } : {}), resultUrl: url };
+  const resultExpiresAt = resultUrlExpiry(url, Date.now(), url === info.url ? info.urlTtlSec : undefined);
+  return { ...image, ...(seed !== undefined ? { seed } : {}), ...(costUsd !== undefined ? { costUsd } : {}), resultUrl: url, resultExpiresAt };
 }
 
 export function resolvePoll(opts: AdapterOptions): PollSettings {

@@ -66,7 +66,7 @@ const TaskResult = z.object({
     reason: z.string().nullish(),
     progress_percent: z.number().nullish(),
   }),
-  images: z.array(z.object({ image_url: z.string().nullish() })).nullish(),
+  images: z.array(z.object({ image_url: z.string().nullish(), image_url_ttl: z.union([z.number(), z.string()]).nullish() })).nullish(),
   extra: z.object({ seed: z.union([z.string(), z.number()]).nullish() }).nullish(),
 });
 
@@ -197,10 +197,13 @@ export function createNovitaProvider(opts: AdapterOptions = {}): Provider {
     const { task, images, extra } = parsed.data;
     const status = task.status.replace(/^TASK_STATUS_/, '');
     if (status === 'SUCCEED' || status === 'SUCCEEDED') {
-      const url = images?.find((i) => i.image_url)?.image_url;
+      const image = images?.find((i) => i.image_url);
+      const url = image?.image_url;
       if (!url) return failed(new EngineError('provider_failed', `novita.ai: task ${taskId} succeeded without images`, details));
       const seed = Number(extra?.seed);
-      return { state: 'done', value: { url, ...(extra?.seed !== undefined && extra?.seed !== null && Number.isSafeInteger(seed) && seed >= 0 ? { seed } : {}) } };
+      // image_url_ttl: seconds, a number in task-result and a string in webhooks (providers.md 3.2).
+      const ttl = Number(image?.image_url_ttl);
+      return { state: 'done', value: { url, ...(Number.isFinite(ttl) && ttl > 0 ? { urlTtlSec: ttl } : {}), ...(extra?.seed !== undefined && extra?.seed !== null && Number.isSafeInteger(seed) && seed >= 0 ? { seed } : {}) } };
     }
     if (status === 'FAILED') {
       const reason = task.reason ? scrub(clip(task.reason, 200), ctx.secrets) : '';

@@ -21,6 +21,8 @@ import { estimatePipeline, type Estimate } from '../host/estimate';
 import type { Ledger } from '../store/ledger';
 import type { RunImage, RunRecord } from '../../editor/api/types';
 import { HttpError } from './http-util';
+import type { ReferenceDelivery } from '../refs/delivery';
+import { checkReferenceDelivery } from '../refs/plan';
 
 export interface RunRegistryOptions {
   registry: NodeRegistry;
@@ -39,6 +41,8 @@ export interface RunRegistryOptions {
   tasks?: TaskHooks;
   /** The providers are the embedded emulator, whose tasks do not outlive this process. */
   embedded?: boolean;
+  /** Reference delivery for URL-only providers, one per run (engine/refs); absent: user-given URLs only. */
+  references?: () => ReferenceDelivery;
   /** Runs whose event logs stay in memory for replay. */
   keepEventLogs?: number;
   historyLimit?: number;
@@ -161,13 +165,23 @@ export class RunRegistry {
 
   validate(input: StartRunInput): { ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] } {
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
-    return validatePipeline(input.pipeline, {
+    const checked = validatePipeline(input.pipeline, {
       registry: this.opts.registry,
       providers: this.opts.providers,
       ...(input.provider ? { provider: input.provider } : {}),
       ...(variables ? { variables } : {}),
       baseDir: this.opts.baseDir,
     });
+    // Way 5 of issue 10: a local reference no way can deliver is refused before anything is spent.
+    const delivery = this.opts.references?.();
+    if (!checked.pipeline || !delivery) return checked;
+    const refIssues = checkReferenceDelivery(checked.pipeline, {
+      registry: this.opts.registry,
+      providers: this.opts.providers,
+      ...(input.provider ? { provider: input.provider } : {}),
+      availability: (p) => delivery.availability(p),
+    });
+    return refIssues.length ? { ...checked, ok: false, issues: [...checked.issues, ...refIssues] } : checked;
   }
 
   start(input: StartRunInput): { runId: string; issues: ValidationIssue[] } {
@@ -231,6 +245,7 @@ export class RunRegistry {
       ...(tasks ? { tasks } : {}),
       ...(only ? { only } : {}),
       priceOf,
+      ...(this.opts.references ? { references: this.opts.references() } : {}),
       onEvent: (e) => this.record(run, e),
     })
       .then((summary) => this.finish(run, summary))

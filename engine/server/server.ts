@@ -15,6 +15,7 @@ import { createProviders, PROVIDER_ENV, type HostProviders, type ProviderId } fr
 import { loadEnv } from '../host/env';
 import { FileArtifactStore } from '../store/artifacts';
 import { Ledger } from '../store/ledger';
+import { createReferenceDelivery } from '../refs/host';
 import { createRegistry } from '../../nodes/index';
 import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
 import { createApp, DEFAULT_MAX_BODY_BYTES } from './app';
@@ -122,6 +123,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(ledger ? { ledger } : {}),
     ...(options.tasks ? { tasks: options.tasks } : {}),
     embedded: host.embedded,
+    references: () => createReferenceDelivery({ env, host, store, ...(ledger ? { ledger } : {}) }),
     log,
   });
   await runs.init();

@@ -59,6 +59,9 @@ function recordOutput(run: RunState, s: NodeState, item: number, port: string, v
     s.costUsd += cost;
     run.summary.costUsd += cost;
   }
+  if (own && v.meta!.referenceDelivery?.length) {
+    run.summary.references = [...(run.summary.references ?? []), ...v.meta!.referenceDelivery.map((d) => ({ nodeId: node.id, item, ...d }))];
+  }
   run.emit({
     type: 'itemDone',
     runId: run.runId,

@@ -62,6 +62,7 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
     defaultProvider,
     ...(options.budgetUsd !== undefined ? { budgetUsd: options.budgetUsd } : {}),
     ...(options.priceOf ? { priceOf: options.priceOf } : {}),
+    ...(options.references ? { references: options.references } : {}),
   });
 
   const states = new Map<string, NodeState>();

@@ -1,0 +1,63 @@
+/**
+ * Reference delivery as a host (CLI, server) sets it up from the environment:
+ * FLUXGRAPH_REFERENCE_MIN_VALID_SEC (default 300: a URL is passed on only while it stays valid
+ * that long), FLUXGRAPH_REFERENCE_UPLOADS=off (no uploads, buckets or public links).
+ */
+import { EngineError } from '../core/errors';
+import type { ArtifactStore } from '../core/store';
+import type { HostProviders } from '../host/create-providers';
+import type { Ledger } from '../store/ledger';
+import { MemoryReferenceUrls, SqliteReferenceUrls, type ReferenceUrlStore } from '../store/reference-urls';
+import { DEFAULT_MIN_VALID_MS, ReferenceDelivery, type ReferenceBucket, type PublicReferenceServer } from './delivery';
+
+export interface ReferenceSettings {
+  minValidMs: number;
+  uploads: boolean;
+}
+
+export function referenceSettings(env: Record<string, string | undefined>): ReferenceSettings {
+  const raw = env.FLUXGRAPH_REFERENCE_MIN_VALID_SEC?.trim();
+  let minValidMs = DEFAULT_MIN_VALID_MS;
+  if (raw) {
+    const sec = Number(raw);
+    if (!Number.isFinite(sec) || sec < 0) throw new EngineError('usage', `FLUXGRAPH_REFERENCE_MIN_VALID_SEC=${raw}: expected seconds (0 or more)`);
+    minValidMs = sec * 1000;
+  }
+  const off = /^(off|0|false|no)$/i.test(env.FLUXGRAPH_REFERENCE_UPLOADS?.trim() ?? '');
+  return { minValidMs, uploads: !off };
+}
+
+const urlStores = new WeakMap<Ledger, ReferenceUrlStore>();
+
+/** The ledger's URL table (created on first use), or a per-process one without a ledger. */
+export function referenceUrlsOf(ledger: Ledger | undefined): ReferenceUrlStore {
+  if (!ledger) return new MemoryReferenceUrls();
+  let s = urlStores.get(ledger);
+  if (!s) urlStores.set(ledger, (s = new SqliteReferenceUrls(ledger.db)));
+  return s;
+}
+
+export interface ReferenceHostOptions {
+  env: Record<string, string | undefined>;
+  host: Pick<HostProviders, 'session'>;
+  /** Needed to serve links from fluxgraph's own server; pre-flight planning goes without. */
+  store?: ArtifactStore;
+  ledger?: Ledger;
+  urls?: ReferenceUrlStore;
+  bucket?: ReferenceBucket;
+  publicServer?: PublicReferenceServer;
+}
+
+/** One per run: it says once per run that a local image was made fetchable. */
+export function createReferenceDelivery(o: ReferenceHostOptions): ReferenceDelivery {
+  const settings = referenceSettings(o.env);
+  return new ReferenceDelivery({
+    urls: o.urls ?? referenceUrlsOf(o.ledger),
+    ...(o.store ? { store: o.store } : {}),
+    minValidMs: settings.minValidMs,
+    uploads: settings.uploads,
+    ...(o.bucket ? { bucket: o.bucket } : {}),
+    ...(o.publicServer ? { publicServer: o.publicServer } : {}),
+    ...(o.host.session ? { session: o.host.session } : {}),
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * Reference delivery end to end (issue 10): the real CLI against an emulator over HTTP. What a
+ * URL-only provider receives is read back from the provider's own echo of the submitted input.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator } from '../../engine/emulator/server';
+import type { Emulator } from '../../engine/emulator/types';
+import { tempDir } from '../helpers/tmp';
+import { crunTask, emulatorEnv, imagesOf, kieInput, referenceEdit, runPipelineCli } from './helpers';
+
+let emulator: Emulator;
+beforeAll(async () => {
+  emulator = await startEmulator({ latencyMs: 50 });
+});
+afterAll(() => emulator.close());
+afterEach(() => {
+  emulator.setFaults({});
+  emulator.reset();
+});
+
+const DRAFT_THEN_REFINE = {
+  version: 1,
+  name: 'draft-then-refine-crun',
+  settings: { provider: 'crun' },
+  nodes: [
+    { id: 'idea', type: 'prompt', params: { text: 'a lighthouse on a rocky coast at dawn' } },
+    { id: 'drafts', type: 'flux-flex-generate', params: { width: 512, height: 512, count: 3, seed: 1000 } },
+    { id: 'pick', type: 'pick-images', params: { indices: [0, 2] } },
+    { id: 'refine', type: 'flux-max-refine', params: { seed: 7 } },
+    { id: 'save', type: 'save-image', params: { template: 'final-{index}' } },
+  ],
+  edges: [
+    { source: 'idea', sourceHandle: 'text', target: 'drafts', targetHandle: 'prompt' },
+    { source: 'drafts', sourceHandle: 'images', target: 'pick', targetHandle: 'images' },
+    { source: 'pick', sourceHandle: 'images', target: 'refine', targetHandle: 'images' },
+    { source: 'idea', sourceHandle: 'text', target: 'refine', targetHandle: 'prompt' },
+    { source: 'refine', sourceHandle: 'images', target: 'save', targetHandle: 'images' },
+  ],
+};
+
+describe('reference delivery to URL-only providers', () => {
+  it('draft-then-refine on crun: each refine receives the URL crun gave its draft', async () => {
+    const dir = tempDir();
+    const r = await runPipelineCli(dir, DRAFT_THEN_REFINE, [], emulatorEnv(emulator));
+    expect(r.stderr).not.toMatch(/local file/);
+    expect(r.code).toBe(0);
+    const drafts = imagesOf(r, 'drafts');
+    const refines = imagesOf(r, 'refine');
+    expect(refines).toHaveLength(2);
+    for (const [i, refine] of refines.entries()) {
+      const draft = drafts[[0, 2][i]];
+      const sent = await crunTask(emulator, refine.meta!.taskId!);
+      const made = await crunTask(emulator, draft.meta!.taskId!);
+      expect(sent.input.img_urls).toEqual([made.mediaUrls[0]]);
+      expect(refine.meta?.referenceDelivery).toEqual([{ hash: draft.hash, route: 'provider-url', host: new URL(made.mediaUrls[0]).host }]);
+    }
+    expect(r.summary?.references?.map((d) => d.route)).toEqual(['provider-url', 'provider-url']);
+    const sidecar = JSON.parse(readFileSync(r.events.flatMap((e) => (e.type === 'fileWritten' ? [e.sidecar] : []))[0], 'utf8'));
+    expect(sidecar.referenceDelivery[0].route).toBe('provider-url');
+    // Route and host only: no signed query string ends up in the sidecar.
+    expect(JSON.stringify(sidecar)).not.toMatch(/sig=|se=/);
+  });
+
+  it('a local image reaches kie.ai through its upload API, uploaded once', async () => {
+    const dir = tempDir();
+    const doc = referenceEdit('kie');
+    // Two nodes use the same image: it is still uploaded once.
+    doc.nodes.push({ id: 'edit2', type: 'flux-flex-generate', params: { width: 512, height: 512, seed: 43, provider: 'kie' } });
+    doc.edges.push({ source: 'photo', sourceHandle: 'image', target: 'edit2', targetHandle: 'references' }, { source: 'instruction', sourceHandle: 'text', target: 'edit2', targetHandle: 'prompt' });
+    const r = await runPipelineCli(dir, doc, [], emulatorEnv(emulator));
+    expect(r.code).toBe(0);
+    expect(emulator.stats().uploads.kie).toBe(1);
+    const [edit] = imagesOf(r, 'edit');
+    const input = await kieInput(emulator, edit.meta!.taskId!);
+    expect(input.input_urls).toEqual([expect.stringMatching(/\/kie-files\//)]);
+    expect(edit.meta?.referenceDelivery?.[0].route).toBe('upload');
+    // Said once per run: the image is fetchable by others for a while.
+    expect(r.summary?.warnings.filter((w) => /fetchable by others/.test(w.message))).toHaveLength(1);
+  });
+
+  it('a resumed run re-uses the upload of the interrupted one instead of uploading again', async () => {
+    const dir = tempDir();
+    emulator.setFaults({ submit: { insufficientCredits: 1 }, providers: ['kie'] });
+    const first = await runPipelineCli(dir, referenceEdit('kie'), [], emulatorEnv(emulator));
+    expect(first.code).toBe(1);
+    expect(emulator.stats().uploads.kie).toBe(1);
+    emulator.setFaults({});
+    const again = await runPipelineCli(dir, undefined, ['--resume', first.summary!.runId], emulatorEnv(emulator));
+    expect(again.code).toBe(0);
+    expect(emulator.stats().uploads.kie).toBe(1);
+    expect(imagesOf(again, 'edit')[0].meta?.referenceDelivery?.[0].route).toBe('upload');
+  });
+
+  it('an expired provider URL falls back to the next way (kie upload)', async () => {
+    const doc = {
+      version: 1,
+      name: 'crun-then-kie',
+      nodes: [
+        { id: 'idea', type: 'prompt', params: { text: 'a red kite over dunes' } },
+        { id: 'draft', type: 'flux-flex-generate', params: { width: 512, height: 512, seed: 5, provider: 'crun' } },
+        { id: 'edit', type: 'flux-flex-generate', params: { width: 512, height: 512, seed: 6, provider: 'kie' } },
+      ],
+      edges: [
+        { source: 'idea', sourceHandle: 'text', target: 'draft', targetHandle: 'prompt' },
+        { source: 'idea', sourceHandle: 'text', target: 'edit', targetHandle: 'prompt' },
+        { source: 'draft', sourceHandle: 'images', target: 'edit', targetHandle: 'references' },
+      ],
+    };
+    // crun's URL lives 10 minutes (assumed); asking for 20 more makes it count as expiring.
+    const late = await runPipelineCli(tempDir(), doc, [], emulatorEnv(emulator, { FLUXGRAPH_REFERENCE_MIN_VALID_SEC: '1200' }));
+    expect(late.code).toBe(0);
+    expect(imagesOf(late, 'edit')[0].meta?.referenceDelivery?.[0].route).toBe('upload');
+    expect(emulator.stats().uploads.kie).toBe(1);
+    // The same chain with the default margin passes crun's URL on, and uploads nothing.
+    emulator.reset();
+    const fresh = await runPipelineCli(tempDir(), doc, [], emulatorEnv(emulator));
+    expect(fresh.code).toBe(0);
+    expect(imagesOf(fresh, 'edit')[0].meta?.referenceDelivery?.[0].route).toBe('provider-url');
+    expect(emulator.stats().uploads.kie).toBe(0);
+  });
+
+  it('a local image into novita with no bucket and no public URL is a pre-flight error: exit 2, nothing spent', async () => {
+    const r = await runPipelineCli(tempDir(), referenceEdit('novita'), [], emulatorEnv(emulator));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/node "edit".*public URLs.*"photo".*FLUXGRAPH_REFERENCE_BUCKET.*FLUXGRAPH_PUBLIC_URL.*\[needs_public_url\]/s);
+    const s = emulator.stats();
+    expect(Object.values(s.submitRequests).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(s.uploads.kie).toBe(0);
+  });
+
+  it('FLUXGRAPH_REFERENCE_UPLOADS=off turns the upload API off, so a local image into kie is refused before anything is spent', async () => {
+    const r = await runPipelineCli(tempDir(), referenceEdit('kie'), [], emulatorEnv(emulator, { FLUXGRAPH_REFERENCE_UPLOADS: 'off' }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/FLUXGRAPH_REFERENCE_UPLOADS=off/);
+    expect(emulator.stats().submitRequests.kie).toBe(0);
+    expect(emulator.stats().uploads.kie).toBe(0);
+  });
+});
+
+
