@@ -13,6 +13,8 @@ import { createCrunProvider } from '../providers/crun';
 import { createKieProvider } from '../providers/kie';
 import { createNovitaProvider } from '../providers/novita';
 import type { PollSettings } from '../providers/poll';
+import { PublicReferenceLinks } from '../refs/public-server';
+import { EngineError } from '../core/errors';
 
 export const PROVIDER_IDS = ['bfl', 'kie', 'novita', 'crun'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
@@ -39,6 +41,8 @@ export interface HostProviders {
   callbacks?: CallbackReceiver;
   /** Every secret value, so hosts can redact. */
   secrets: string[];
+  /** Signed links to local references on the receiver (FLUXGRAPH_PUBLIC_URL). */
+  publicRefs?: PublicReferenceLinks;
   /** Set when embedded: the emulator's result URLs die with this process (reference delivery). */
   session?: string;
   close(): Promise<void>;
@@ -100,6 +104,24 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
 
     // The upload API follows KIE_BASE_URL when only that is set (a proxy or an emulator), so uploads never go elsewhere.
     const kieUploadBase = embedded ? emulator!.baseUrl : (value('KIE_UPLOAD_BASE_URL') ?? value(PROVIDER_ENV.kie.baseUrl));
+    // Way 4 of issue 10: signed links to local references on the receiver's port, behind the user's tunnel.
+    const refsBase = value('FLUXGRAPH_PUBLIC_URL') ?? publicBaseUrl;
+    let publicRefs: PublicReferenceLinks | undefined;
+    if (refsBase) {
+      if (!/^https?:\/\/[^/]/i.test(refsBase)) throw new EngineError('usage', `FLUXGRAPH_PUBLIC_URL=${refsBase}: expected an http(s) URL that forwards to this machine`);
+      let receiver = callbacks;
+      if (!receiver) {
+        const port = Number(value('FLUXGRAPH_CALLBACK_PORT') ?? 0);
+        const started = await CallbackReceiver.start({ port: Number.isInteger(port) && port >= 0 ? port : 0 });
+        closers.push(() => started.close());
+        receiver = started;
+      }
+      const ttlSec = Number(value('FLUXGRAPH_PUBLIC_LINK_TTL_SEC') ?? 3600);
+      const links = new PublicReferenceLinks(refsBase, Number.isFinite(ttlSec) ? ttlSec * 1000 : undefined);
+      receiver.mount((req, res) => links.handle(req, res));
+      publicRefs = links;
+    }
+
     const kieHmacKey = embedded ? emulator!.options.kieWebhookHmacKey : value('KIE_WEBHOOK_HMAC_KEY');
     const optionsFor = (id: ProviderId): AdapterOptions => ({
       apiKey: embedded ? EMULATOR_KEY : value(PROVIDER_ENV[id].key),
@@ -133,6 +155,7 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
       embedded,
       ...(emulator ? { emulatorUrl: emulator.baseUrl, emulator, session: `emulator-${randomBytes(8).toString('hex')}` } : {}),
       ...(callbacks ? { callbacks } : {}),
+      ...(publicRefs ? { publicRefs } : {}),
       get secrets() {
         return secrets();
       },

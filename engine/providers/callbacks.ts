@@ -9,7 +9,7 @@
  * the fallback, and the poller settles a task once, whichever source is first.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PushedSteps, PollStep } from './poll';
 
@@ -67,6 +67,8 @@ export class CallbackReceiver {
   private readonly subscribers = new Map<string, Set<(e: CallbackEvent) => void>>();
   private readonly retained = new Map<string, CallbackEvent[]>();
   private readonly counters: CallbackReceiverStats = { accepted: 0, rejected: 0 };
+  /** Handlers tried before the callback routes; each returns true when it took the request. */
+  private readonly mounts: ((req: IncomingMessage, res: ServerResponse) => boolean)[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -80,6 +82,8 @@ export class CallbackReceiver {
     const host = opts.host ?? '127.0.0.1';
     let receiver: CallbackReceiver | undefined;
     const server = createServer((req, res) => {
+      // Other GET routes on the same port (the public reference links of engine/refs).
+      for (const mounted of receiver?.mounts ?? []) if (mounted(req, res)) return;
       const chunks: Buffer[] = [];
       let size = 0;
       req.on('data', (c: Buffer) => {
@@ -125,6 +129,11 @@ export class CallbackReceiver {
   /** Every secret generated so far, for redaction. */
   allSecrets(): string[] {
     return [...this.secrets.values()];
+  }
+
+  /** Serves other paths on this port (they must not start with /callbacks/). */
+  mount(handler: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+    this.mounts.push(handler);
   }
 
   register(provider: string, verifier: CallbackVerifier): void {

@@ -6,7 +6,7 @@ import { EngineError } from '../core/errors';
 import type { GeneratedImage, ImageRequest, ModelId, ReferenceImage, TaskRef, WaitOptions } from '../core/provider';
 import type { CallbackReceiver } from './callbacks';
 import { downloadImage, type ProviderContext } from './http';
-import { resultUrlExpiry } from '../refs/expiry';
+import { resultUrlExpiry } from './result-expiry';
 import { pollSettings, pollTask, type PollSettings, type PollStep, type PushedSteps } from './poll';
 
 /** What every adapter factory accepts. */

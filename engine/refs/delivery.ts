@@ -14,7 +14,7 @@ import type { Provider, ReferenceImage } from '../core/provider';
 import { hostOfUrl, type DeliveredReference, type DeliveryRoute, type ReferenceResolver } from '../core/references';
 import type { ArtifactStore } from '../core/store';
 import type { ReferenceUrl, ReferenceUrlStore, StoredUrlRoute } from '../store/reference-urls';
-import { ASSUMED_RESULT_LIFETIME_MS } from './expiry';
+import { ASSUMED_RESULT_LIFETIME_MS } from '../providers/result-expiry';
 
 /** A bucket (engine/store/s3.ts) as delivery uses it. */
 export interface ReferenceBucket {

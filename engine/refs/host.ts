@@ -39,7 +39,7 @@ export function referenceUrlsOf(ledger: Ledger | undefined): ReferenceUrlStore {
 
 export interface ReferenceHostOptions {
   env: Record<string, string | undefined>;
-  host: Pick<HostProviders, 'session'>;
+  host: Pick<HostProviders, 'session' | 'publicRefs'>;
   /** Needed to serve links from fluxgraph's own server; pre-flight planning goes without. */
   store?: ArtifactStore;
   ledger?: Ledger;
@@ -51,13 +51,14 @@ export interface ReferenceHostOptions {
 /** One per run: it says once per run that a local image was made fetchable. */
 export function createReferenceDelivery(o: ReferenceHostOptions): ReferenceDelivery {
   const settings = referenceSettings(o.env);
+  const bucket = o.bucket;
   return new ReferenceDelivery({
     urls: o.urls ?? referenceUrlsOf(o.ledger),
     ...(o.store ? { store: o.store } : {}),
     minValidMs: settings.minValidMs,
     uploads: settings.uploads,
-    ...(o.bucket ? { bucket: o.bucket } : {}),
-    ...(o.publicServer ? { publicServer: o.publicServer } : {}),
+    ...(bucket ? { bucket } : {}),
+    ...((o.publicServer ?? o.host.publicRefs) ? { publicServer: (o.publicServer ?? o.host.publicRefs)! } : {}),
     ...(o.host.session ? { session: o.host.session } : {}),
   });
 }

@@ -3,6 +3,7 @@
  * URL-only provider receives is read back from the provider's own echo of the submitted input.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
@@ -18,6 +19,18 @@ afterEach(() => {
   emulator.setFaults({});
   emulator.reset();
 });
+
+/** A port nothing listens on right now, for the CLI's callback receiver. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 const DRAFT_THEN_REFINE = {
   version: 1,
@@ -119,6 +132,23 @@ describe('reference delivery to URL-only providers', () => {
     expect(imagesOf(fresh, 'edit')[0].meta?.referenceDelivery?.[0].route).toBe('provider-url');
     expect(emulator.stats().uploads.kie).toBe(0);
   });
+
+  for (const provider of ['novita', 'crun']) {
+    it(`a local image reaches ${provider} through fluxgraph's public-URL server`, async () => {
+      const port = await freePort();
+      const env = emulatorEnv(emulator, { FLUXGRAPH_PUBLIC_URL: `http://127.0.0.1:${port}`, FLUXGRAPH_CALLBACK_PORT: String(port) });
+      const r = await runPipelineCli(tempDir(), referenceEdit(provider), [], env);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const [edit] = imagesOf(r, 'edit');
+      expect(edit.meta?.referenceDelivery).toEqual([{ hash: edit.meta!.sourceHashes![0], route: 'public-server', host: `127.0.0.1:${port}` }]);
+      if (provider === 'crun') {
+        const sent = await crunTask(emulator, edit.meta!.taskId!);
+        expect(sent.input.img_urls).toEqual([expect.stringMatching(new RegExp(`^http://127\\.0\\.0\\.1:${port}/refs/${edit.meta!.sourceHashes![0]}\\?exp=\\d+&sig=`))]);
+      }
+      expect(JSON.stringify(r.summary)).not.toMatch(/sig=/);
+    });
+  }
 
   it('a local image into novita with no bucket and no public URL is a pre-flight error: exit 2, nothing spent', async () => {
     const r = await runPipelineCli(tempDir(), referenceEdit('novita'), [], emulatorEnv(emulator));

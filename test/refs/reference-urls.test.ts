@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { ImageAsset } from '../../engine/core/ports';
 import type { Provider, ReferenceImage } from '../../engine/core/provider';
 import { ReferenceDelivery } from '../../engine/refs/delivery';
-import { ASSUMED_RESULT_LIFETIME_MS, expiryInUrl, resultUrlExpiry } from '../../engine/refs/expiry';
+import { ASSUMED_RESULT_LIFETIME_MS, expiryInUrl, resultUrlExpiry } from '../../engine/providers/result-expiry';
 import { MemoryReferenceUrls, SqliteReferenceUrls } from '../../engine/store/reference-urls';
 
 const HASH = 'a'.repeat(64);
