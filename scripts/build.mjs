@@ -34,7 +34,7 @@ const STAMP = join(LIB, 'build.json');
  * Native modules (sharp, better-sqlite3) and vite (`serve --dev` only) are never bundled.
  */
 const BUNDLES = [
-  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', external: ['sharp', 'better-sqlite3', 'vite'] },
+  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', external: ['sharp', 'better-sqlite3', 'vite', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'] },
   { entryPoints: { index: 'engine/index.ts', 'editor-assets': 'engine/server/editor-assets.ts' }, chunkNames: 'chunks/[name]-[hash]', packages: 'external' },
 ];
 

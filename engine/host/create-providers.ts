@@ -147,6 +147,9 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
       [
         ...PROVIDER_IDS.map((id) => value(PROVIDER_ENV[id].key)),
         kieHmacKey,
+        // The reference bucket's credentials (engine/store/s3.ts), should they ever surface in a message.
+        value('AWS_SECRET_ACCESS_KEY'),
+        value('AWS_SESSION_TOKEN'),
         ...(callbacks?.allSecrets() ?? []),
       ].filter((s): s is string => s !== undefined);
 

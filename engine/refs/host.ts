@@ -8,6 +8,8 @@ import type { ArtifactStore } from '../core/store';
 import type { HostProviders } from '../host/create-providers';
 import type { Ledger } from '../store/ledger';
 import { MemoryReferenceUrls, SqliteReferenceUrls, type ReferenceUrlStore } from '../store/reference-urls';
+import { s3Store } from '../store/s3';
+import { DEFAULT_BUCKET_URL_TTL_SEC, S3ReferenceBucket } from './bucket';
 import { DEFAULT_MIN_VALID_MS, ReferenceDelivery, type ReferenceBucket, type PublicReferenceServer } from './delivery';
 
 export interface ReferenceSettings {
@@ -48,10 +50,20 @@ export interface ReferenceHostOptions {
   publicServer?: PublicReferenceServer;
 }
 
+/** The reference bucket of FLUXGRAPH_REFERENCE_BUCKET, if set (its SDK loads on first upload). */
+export function referenceBucketOf(env: Record<string, string | undefined>): ReferenceBucket | undefined {
+  const url = env.FLUXGRAPH_REFERENCE_BUCKET?.trim();
+  if (!url) return undefined;
+  const raw = env.FLUXGRAPH_REFERENCE_URL_TTL_SEC?.trim();
+  const ttl = raw ? Number(raw) : DEFAULT_BUCKET_URL_TTL_SEC;
+  if (!Number.isFinite(ttl) || ttl < 60 || ttl > 7 * 24 * 3600) throw new EngineError('usage', `FLUXGRAPH_REFERENCE_URL_TTL_SEC=${raw}: expected seconds from 60 to 604800`);
+  return new S3ReferenceBucket(s3Store(url, env), ttl);
+}
+
 /** One per run: it says once per run that a local image was made fetchable. */
 export function createReferenceDelivery(o: ReferenceHostOptions): ReferenceDelivery {
   const settings = referenceSettings(o.env);
-  const bucket = o.bucket;
+  const bucket = o.bucket ?? referenceBucketOf(o.env);
   return new ReferenceDelivery({
     urls: o.urls ?? referenceUrlsOf(o.ledger),
     ...(o.store ? { store: o.store } : {}),

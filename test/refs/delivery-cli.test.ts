@@ -7,14 +7,20 @@ import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
+import { startLocalS3, type LocalS3 } from '../helpers/s3-server';
 import { tempDir } from '../helpers/tmp';
 import { crunTask, emulatorEnv, imagesOf, kieInput, referenceEdit, runPipelineCli } from './helpers';
 
 let emulator: Emulator;
+let s3: LocalS3;
 beforeAll(async () => {
   emulator = await startEmulator({ latencyMs: 50 });
+  s3 = await startLocalS3('fluxgraph-refs');
 });
-afterAll(() => emulator.close());
+afterAll(async () => {
+  await emulator.close();
+  await s3.close();
+});
 afterEach(() => {
   emulator.setFaults({});
   emulator.reset();
@@ -134,6 +140,21 @@ describe('reference delivery to URL-only providers', () => {
   });
 
   for (const provider of ['novita', 'crun']) {
+    it(`a local image reaches ${provider} through the user's S3 bucket, stored by hash, as a 15-minute presigned URL`, async () => {
+      const env = emulatorEnv(emulator, { ...s3.env, FLUXGRAPH_REFERENCE_BUCKET: 's3://fluxgraph-refs/refs/run' });
+      const r = await runPipelineCli(tempDir(), referenceEdit(provider), [], env);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const [edit] = imagesOf(r, 'edit');
+      const hash = edit.meta!.sourceHashes![0];
+      expect(edit.meta?.referenceDelivery).toEqual([{ hash, route: 'bucket', host: new URL(s3.endpoint).host }]);
+      if (provider === 'crun') {
+        const sent = (await crunTask(emulator, edit.meta!.taskId!)).input.img_urls as string[];
+        expect(sent[0]).toMatch(new RegExp(`^${s3.endpoint}/fluxgraph-refs/refs/run/${hash}\\.png\\?.*X-Amz-Expires=900`));
+      }
+      expect(JSON.stringify(r.events)).not.toMatch(/X-Amz-Signature|S3RVER/);
+    });
+
     it(`a local image reaches ${provider} through fluxgraph's public-URL server`, async () => {
       const port = await freePort();
       const env = emulatorEnv(emulator, { FLUXGRAPH_PUBLIC_URL: `http://127.0.0.1:${port}`, FLUXGRAPH_CALLBACK_PORT: String(port) });
