@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Browser and CLI tests spawn processes; two cores are all CI has.
     maxWorkers: 2,
+    // The CLI tests run the built bin: bring dist/lib up to date first.
+    globalSetup: ['test/helpers/build-first.ts'],
   },
 });

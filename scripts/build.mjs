@@ -13,7 +13,8 @@
  *
  * Every step is skipped when its output is current (a fingerprint of its sources in a stamp
  * file), so a repeated build takes a fraction of a second. `--check` only reports whether
- * dist/lib is current (exit 1 if not); `--force` rebuilds everything.
+ * dist/lib and dist/types are current (exit 1 if not); `--js` builds dist/lib alone (a fraction
+ * of a second; the declarations take tsc several); `--force` rebuilds everything.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,7 +25,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const LIB = join(ROOT, 'dist', 'lib');
 const TYPES = join(ROOT, 'dist', 'types');
-const STAMP = join(LIB, 'build.json');
+/** Each output folder's stamp: the fingerprint of the sources it was built from. */
+const STAMPS = { lib: join(LIB, 'build.json'), types: join(TYPES, 'build.json') };
 
 /**
  * Two bundles. The CLI's (`bin/fluxgraph.mjs` runs dist/lib/cli.js) includes its pure-JS
@@ -54,9 +56,9 @@ function libFingerprint() {
   return h.digest('hex').slice(0, 16);
 }
 
-function readStamp() {
+function readStamp(which) {
   try {
-    return JSON.parse(readFileSync(STAMP, 'utf8')).fingerprint;
+    return JSON.parse(readFileSync(STAMPS[which], 'utf8')).fingerprint;
   } catch {
     return undefined;
   }
@@ -102,15 +104,12 @@ function declarations() {
   }
 }
 
-async function buildLib(force) {
-  const fingerprint = libFingerprint();
-  if (!force && readStamp() === fingerprint && existsSync(join(LIB, 'cli.js'))) return false;
-  rmSync(LIB, { recursive: true, force: true });
-  rmSync(TYPES, { recursive: true, force: true });
-  await bundle();
-  declarations();
-  // Written last: an interrupted build stays stale and is redone.
-  writeFileSync(STAMP, JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }) + '\n');
+/** Rebuilds one output folder unless its stamp matches; the stamp is written last, so an interrupted build is redone. */
+async function step(which, dir, fingerprint, force, make) {
+  if (!force && readStamp(which) === fingerprint) return false;
+  rmSync(dir, { recursive: true, force: true });
+  await make();
+  writeFileSync(STAMPS[which], JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }) + '\n');
   return true;
 }
 
@@ -120,22 +119,23 @@ async function buildEditor(force) {
 }
 
 async function main(args) {
+  const fingerprint = libFingerprint();
   if (args.includes('--check')) {
-    const stamped = readStamp();
-    if (stamped !== undefined && stamped === libFingerprint()) return 0;
-    process.stderr.write(
-      stamped === undefined
-        ? 'dist/lib is not built: run npm run build (npm install and npm test do it)\n'
-        : 'dist/lib is older than its sources (engine/, nodes/, …): run npm run build (npm test does it)\n',
-    );
+    const stale = Object.keys(STAMPS).filter((which) => readStamp(which) !== fingerprint);
+    if (!stale.length) return 0;
+    process.stderr.write(`dist/${stale.join(' and dist/')} ${stale.length > 1 ? 'are' : 'is'} older than the sources (engine/, nodes/, …) or missing: run npm run build (npm install and npm test do it)\n`);
     return 1;
   }
   const force = args.includes('--force');
   const started = Date.now();
-  const lib = await buildLib(force);
-  const editor = await buildEditor(force);
-  const did = [lib && 'dist/lib, dist/types', editor && 'dist/editor'].filter(Boolean);
-  process.stdout.write(did.length ? `fluxgraph: built ${did.join(' and ')} in ${((Date.now() - started) / 1000).toFixed(1)} s\n` : 'fluxgraph: build is current\n');
+  const did = [];
+  if (await step('lib', LIB, fingerprint, force, bundle)) did.push('dist/lib');
+  // `--js`: only what the CLI runs (the test suite's setup uses it, so a targeted test run skips the slow parts).
+  if (!args.includes('--js')) {
+    if (await step('types', TYPES, fingerprint, force, declarations)) did.push('dist/types');
+    if (await buildEditor(force)) did.push('dist/editor');
+  }
+  process.stdout.write(did.length ? `fluxgraph: built ${did.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s\n` : 'fluxgraph: build is current\n');
   return 0;
 }
 
