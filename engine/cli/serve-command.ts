@@ -18,15 +18,19 @@ const USAGE = `Usage: fluxgraph serve [--port N] [--open] [--dev] [--out DIR] [-
 
 Keys stay in this process (environment or ./.env); the browser never sees them.`;
 
+/** Opens the editor in the default browser; where there is none (a server, SSH, CI), says where to point one. */
 function openBrowser(url: string): void {
+  const noBrowser = (why: string) => process.stderr.write(`No browser to open (${why}): point one at ${url}\n`);
+  if (process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) return noBrowser('no display');
   const [cmd, args] =
     process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
   try {
     const child = spawn(cmd, args, { stdio: 'ignore', detached: true });
-    child.on('error', () => process.stderr.write(`Could not open a browser: open ${url} yourself.\n`));
+    child.on('error', () => noBrowser(`${cmd} not found`));
+    child.on('exit', (code) => code !== 0 && code !== null && noBrowser(`${cmd} exited with ${code}`));
     child.unref();
   } catch {
-    process.stderr.write(`Could not open a browser: open ${url} yourself.\n`);
+    noBrowser(`${cmd} could not start`);
   }
 }
 
@@ -71,8 +75,10 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       log,
     });
   } catch (e) {
-    process.stderr.write(`fluxgraph: could not start the editor server: ${(e as Error).message}\n`);
-    return 1;
+    // A port already taken is a usage problem (pick another), like a bad flag: exit 2.
+    const inUse = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+    process.stderr.write(`fluxgraph: ${inUse ? '' : 'could not start the editor server: '}${(e as Error).message}\n`);
+    return inUse ? 2 : 1;
   }
   process.stdout.write(`fluxgraph editor: ${server.url}${values.dev ? ' (dev, hot reload)' : ''}\nImages are saved under ${server.outDir}. Press Ctrl-C to stop.\n`);
   if (values.open) openBrowser(server.url);
