@@ -20,7 +20,7 @@ Keys stay in this process (environment or ./.env); the browser never sees them.`
 
 /** Opens the editor in the default browser; where there is none (a server, SSH, CI), says where to point one. */
 function openBrowser(url: string): void {
-  const noBrowser = (why: string) => process.stderr.write(`No browser to open (${why}): point one at ${url}\n`);
+  const noBrowser = (why: string) => void process.stderr.write(`No browser to open (${why}): point one at ${url}\n`);
   if (process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) return noBrowser('no display');
   const [cmd, args] =
     process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
