@@ -8,7 +8,7 @@ import { isEngineError } from '../core/errors';
 import { EXIT, fail } from './exit';
 import { COMMAND_HELP, USAGE, wantsHelp } from './usage';
 
-const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve'];
+const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker'];
 
 async function dispatch(command: string, rest: string[]): Promise<number> {
   switch (command) {
@@ -30,6 +30,8 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       return (await import('./emulator-command')).runEmulatorCommand(rest);
     case 'serve':
       return (await import('./serve-command')).runServeCommand(rest);
+    case 'worker':
+      return (await import('./worker-command')).runWorkerCommand(rest);
     default:
       return fail(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})\n\n${USAGE}`);
   }

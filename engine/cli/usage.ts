@@ -17,6 +17,7 @@ Usage:
   fluxgraph schema                      print the pipeline JSON Schema
   fluxgraph emulator [--port N] [...]   serve the local provider emulator
   fluxgraph serve [--port N] [--open]   the editor on http://127.0.0.1
+  fluxgraph worker [--concurrency ...]  team mode: take provider calls from the shared queue
   fluxgraph --version
 
 Each command's --help lists its options.
@@ -31,6 +32,17 @@ const CHECK_OPTIONS = `  --provider NAME           provider for nodes that do no
 const CACHE_DIR = `  --cache-dir DIR           ledger and image store (default $FLUXGRAPH_CACHE_DIR, else ./.fluxgraph)`;
 
 export const COMMAND_HELP: Record<string, string> = {
+  worker: `Usage: fluxgraph worker [--concurrency N] [--concurrency PROVIDER=N ...]
+
+Team mode: takes provider-call jobs from the shared queue for every account whose key is set
+here (BFL_API_KEY, or BFL_API_KEYS=teamA:<key>,teamB:<key>; the same for kie, novita, crun).
+Each account's cap holds across every worker on every machine.
+
+  --concurrency N           calls this process works on at once per account (default: the cap)
+  --concurrency bfl=N       each BFL account's cap across all workers (default: the documented cap)
+
+Needs FLUXGRAPH_REDIS_URL, FLUXGRAPH_DATABASE_URL (the Postgres ledger) and FLUXGRAPH_STORE
+(a folder every machine shares). SIGTERM finishes the calls in hand and takes no new ones.`,
   run: `Usage: fluxgraph run <pipeline.json> [options]
        fluxgraph run --resume <run id> [--out DIR] [--concurrency provider=N]... [--timeout SEC] [--budget USD] [--json]
 

@@ -47,6 +47,11 @@ export interface ProviderCallsOptions {
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
   /** Public URLs for references of providers that only take URLs (absent: only user-given URLs work). */
   references?: ReferenceResolver;
+  /**
+   * Try a submit the provider refused (429, connection refused) again here (default). Team-mode
+   * workers say false: the refusal goes back to the queue, which pauses the whole account.
+   */
+  retryRefusals?: boolean;
 }
 
 export interface CallStats {
@@ -303,6 +308,7 @@ export class ProviderCalls {
       );
       if (outcome) return outcome;
       const err = refused!;
+      if (this.o.retryRefusals === false) throw err;
       if (attempt + 1 >= MAX_SUBMIT_ATTEMPTS) {
         throw new EngineError(err.code, `${err.message} (gave up after ${MAX_SUBMIT_ATTEMPTS} attempts)`, { ...err.details, retryable: false }, { cause: err });
       }

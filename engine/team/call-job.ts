@@ -1,0 +1,47 @@
+/**
+ * One paid provider call as a queue job (scale-out.md): the unit of work team mode spreads over
+ * workers. Plain data only: the normalized request with its references by hash (never bytes, never
+ * a key), the account by name, and the call's place in its run. The job id is the request hash,
+ * so adding the same call twice is one job.
+ */
+import { EngineError, isEngineError, type ErrorCode } from '../core/errors';
+import type { ImageAsset } from '../core/ports';
+import type { ImageRequest } from '../core/provider';
+
+export interface CallJobData {
+  provider: string;
+  account: string;
+  request: Omit<ImageRequest, 'references'> & { references: { asset: ImageAsset; url?: string }[] };
+  call: { runId: string; nodeId: string; nodeType: string; nodeVersion: number; cacheable: boolean; item: number };
+  taskTimeoutMs: number;
+  /** Reuse other runs' stored results for cacheable requests (a run's --no-cache turns it off). */
+  cache: boolean;
+}
+
+/** What a finished call job returns: the stored image, described by hash. */
+export type CallJobResult = ImageAsset;
+
+/** BullMQ forbids ":" in queue names; account names cannot contain ".". */
+export function callQueueName(provider: string, account: string): string {
+  return `calls.${provider}.${account}`;
+}
+
+/** Redis hash where workers announce the accounts they serve (name and cap, never the key). */
+export const ACCOUNTS_KEY = 'fluxgraph:accounts';
+
+/** A job fails with its EngineError as JSON, so the coordinator gets the code back, not a string. */
+export function encodeFailure(e: unknown): string {
+  if (isEngineError(e)) return JSON.stringify({ fluxgraph: 1, code: e.code, message: e.message, details: e.details });
+  return JSON.stringify({ fluxgraph: 1, code: 'internal', message: (e as Error)?.message ?? String(e), details: {} });
+}
+
+export function decodeFailure(reason: string | undefined): EngineError | undefined {
+  if (!reason) return undefined;
+  try {
+    const o = JSON.parse(reason) as { fluxgraph?: number; code: ErrorCode; message: string; details: Record<string, unknown> };
+    if (o.fluxgraph === 1) return new EngineError(o.code, o.message, o.details);
+  } catch {
+    // not ours: a BullMQ reason such as a stalled job
+  }
+  return undefined;
+}

@@ -1,0 +1,203 @@
+/**
+ * The coordinator side of team mode: sends each paid call to the account of its provider with the
+ * most room, keeps at most about twice the cap waiting per account (so a 100,000-image batch never
+ * floods Redis, and a new worker or account picks up work at once), and waits for the result.
+ *
+ * BullMQ delivers at least once and its defaults move a job that stalled too often to failed; such
+ * a job is added again and its worker re-attaches through the ledger, so a worker's death is never
+ * reported as a failed item.
+ */
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { createHash } from 'node:crypto';
+import { EngineError } from '../core/errors';
+import { connectRedis, type RedisHandle } from './redis';
+import { ACCOUNTS_KEY, callQueueName, decodeFailure, type CallJobData, type CallJobResult } from './call-job';
+
+export interface AccountLoad {
+  provider: string;
+  account: string;
+  cap: number;
+  active: number;
+  waiting: number;
+  /** Paused by a 429 (BullMQ's rate limit) right now. */
+  rateLimited: boolean;
+}
+
+interface AccountQueue {
+  provider: string;
+  account: string;
+  cap: number;
+  queue: Queue<CallJobData, CallJobResult>;
+  events: QueueEvents;
+  /** Jobs this coordinator added that have not finished. */
+  mine: number;
+}
+
+/** Waiting jobs allowed per account, as a multiple of its cap. */
+const WAITING_PER_CAP = 2;
+/** Most times a call whose worker died is sent again (each time re-attaching through the ledger). */
+const MAX_REDELIVERIES = 5;
+
+export class CallQueues {
+  private readonly byAccount = new Map<string, AccountQueue>();
+  private readonly inflight = new Map<string, Promise<CallJobResult>>();
+  private closed = false;
+
+  private constructor(
+    private readonly redisUrl: string,
+    private readonly redis: RedisHandle,
+  ) {}
+
+  /** Connects and checks Redis (one clear line when it is unreachable or evicts keys). */
+  static async open(redisUrl: string): Promise<CallQueues> {
+    const q = new CallQueues(redisUrl, await connectRedis(redisUrl));
+    await q.refreshAccounts();
+    return q;
+  }
+
+  /** Reads the accounts workers announced (new workers and accounts are picked up as they come). */
+  async refreshAccounts(): Promise<void> {
+    const all = await this.redis.redis.hgetall(ACCOUNTS_KEY);
+    {
+      for (const [id, cap] of Object.entries(all)) {
+        const dot = id.indexOf('.');
+        const provider = id.slice(0, dot);
+        const account = id.slice(dot + 1);
+        const known = this.byAccount.get(id);
+        if (known) {
+          known.cap = Number(cap);
+          continue;
+        }
+        const name = callQueueName(provider, account);
+        const connection = { url: this.redisUrl, maxRetriesPerRequest: null };
+        const events = new QueueEvents(name, { connection });
+        await events.waitUntilReady();
+        const queue = new Queue<CallJobData, CallJobResult>(name, { connection });
+        // Thousands of calls wait on one queue at once; each adds a listener while it does.
+        events.setMaxListeners(0);
+        queue.setMaxListeners(0);
+        this.byAccount.set(id, { provider, account, cap: Number(cap), queue, events, mine: 0 });
+      }
+    }
+  }
+
+  /** Active, waiting and rate-limited counts per account (what the editor shows while a run goes). */
+  async load(): Promise<AccountLoad[]> {
+    return Promise.all(
+      [...this.byAccount.values()].map(async (a) => {
+        const c = await a.queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
+        const ttl = await a.queue.getRateLimitTtl();
+        return { provider: a.provider, account: a.account, cap: a.cap, active: c.active ?? 0, waiting: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0), rateLimited: ttl > 0 };
+      }),
+    );
+  }
+
+  /** Runs one paid call on some worker and returns the stored image. Identical calls share one job. */
+  call(data: Omit<CallJobData, 'account'>, signal?: AbortSignal): Promise<CallJobResult> {
+    const id = jobIdOf(data);
+    const running = this.inflight.get(id);
+    if (running) return running;
+    const p = this.dispatch(id, data, signal).finally(() => this.inflight.delete(id));
+    this.inflight.set(id, p);
+    return p;
+  }
+
+  private async dispatch(id: string, data: Omit<CallJobData, 'account'>, signal?: AbortSignal): Promise<CallJobResult> {
+    for (let delivery = 0; ; delivery++) {
+      const target = await this.pick(data.provider, signal);
+      let job: Job<CallJobData, CallJobResult>;
+      try {
+        job = await target.queue.add('call', { ...data, account: target.account }, {
+          jobId: delivery === 0 ? id : `${id}.r${delivery}`,
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 24 * 3600 },
+          attempts: 5,
+          backoff: { type: 'exponential', delay: 500 },
+        });
+      } catch (e) {
+        target.mine--;
+        throw e;
+      }
+      try {
+        return (await job.waitUntilFinished(target.events)) as CallJobResult;
+      } catch (e) {
+        const reason = (e as Error).message;
+        const failure = decodeFailure(reason);
+        if (failure) throw failure;
+        // Not an outcome of the call: its worker died (stalled too often). Send it again; the
+        // worker that takes it re-attaches to the recorded task through the ledger.
+        if (/stalled/i.test(reason) && delivery < MAX_REDELIVERIES) continue;
+        throw new EngineError('provider_failed', `the call job ${job.id} failed in the queue: ${reason}`, { provider: data.provider, resumable: true });
+      } finally {
+        target.mine--;
+      }
+    }
+  }
+
+  /** The account with the most room, waiting while every account has 2 × cap waiting already. */
+  private async pick(provider: string, signal?: AbortSignal): Promise<AccountQueue> {
+    for (let round = 0; ; round++) {
+      if (this.closed) throw new EngineError('aborted', 'the queue connection was closed');
+      if (signal?.aborted) throw new EngineError('aborted', 'the run was cancelled');
+      const accounts = [...this.byAccount.values()].filter((a) => a.provider === provider);
+      if (accounts.length === 0) {
+        if (round === 0) await this.refreshAccounts();
+        if (round > 0 || ![...this.byAccount.values()].some((a) => a.provider === provider)) {
+          throw new EngineError('usage', `no worker serves provider "${provider}": start \`fluxgraph worker\` on a machine with ${provider.toUpperCase()}_API_KEY or ${provider.toUpperCase()}_API_KEYS set`, { provider });
+        }
+        continue;
+      }
+      const counts = await Promise.all(accounts.map((a) => a.queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized')));
+      // Choose and reserve in one synchronous step: many calls are picking at once.
+      let best: AccountQueue | undefined;
+      let bestRoom = 0;
+      accounts.forEach((a, i) => {
+        const c = counts[i];
+        const queued = (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
+        const room = a.cap * (1 + WAITING_PER_CAP) - Math.max(queued, a.mine);
+        if (room > bestRoom) {
+          best = a;
+          bestRoom = room;
+        }
+      });
+      if (best) best.mine++;
+      if (best) return best;
+      await sleep(100, signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.byAccount.values()].map(async (a) => {
+      await a.events.close();
+      await a.queue.close();
+    }));
+    await this.redis.close();
+  }
+}
+
+/** The call's job id: its request, provider and place in the pipeline (BullMQ ids cannot hold ":"). */
+export function jobIdOf(data: Omit<CallJobData, 'account'>): string {
+  const canonical = {
+    provider: data.provider,
+    nodeType: data.call.nodeType,
+    nodeVersion: data.call.nodeVersion,
+    ...data.request,
+    references: data.request.references.map((r) => r.asset.hash),
+    // An uncacheable call belongs to its run: two runs that happen to draw the same seed are two jobs.
+    ...(data.call.cacheable ? {} : { runId: data.call.runId, nodeId: data.call.nodeId, item: data.call.item }),
+  };
+  return createHash('sha256').update(JSON.stringify(canonical, Object.keys(canonical).sort())).digest('hex');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
