@@ -26,8 +26,17 @@ export function callQueueName(provider: string, account: string): string {
   return `calls.${provider}.${account}`;
 }
 
-/** Redis hash where workers announce the accounts they serve (name and cap, never the key). */
-export const ACCOUNTS_KEY = 'fluxgraph:accounts';
+/**
+ * Workers announce each account they serve under `fluxgraph:account:<provider>.<account>:<worker>`
+ * (value: the cap, never the key), with an expiry they keep renewing: an account whose workers all
+ * died drops out of dispatch within ACCOUNT_TTL_MS instead of collecting jobs nobody takes.
+ */
+export const ACCOUNT_KEY_PREFIX = 'fluxgraph:account:';
+export const ACCOUNT_TTL_MS = 10_000;
+
+export function accountKey(provider: string, account: string, worker: string): string {
+  return `${ACCOUNT_KEY_PREFIX}${provider}.${account}:${worker}`;
+}
 
 /** A job fails with its EngineError as JSON, so the coordinator gets the code back, not a string. */
 export function encodeFailure(e: unknown): string {

@@ -11,7 +11,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { EngineError } from '../core/errors';
 import { connectRedis, type RedisHandle } from './redis';
-import { ACCOUNTS_KEY, callQueueName, decodeFailure, type CallJobData, type CallJobResult } from './call-job';
+import { ACCOUNT_KEY_PREFIX, callQueueName, decodeFailure, type CallJobData, type CallJobResult } from './call-job';
 
 export interface AccountLoad {
   provider: string;
@@ -31,7 +31,12 @@ interface AccountQueue {
   events: QueueEvents;
   /** Jobs this coordinator added that have not finished. */
   mine: number;
+  /** Some worker serves it right now. */
+  live: boolean;
 }
+
+/** How often dispatch re-reads which accounts have live workers. */
+const REFRESH_MS = 2000;
 
 /** Waiting jobs allowed per account, as a multiple of its cap. */
 const WAITING_PER_CAP = 2;
@@ -42,6 +47,7 @@ export class CallQueues {
   private readonly byAccount = new Map<string, AccountQueue>();
   private readonly inflight = new Map<string, Promise<CallJobResult>>();
   private closed = false;
+  private refreshedAt = 0;
 
   private constructor(
     private readonly redisUrl: string,
@@ -55,29 +61,39 @@ export class CallQueues {
     return q;
   }
 
-  /** Reads the accounts workers announced (new workers and accounts are picked up as they come). */
+  /** Reads the accounts live workers announce (new workers and accounts are picked up as they come). */
   async refreshAccounts(): Promise<void> {
-    const all = await this.redis.redis.hgetall(ACCOUNTS_KEY);
-    {
-      for (const [id, cap] of Object.entries(all)) {
-        const dot = id.indexOf('.');
-        const provider = id.slice(0, dot);
-        const account = id.slice(dot + 1);
-        const known = this.byAccount.get(id);
-        if (known) {
-          known.cap = Number(cap);
-          continue;
-        }
-        const name = callQueueName(provider, account);
-        const connection = { url: this.redisUrl, maxRetriesPerRequest: null };
-        const events = new QueueEvents(name, { connection });
-        await events.waitUntilReady();
-        const queue = new Queue<CallJobData, CallJobResult>(name, { connection });
-        // Thousands of calls wait on one queue at once; each adds a listener while it does.
-        events.setMaxListeners(0);
-        queue.setMaxListeners(0);
-        this.byAccount.set(id, { provider, account, cap: Number(cap), queue, events, mine: 0 });
+    const live = new Map<string, number>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.redis.scan(cursor, 'MATCH', `${ACCOUNT_KEY_PREFIX}*`, 'COUNT', 200);
+      cursor = next;
+      const caps = keys.length ? await this.redis.redis.mget(...keys) : [];
+      keys.forEach((k, i) => {
+        const id = k.slice(ACCOUNT_KEY_PREFIX.length, k.lastIndexOf(':'));
+        if (caps[i] !== null) live.set(id, Math.max(live.get(id) ?? 0, Number(caps[i])));
+      });
+    } while (cursor !== '0');
+    this.refreshedAt = Date.now();
+    for (const a of this.byAccount.values()) a.live = live.has(`${a.provider}.${a.account}`);
+    for (const [id, cap] of live) {
+      const known = this.byAccount.get(id);
+      if (known) {
+        known.cap = cap;
+        continue;
       }
+      const dot = id.indexOf('.');
+      const provider = id.slice(0, dot);
+      const account = id.slice(dot + 1);
+      const name = callQueueName(provider, account);
+      const connection = { url: this.redisUrl, maxRetriesPerRequest: null };
+      const events = new QueueEvents(name, { connection });
+      await events.waitUntilReady();
+      const queue = new Queue<CallJobData, CallJobResult>(name, { connection });
+      // Thousands of calls wait on one queue at once; each adds a listener while it does.
+      events.setMaxListeners(0);
+      queue.setMaxListeners(0);
+      this.byAccount.set(id, { provider, account, cap, queue, events, mine: 0, live: true });
     }
   }
 
@@ -139,12 +155,15 @@ export class CallQueues {
     for (let round = 0; ; round++) {
       if (this.closed) throw new EngineError('aborted', 'the queue connection was closed');
       if (signal?.aborted) throw new EngineError('aborted', 'the run was cancelled');
-      const accounts = [...this.byAccount.values()].filter((a) => a.provider === provider);
+      if (Date.now() - this.refreshedAt > REFRESH_MS) await this.refreshAccounts();
+      const accounts = [...this.byAccount.values()].filter((a) => a.provider === provider && a.live);
       if (accounts.length === 0) {
         if (round === 0) await this.refreshAccounts();
-        if (round > 0 || ![...this.byAccount.values()].some((a) => a.provider === provider)) {
+        // No worker at all for this provider is a set-up error; workers that all went away may come back.
+        if (![...this.byAccount.values()].some((a) => a.provider === provider)) {
           throw new EngineError('usage', `no worker serves provider "${provider}": start \`fluxgraph worker\` on a machine with ${provider.toUpperCase()}_API_KEY or ${provider.toUpperCase()}_API_KEYS set`, { provider });
         }
+        await sleep(250, signal);
         continue;
       }
       const counts = await Promise.all(accounts.map((a) => a.queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized')));

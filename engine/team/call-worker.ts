@@ -17,7 +17,7 @@ import { ProviderCalls } from '../core/provider-calls';
 import type { TaskHooks } from '../core/run-options';
 import type { ArtifactStore } from '../core/store';
 import { connectRedis } from './redis';
-import { ACCOUNTS_KEY, callQueueName, encodeFailure, type CallJobData, type CallJobResult } from './call-job';
+import { ACCOUNT_TTL_MS, accountKey, callQueueName, encodeFailure, type CallJobData, type CallJobResult } from './call-job';
 
 export interface WorkerAccount {
   provider: string;
@@ -51,6 +51,9 @@ export async function startCallWorkers(o: CallWorkerOptions): Promise<CallWorker
   const redis = await connectRedis(o.redisUrl);
   for (const w of redis.warnings) o.onLine?.(`warning: ${w}`);
   const queues: Queue[] = [];
+  const workerId = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const announced: { key: string; cap: number }[] = [];
+  const announce = () => Promise.all(announced.map((a) => redis.redis.set(a.key, String(a.cap), 'PX', ACCOUNT_TTL_MS)));
   const workers: Worker[] = [];
   // In-process lanes are unlimited here: the queue's global concurrency is the cap.
   const lanes = new Lanes(() => Number.POSITIVE_INFINITY);
@@ -59,7 +62,7 @@ export async function startCallWorkers(o: CallWorkerOptions): Promise<CallWorker
     const queue = new Queue(name, { connection });
     queues.push(queue);
     if (!o.noGlobalCap) await queue.setGlobalConcurrency(account.cap);
-    await redis.redis.hset(ACCOUNTS_KEY, `${account.provider}.${account.name}`, String(account.cap));
+    announced.push({ key: accountKey(account.provider, account.name, workerId), cap: account.cap });
 
     let worker: Worker;
     const processor = async (job: Job<CallJobData, CallJobResult>, _token?: string, signal?: AbortSignal): Promise<CallJobResult> => {
@@ -107,9 +110,13 @@ export async function startCallWorkers(o: CallWorkerOptions): Promise<CallWorker
     workers.push(worker);
     o.onLine?.(`serving ${account.provider} account "${account.name}" (cap ${account.cap})`);
   }
+  await announce();
+  const renew = setInterval(() => void announce().catch(() => undefined), ACCOUNT_TTL_MS / 3);
   return {
     // Stops taking jobs and lets the ones in hand finish, so nothing is left ambiguous.
     async close() {
+      clearInterval(renew);
+      await redis.redis.del(...announced.map((a) => a.key)).catch(() => undefined);
       await Promise.all(workers.map((w) => w.close()));
       lanes.close();
       await Promise.all(queues.map((q) => q.close()));
