@@ -33,10 +33,11 @@ const STAMPS = { lib: join(LIB, 'build.json'), types: join(TYPES, 'build.json') 
  * dependencies (zod, jsonc-parser, p-queue): loading zod as one chunk instead of its hundred
  * files is most of what `validate` spends starting. The library's (dist/lib/index.js) keeps
  * every dependency an import, so a program that defines its own nodes shares its zod with ours.
- * Native modules (sharp, better-sqlite3) and vite (`serve --dev` only) are never bundled.
+ * Native modules (sharp, better-sqlite3), vite (`serve --dev` only) and team mode's clients
+ * (bullmq, ioredis, pg: loaded only by `worker`) are never bundled, nor is the AWS SDK.
  */
 const BUNDLES = [
-  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', external: ['sharp', 'better-sqlite3', 'vite', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'] },
+  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', external: ['sharp', 'better-sqlite3', 'vite', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner', 'bullmq', 'ioredis', 'pg'] },
   { entryPoints: { index: 'engine/index.ts', 'editor-assets': 'engine/server/editor-assets.ts' }, chunkNames: 'chunks/[name]-[hash]', packages: 'external' },
 ];
 

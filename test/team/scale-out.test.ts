@@ -121,6 +121,34 @@ describe('team mode on one machine', () => {
     }
   }, 180_000);
 
+  it('SIGTERM on a worker finishes the calls in hand and takes no new ones, leaving nothing ambiguous', async () => {
+    const env = { ...rig.env, BFL_API_KEYS: 'graceful:key-graceful' };
+    const first = await startWorker(['--concurrency', `bfl=${CAP}`], env);
+    const queues = await CallQueues.open(rig.redis.url);
+    const db = new pg.Client({ connectionString: rig.pg.url });
+    await db.connect();
+    let second: WorkerProc | undefined;
+    try {
+      const start = rig.emulator.stats().submissions.bfl;
+      const settled = settle(calls('graceful', 16, 'graceful').map((c) => queues.call(c)));
+      await until('the first submits', () => rig.emulator.stats().submissions.bfl - start >= 2);
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      const byFirst = rig.emulator.stats().submissions.bfl - start;
+      expect(byFirst).toBeLessThan(16);
+      second = await startWorker(['--concurrency', `bfl=${CAP}`], env);
+      const { ok, failed } = await settled;
+      expect(failed).toEqual([]);
+      expect(ok).toHaveLength(16);
+      const rows = await db.query(`SELECT state, count(*)::int AS n FROM tasks WHERE run_id = 'graceful' GROUP BY state`);
+      expect(rows.rows).toEqual([{ state: 'done', n: 16 }]);
+    } finally {
+      await db.end();
+      await queues.close();
+      await stopWorkers([first, ...(second ? [second] : [])]);
+    }
+  }, 180_000);
+
   it('negative control: without the queue’s global cap, the workers pass the account’s cap and the provider refuses', async () => {
     const env = { ...rig.env, BFL_API_KEYS: 'nocap:key-nocap', FIXTURE_NO_GLOBAL_CAP: '1', FIXTURE_SLOTS: '4' };
     const workers: WorkerProc[] = [];
