@@ -33,11 +33,27 @@ const STAMPS = { lib: join(LIB, 'build.json'), types: join(TYPES, 'build.json') 
  * dependencies (zod, jsonc-parser, p-queue): loading zod as one chunk instead of its hundred
  * files is most of what `validate` spends starting. The library's (dist/lib/index.js) keeps
  * every dependency an import, so a program that defines its own nodes shares its zod with ours.
- * Native modules (sharp, better-sqlite3), vite (`serve --dev` only) and team mode's clients
- * (bullmq, ioredis, pg: loaded only by `worker`) are never bundled, nor is the AWS SDK.
+ * Every other package (native ones like sharp and better-sqlite3, the AWS SDK, team mode's
+ * clients bullmq, ioredis and pg, vite for `serve --dev`, whatever is added later) stays an
+ * import in both.
  */
+const CLI_INLINE = ['zod', 'jsonc-parser', 'p-queue'];
+
+/** Keeps every package our sources import external, except `names` (and what those import). */
+function inlineOnly(names) {
+  const packageOf = (spec) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+  return {
+    name: 'inline-only',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, ({ path, importer }) =>
+        importer.includes('/node_modules/') || names.includes(packageOf(path)) ? undefined : { path, external: true },
+      );
+    },
+  };
+}
+
 const BUNDLES = [
-  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', external: ['sharp', 'better-sqlite3', 'vite', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner', 'bullmq', 'ioredis', 'pg'] },
+  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', plugins: [inlineOnly(CLI_INLINE)] },
   { entryPoints: { index: 'engine/index.ts', 'editor-assets': 'engine/server/editor-assets.ts' }, chunkNames: 'chunks/[name]-[hash]', packages: 'external' },
 ];
 
