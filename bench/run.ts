@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchEngineThroughput, formatResult, type BenchOptions, type Result } from './engine-throughput';
+import { formatCliStart, measureCliStart } from './cli-start';
 
 const BUDGET_MS = 170_000;
 const started = performance.now();
@@ -120,6 +121,24 @@ async function main(): Promise<void> {
     }
   } else {
     rows.push({ what: 'editor: open a 500-node pipeline', value: 'not run', note: 'bench/editor-open.ts does not exist yet' });
+  }
+
+  try {
+    log('cli start: bench/cli-start.ts');
+    const start = measureCliStart({ log });
+    console.log(formatCliStart(start));
+    console.log('');
+    const node = start.figures.find((f) => f.what === 'node -e 0');
+    for (const f of start.figures.filter((x) => x.targetMs !== undefined)) {
+      rows.push({
+        what: `cli start: ${f.what}`,
+        value: `${f.medianMs} ms`,
+        note: `target ≤ ${f.targetMs} ms ${f.medianMs <= f.targetMs! ? 'met' : 'missed'}; node -e 0 ${node?.medianMs} ms; CPU ${f.cpuMs ?? '?'} ms (node -e 0: ${node?.cpuMs ?? '?'}); median of ${f.runs}, load ${start.loadAvg}`,
+      });
+    }
+  } catch (e) {
+    console.error('cli start benchmark failed:', e);
+    rows.push({ what: 'cli start', value: 'FAILED', note: e instanceof Error ? e.message : String(e) });
   }
 
   for (const d of DIAGNOSES) {
