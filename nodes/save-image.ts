@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
 import { EngineError } from '../engine/core/errors';
 import type { ImageAsset } from '../engine/core/ports';
-import { embedProvenance } from '../engine/store/provenance';
+import { createExclusive, isFullDisk } from '../engine/store/exclusive-file';
+import { embedProvenanceJson, serializeProvenance } from '../engine/store/provenance';
 
 const PLACEHOLDERS = ['run', 'node', 'index', 'seed', 'source'] as const;
 const EXT: Record<ImageAsset['mime'], string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp' };
@@ -25,13 +26,48 @@ function fill(template: string, values: Record<(typeof PLACEHOLDERS)[number], st
   return template.replace(/\{([a-z]+)\}/g, (_, name: keyof typeof values) => values[name].replace(/[^A-Za-z0-9_.-]/g, '_'));
 }
 
-async function sameBytes(path: string, bytes: Buffer): Promise<boolean | undefined> {
+/** sha-256 of the file at `path`, or undefined when there is none. */
+async function fileHash(path: string): Promise<string | undefined> {
   try {
-    await stat(path);
+    return createHash('sha256').update(await readFile(path)).digest('hex');
   } catch {
     return undefined;
   }
-  return (await readFile(path)).equals(bytes);
+}
+
+const sidecarOf = (path: string) => path.slice(0, -extname(path).length) + '.json';
+
+interface RunShared {
+  pipeline: unknown;
+  /** `{"pipeline": …}` serialized once per run, not once per image. */
+  pipelineJson: string;
+  /** Creates each output folder once per run. */
+  folder(dir: string): Promise<void>;
+}
+
+/** What every image of one run shares, keyed by the run's document object. */
+const RUNS = new WeakMap<object, { seeds: unknown; shared: RunShared }>();
+
+function perRun(ctx: { pipeline: { document: unknown; seeds: Record<string, number> } }): RunShared {
+  const key = ctx.pipeline.document as object;
+  const known = RUNS.get(key);
+  if (known && known.seeds === ctx.pipeline.seeds) return known.shared;
+  const pipeline = reproducibleDocument(ctx.pipeline.document, ctx.pipeline.seeds);
+  const made = new Map<string, Promise<unknown>>();
+  const shared: RunShared = {
+    pipeline,
+    pipelineJson: serializeProvenance({ pipeline }),
+    folder: async (dir) => {
+      let p = made.get(dir);
+      if (!p) made.set(dir, (p = mkdir(dir, { recursive: true })));
+      await p.catch(async () => {
+        made.delete(dir);
+        await mkdir(dir, { recursive: true });
+      });
+    },
+  };
+  RUNS.set(key, { seeds: ctx.pipeline.seeds, shared });
+  return shared;
 }
 
 interface DocNode {
@@ -81,53 +117,84 @@ export const saveImage = defineNode({
       source: image.meta?.nodeId ?? 'input',
     });
     const outDir = resolve(ctx.outDir);
-    let path = resolve(outDir, name + EXT[image.mime]);
-    const rel = relative(outDir, path);
+    const ext = EXT[image.mime];
+    const first = resolve(outDir, name + ext);
+    const rel = relative(outDir, first);
     if (rel.startsWith('..') || isAbsolute(rel)) throw new EngineError('invalid_param', `file name "${name}" escapes the output folder`, { param: 'template' });
-    const pipeline = reproducibleDocument(ctx.pipeline.document, ctx.pipeline.seeds);
-    const bytes = embedProvenance(await ctx.store.read(image.hash), image.mime, {
-      pipeline,
-      runId: ctx.runId,
-      nodeId: image.meta?.nodeId ?? ctx.nodeId,
-      item: ctx.inputItem ?? 0,
-      ...(image.meta?.seed !== undefined ? { seed: image.meta.seed } : {}),
-    });
-    // Never overwrite an earlier, different image: add -1, -2, ... instead.
-    for (let n = 1; (await sameBytes(path, bytes)) === false; n++) {
-      path = resolve(outDir, `${name}-${n}${EXT[image.mime]}`);
+    const run = perRun(ctx);
+    const item = ctx.inputItem ?? 0;
+    const json = serializeProvenance(
+      { pipeline: run.pipeline, runId: ctx.runId, nodeId: image.meta?.nodeId ?? ctx.nodeId, item, ...(image.meta?.seed !== undefined ? { seed: image.meta.seed } : {}) },
+      run.pipelineJson,
+    );
+    const bytes = embedProvenanceJson(await ctx.store.read(image.hash), image.mime, json);
+    const fileSha256 = createHash('sha256').update(bytes).digest('hex');
+
+    // A resume keeps what this run already wrote for this item (the ledger knows), instead of a second copy.
+    for (const prior of (await ctx.savedFiles?.()) ?? []) {
+      if (prior.imageHash === image.hash && (await fileHash(prior.path)) === prior.fileSha256) {
+        await ctx.fileWritten(prior.path, sidecarOf(prior.path));
+        return {};
+      }
     }
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, bytes);
-    const source = (pipeline as { nodes: DocNode[] }).nodes.find((n) => n.id === image.meta?.nodeId);
-    const sidecar = path.slice(0, -extname(path).length) + '.json';
-    const record = {
-      pipeline: ctx.pipeline.name ?? null,
-      runId: ctx.runId,
-      savedBy: ctx.nodeId,
-      node: image.meta?.nodeId ?? null,
-      nodeType: source?.type ?? null,
-      params: source?.params ?? null,
-      item: ctx.inputItem ?? 0,
-      file: relative(outDir, path),
-      image: { sha256: image.hash, mime: image.mime, width: image.width, height: image.height },
-      /** The written file differs from the generated image by its embedded provenance. */
-      fileSha256: createHash('sha256').update(bytes).digest('hex'),
-      seed: image.meta?.seed ?? null,
-      provider: image.meta?.provider ?? null,
-      model: image.meta?.model ?? null,
-      taskId: image.meta?.taskId ?? null,
-      costUsd: image.meta?.costUsd ?? null,
-      /** True when the provider reported no cost and `costUsd` is the pricing table's figure. */
-      costEstimated: image.meta?.costEstimated === true,
-      prompt: image.meta?.prompt ?? null,
-      sourceImages: image.meta?.sourceHashes ?? [],
-      /** How each reference reached a URL-only provider: route and host, never a signed URL. */
-      referenceDelivery: image.meta?.referenceDelivery ?? [],
-      warnings: image.meta?.warnings ?? [],
-      createdAt: new Date().toISOString(),
-    };
-    await writeFile(sidecar, JSON.stringify(record, null, 2) + '\n');
-    ctx.fileWritten(path, sidecar);
+    const source = (run.pipeline as { nodes: DocNode[] }).nodes.find((n) => n.id === image.meta?.nodeId);
+    const sidecarText = (path: string) =>
+      JSON.stringify(
+        {
+          pipeline: ctx.pipeline.name ?? null,
+          runId: ctx.runId,
+          savedBy: ctx.nodeId,
+          node: image.meta?.nodeId ?? null,
+          nodeType: source?.type ?? null,
+          params: source?.params ?? null,
+          item,
+          file: relative(outDir, path),
+          image: { sha256: image.hash, mime: image.mime, width: image.width, height: image.height },
+          /** The written file differs from the generated image by its embedded provenance. */
+          fileSha256,
+          seed: image.meta?.seed ?? null,
+          provider: image.meta?.provider ?? null,
+          model: image.meta?.model ?? null,
+          taskId: image.meta?.taskId ?? null,
+          costUsd: image.meta?.costUsd ?? null,
+          /** True when the provider reported no cost and `costUsd` is the pricing table's figure. */
+          costEstimated: image.meta?.costEstimated === true,
+          prompt: image.meta?.prompt ?? null,
+          sourceImages: image.meta?.sourceHashes ?? [],
+          /** How each reference reached a URL-only provider: route and host, never a signed URL. */
+          referenceDelivery: image.meta?.referenceDelivery ?? [],
+          warnings: image.meta?.warnings ?? [],
+          createdAt: new Date().toISOString(),
+        },
+        null,
+        2,
+      ) + '\n';
+
+    // Claim the first free name: the template's, then -1, -2, ... Never overwrite anything.
+    let path = first;
+    try {
+      await run.folder(dirname(first));
+      for (let n = 1; ; n++) {
+        const sidecar = sidecarOf(path);
+        if ((await fileHash(path)) === fileSha256) {
+          // Exactly this file is already there (the same run, node, item and image): keep it.
+          await createExclusive(sidecar, sidecarText(path));
+          break;
+        }
+        if (await createExclusive(path, bytes)) {
+          if (await createExclusive(sidecar, sidecarText(path))) break;
+          // The sidecar's name is taken by another file: give the name up, try the next.
+          await unlink(path);
+        }
+        path = resolve(outDir, `${name}-${n}${ext}`);
+      }
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      const why = isFullDisk(err) ? `the folder ${dirname(path)} is full or read-only (${err.code})` : err.message;
+      throw new EngineError('io', `could not write ${path}: ${why}; the image is kept in the store (${image.hash.slice(0, 12)}), resume the run to save it`, { resumable: true });
+    }
+    await ctx.fileWritten(path, sidecarOf(path), { path, imageHash: image.hash, fileSha256 });
     return {};
   },
 });

@@ -8,6 +8,7 @@ import type { ImageAsset, InputPort, InputPorts, OutputPorts, PortValue } from '
 import type { ImageRequest, ModelId } from './provider';
 import type { ArtifactStore } from './store';
 import type { ErrorCode } from './errors';
+import type { SavedFile } from './run-options';
 
 type InputValue<P extends InputPort> = P['multiple'] extends true
   ? PortValue<P['kind']>[]
@@ -67,8 +68,10 @@ export interface NodeContext {
   generate(request: ImageRequest, options?: GenerateOptions): Promise<ImageAsset>;
   /** Stores bytes and returns the asset (for reference images and other local work). */
   putImage(bytes: Buffer, meta?: ImageAsset['meta']): Promise<ImageAsset>;
-  /** Records a file this node wrote (save-image). */
-  fileWritten(path: string, sidecar: string): void;
+  /** Records a file this node wrote (save-image): image and sidecar in place; `file` for the ledger. */
+  fileWritten(path: string, sidecar: string, file?: SavedFile): void | Promise<void>;
+  /** Files this run already wrote for this node and item (a resumed run keeps them). */
+  savedFiles?(): Promise<SavedFile[]>;
   warn(message: string): void;
   progress(status: string, fraction?: number): void;
 }

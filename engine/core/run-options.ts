@@ -1,5 +1,6 @@
 /** What a host (CLI, server, library caller) hands to `runPipeline`. */
 import type { EventListener } from './events';
+import type { RunMoney } from './money';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
 import type { ReferenceResolver } from './references';
 import type { NodeRegistry } from './registry';
@@ -61,7 +62,7 @@ export interface TaskHooks {
    * A stored result or in-flight task for this exact request, if one exists; `interrupted`
    * when an earlier attempt was cut off while its submit was on the wire (it may have been paid).
    */
-  lookup(key: TaskKey): Promise<{ done?: GeneratedImageRecord; inFlight?: TaskRef; interrupted?: boolean; busyElsewhere?: boolean } | undefined>;
+  lookup(key: TaskKey): Promise<TaskLookup | undefined>;
   /**
    * Written just before the submit request is sent. `elsewhere`: another run is sending the same
    * cacheable request right now; the caller waits for it instead of paying again.
@@ -71,6 +72,33 @@ export interface TaskHooks {
   completed(key: TaskKey, task: TaskRef, result: GeneratedImageRecord): Promise<void>;
   /** `error.details.resumable`: the task may still finish at the provider; keep waiting on it later. */
   failed(key: TaskKey, task: TaskRef | undefined, error: { code: string; message: string; details?: { resumable?: unknown } }): Promise<void>;
+  /** The run's money as recorded (all its invocations: a resumed run counts what it paid before too). */
+  runMoney?(runId: string): Promise<RunMoney>;
+  /** Files this run already wrote for a node's item (a resume keeps them instead of writing again). */
+  savedFiles?(runId: string, nodeId: string, item: number): Promise<SavedFile[]>;
+  /** Records a file written (image and sidecar in place). */
+  fileSaved?(runId: string, nodeId: string, item: number, file: SavedFile): Promise<void>;
+}
+
+export interface TaskLookup {
+  done?: GeneratedImageRecord;
+  inFlight?: TaskRef;
+  /** An earlier attempt was cut off while its submit was on the wire (it may have been paid). */
+  interrupted?: boolean;
+  /** The attempt that was cut off belongs to another run, whose process is gone. */
+  interruptedRun?: string;
+  /** Another live run is sending this very request right now. */
+  busyElsewhere?: boolean;
+  /** `done` / `inFlight` is another run's task: paid there, $0 here. */
+  shared?: boolean;
+}
+
+export interface SavedFile {
+  path: string;
+  /** The generated image (store hash) the file holds. */
+  imageHash: string;
+  /** sha-256 of the written file (image plus embedded provenance). */
+  fileSha256: string;
 }
 
 export interface TaskKey {
@@ -87,6 +115,10 @@ export interface TaskKey {
   /** sha-256 over the normalized request (model, params, reference hashes, seed) and the node type and version. */
   requestHash: string;
   request: Omit<ImageRequest, 'references'> & { referenceHashes: string[] };
+  /** The pricing table's figure for the request: the recorded cost until the provider reports one. */
+  expectedUsd?: number;
+  /** Provider account the task goes to (team mode; absent: the provider's only key). */
+  account?: string;
 }
 
 export interface GeneratedImageRecord extends Omit<GeneratedImage, 'bytes'> {

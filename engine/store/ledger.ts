@@ -1,72 +1,43 @@
 /**
- * The ledger (SQLite, WAL): runs, node seeds and every paid task, written before polling starts
- * and updated when the image is stored. It is what lets an interrupted run re-attach to its
- * tasks instead of paying again, and what the cache reads. Synchronous writes (better-sqlite3)
- * mean a row is on disk before the next await: a kill -9 right after submit still finds it.
+ * The ledger (SQLite, WAL): runs, node seeds, every paid task and every file written. A task's
+ * intent row is committed before its submit and updated when the image is stored: that is what
+ * lets an interrupted run re-attach to its tasks instead of paying again, what the cache reads,
+ * and the one source of a run's money and image counts. Synchronous writes (better-sqlite3) mean
+ * a row is on disk before the next await: a kill -9 right after submit still finds it.
+ *
+ * A run being worked on holds a lease (process id, host, heartbeat); a run whose lease lapsed
+ * reads as interrupted, and its submits still marked "submitting" are ambiguous at once.
  */
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { RunSummary } from '../core/events';
+import { isRunStatus, type RunMoney, type RunStatus } from '../core/money';
 import type { Pipeline } from '../core/pipeline-schema';
-import type { TaskRef } from '../core/provider';
-import type { GeneratedImageRecord, TaskHooks, TaskKey } from '../core/run-options';
+import { prepareSchema } from './ledger-schema';
+import { ledgerHooks, type HookOptions } from './ledger-hooks';
+import { LedgerStatements } from './ledger-statements';
+import type { TaskHooks } from '../core/run-options';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY,
-  name TEXT,
-  pipeline_path TEXT,
-  pipeline_json TEXT NOT NULL,
-  options_json TEXT NOT NULL DEFAULT '{}',
-  started_at INTEGER NOT NULL,
-  finished_at INTEGER,
-  status TEXT NOT NULL DEFAULT 'running',
-  cost_usd REAL NOT NULL DEFAULT 0,
-  images INTEGER NOT NULL DEFAULT 0,
-  failures INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS node_seeds (
-  run_id TEXT NOT NULL,
-  node_id TEXT NOT NULL,
-  seed INTEGER NOT NULL,
-  PRIMARY KEY (run_id, node_id)
-);
-CREATE TABLE IF NOT EXISTS tasks (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  run_id TEXT NOT NULL,
-  node_id TEXT NOT NULL,
-  item INTEGER NOT NULL,
-  request_hash TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  model TEXT NOT NULL,
-  node_type TEXT NOT NULL,
-  node_version INTEGER NOT NULL,
-  cacheable INTEGER NOT NULL,
-  request_json TEXT NOT NULL,
-  state TEXT NOT NULL,
-  task_id TEXT,
-  polling_url TEXT,
-  task_json TEXT,
-  result_hash TEXT,
-  result_json TEXT,
-  cost_usd REAL,
-  error_code TEXT,
-  error_message TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_hash, state);
-CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id, request_hash);
-`;
-
-/** How long a "submitting" row of another run counts as a submit still on the wire. */
-const SUBMIT_WINDOW_MS = 3 * 60_000;
+export type { HookOptions } from './ledger-hooks';
+export { LEDGER_VERSION } from './ledger-schema';
 
 /** States of a paid task. `submitting`: the request may be on the wire (never re-sent blindly). */
 export type TaskState = 'submitting' | 'submitted' | 'done' | 'failed';
 
-export interface RunRecord {
+/** Heartbeat of a run's lease, and how long without one before the run reads as interrupted. */
+export const LEASE_HEARTBEAT_MS = 2_000;
+export const LEASE_MS = 10_000;
+
+export interface LedgerOptions {
+  /** A run without a heartbeat for this long is interrupted (default {@link LEASE_MS}). */
+  leaseMs?: number;
+  /** SQLite `max_page_count`: a deliberately small database (tests of a full database). */
+  maxPageCount?: number;
+}
+
+export interface RunRecord extends RunMoney {
   runId: string;
   name: string | null;
   pipelinePath: string | null;
@@ -74,9 +45,10 @@ export interface RunRecord {
   options: StoredRunOptions;
   startedAt: number;
   finishedAt: number | null;
-  status: string;
+  status: RunStatus;
+  resumable: boolean;
+  /** Cost in USD (exactly `costMicros` / 1e6). */
   costUsd: number;
-  images: number;
   failures: number;
 }
 
@@ -97,290 +69,273 @@ export interface TaskRow {
   item: number;
   requestHash: string;
   provider: string;
+  account: string | null;
   model: string;
   state: TaskState;
   taskId: string | null;
-  costUsd: number | null;
+  costMicros: number | null;
+  costEstimated: boolean;
+  /** The pricing table's figure when the intent was recorded (the worst case of an unconfirmed submit). */
+  expectedMicros: number | null;
+  /** The result came from a task another run submitted (paid there). */
+  shared: boolean;
   resultHash: string | null;
   errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: number;
+  submittedAt: number | null;
+  requestJson: string;
 }
 
-export interface HookOptions {
-  /** Reuse stored results of other runs for cacheable requests (default true). */
-  cache?: boolean;
-  /**
-   * Wait on tasks recorded as in flight (default true). False for a provider that does not
-   * outlive its process (the embedded emulator): those tasks are gone, and making them again is free.
-   */
-  reattach?: boolean;
-  /** Take node seeds from this earlier run (run-to-here re-uses the upstream results it made). */
-  seedsFrom?: string;
+export interface FileRow {
+  runId: string;
+  nodeId: string;
+  item: number;
+  path: string;
+  imageHash: string;
+  fileSha256: string;
 }
 
 export class Ledger {
-  private constructor(readonly db: Database.Database) {}
+  readonly leaseMs: number;
+  private readonly q: LedgerStatements;
+  private readonly host = hostname();
+  private readonly leases = new Map<string, ReturnType<typeof setInterval>>();
 
-  static open(path: string): Ledger {
+  private constructor(readonly db: Database.Database, options: LedgerOptions) {
+    this.leaseMs = options.leaseMs ?? LEASE_MS;
+    this.q = new LedgerStatements(db);
+  }
+
+  static open(path: string, options: LedgerOptions = {}): Ledger {
     mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
-    return new Ledger(db);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      prepareSchema(db, path);
+      if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    return new Ledger(db, options);
   }
 
   close(): void {
+    for (const runId of [...this.leases.keys()]) this.releaseLease(runId);
     this.db.close();
   }
 
+  /** Records the run as started by this process and holds its lease until it finishes. */
   startRun(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions }): void {
-    this.db
-      .prepare(
-        `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status)
-         VALUES (?, ?, ?, ?, ?, ?, 'running')
-         ON CONFLICT(run_id) DO UPDATE SET status = 'running', finished_at = NULL`,
-      )
-      .run(run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), Date.now());
+    this.q.startRun.run({
+      runId: run.runId,
+      name: run.pipeline.name ?? null,
+      path: run.pipelinePath ?? null,
+      pipeline: JSON.stringify(run.pipeline),
+      options: JSON.stringify(run.options),
+      at: Date.now(),
+      pid: process.pid,
+      host: this.host,
+    });
+    this.holdLease(run.runId);
   }
 
-  finishRun(summary: RunSummary): void {
-    const cost = (this.db.prepare(`SELECT COALESCE(SUM(cost_usd), 0) AS c FROM tasks WHERE run_id = ? AND state IN ('submitted', 'done')`).get(summary.runId) as { c: number }).c;
-    this.db
-      .prepare(`UPDATE runs SET finished_at = ?, status = ?, cost_usd = ?, images = images + ?, failures = ? WHERE run_id = ?`)
-      .run(Date.now(), summary.status, cost, summary.imagesWritten.length, summary.failures.length, summary.runId);
+  /** Beats the run's lease every {@link LEASE_HEARTBEAT_MS} (never keeping the process alive for it). */
+  holdLease(runId: string, heartbeatMs = Math.min(LEASE_HEARTBEAT_MS, Math.max(50, Math.floor(this.leaseMs / 4)))): void {
+    this.releaseLease(runId, false);
+    const beat = () => {
+      try {
+        this.q.beat.run(Date.now(), process.pid, this.host, runId);
+      } catch {
+        // A busy or full database: the next beat tries again; a lapsed lease only reads as interrupted.
+      }
+    };
+    beat();
+    const timer = setInterval(beat, heartbeatMs);
+    timer.unref();
+    this.leases.set(runId, timer);
   }
 
-  /** Sets a run's status when it ended without a summary (an error before or during it). */
-  markRun(runId: string, status: string): void {
-    this.db.prepare(`UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ? AND status = 'running'`).run(status, Date.now(), runId);
+  private releaseLease(runId: string, clear = true): void {
+    const timer = this.leases.get(runId);
+    if (timer) clearInterval(timer);
+    this.leases.delete(runId);
+    if (clear && this.db.open) this.q.release.run(runId);
+  }
+
+  /** Ends a run: its status, its lease released; returns its money as the ledger has it. */
+  finishRun(summary: Pick<RunSummary, 'runId' | 'status' | 'failures'>): RunMoney {
+    this.q.finish.run(Date.now(), summary.status, summary.failures.length, summary.runId);
+    this.releaseLease(summary.runId);
+    return this.moneyOf(summary.runId);
+  }
+
+  /** Sets a run's status when it ended without a summary (an error, a closed pipe, a crash caught). */
+  markRun(runId: string, status: Exclude<RunStatus, 'running'>): void {
+    this.releaseLease(runId, false);
+    this.q.mark.run(status, Date.now(), runId);
+  }
+
+  /** Cost, unconfirmed submits, calls, shared results and images of one run. */
+  moneyOf(runId: string): RunMoney {
+    const live = this.isLive(this.q.lease.get(runId) as LeaseRow | undefined);
+    const t = this.q.money.get(runId) as Record<string, number | null>;
+    const files = (this.q.fileCount.get(runId) as { n: number }).n;
+    const legacy = (this.q.legacyImages.get(runId) as { n: number } | undefined)?.n ?? 0;
+    return {
+      costMicros: Number(t.cost ?? 0),
+      costEstimated: Number(t.estimated ?? 0) > 0,
+      // While the run is live its submits are merely on the wire; afterwards nobody knows.
+      unconfirmedMicros: live ? 0 : Number(t.unconfirmedMicros ?? 0),
+      unconfirmed: live ? 0 : Number(t.unconfirmed ?? 0),
+      calls: Number(t.calls ?? 0),
+      shared: Number(t.shared ?? 0),
+      images: files + legacy,
+    };
   }
 
   getRun(runId: string): RunRecord | undefined {
-    const row = this.db.prepare(`SELECT * FROM runs WHERE run_id = ?`).get(runId) as Record<string, unknown> | undefined;
-    return row ? toRun(row) : undefined;
+    const row = this.q.getRun.get(runId) as Record<string, unknown> | undefined;
+    return row ? this.toRun(row) : undefined;
   }
 
   listRuns(limit = 50): RunRecord[] {
-    return (this.db.prepare(`SELECT * FROM runs ORDER BY started_at DESC LIMIT ?`).all(limit) as Record<string, unknown>[]).map(toRun);
+    return (this.q.listRuns.all(limit) as Record<string, unknown>[]).map((r) => this.toRun(r));
   }
 
   /** The latest finished or interrupted run of the same pipeline file (or name), for run-to-here. */
   latestRunOf(pipeline: { path?: string; name?: string }, except?: string): RunRecord | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT * FROM runs WHERE run_id != ? AND ((? IS NOT NULL AND pipeline_path = ?) OR (? IS NOT NULL AND name = ?))
-         ORDER BY started_at DESC LIMIT 1`,
-      )
-      .get(except ?? '', pipeline.path ?? null, pipeline.path ?? null, pipeline.name ?? null, pipeline.name ?? null) as Record<string, unknown> | undefined;
-    return row ? toRun(row) : undefined;
+    const row = this.q.latestOf.get(except ?? '', pipeline.path ?? null, pipeline.path ?? null, pipeline.name ?? null, pipeline.name ?? null) as Record<string, unknown> | undefined;
+    return row ? this.toRun(row) : undefined;
   }
 
   tasksOf(runId: string): TaskRow[] {
-    return (this.db.prepare(`SELECT * FROM tasks WHERE run_id = ? ORDER BY id`).all(runId) as Record<string, unknown>[]).map(toTask);
+    return (this.q.tasksOf.all(runId) as Record<string, unknown>[]).map(toTask);
+  }
+
+  /** Submits of a run cut off on the wire: maybe accepted and charged, maybe not. */
+  ambiguousOf(runId: string): TaskRow[] {
+    return this.tasksOf(runId).filter((t) => t.state === 'submitting');
+  }
+
+  filesOf(runId: string): FileRow[] {
+    return this.q.filesOf.all(runId) as FileRow[];
+  }
+
+  /** Is a process still working on this run (its lease beats)? */
+  isRunLive(runId: string): boolean {
+    return this.isLive(this.q.lease.get(runId) as LeaseRow | undefined);
+  }
+
+  private isLive(lease: LeaseRow | undefined): boolean {
+    if (!lease || lease.status !== 'running' || lease.lease_at === null) return false;
+    if (Date.now() - lease.lease_at > this.leaseMs) return false;
+    // On this machine a dead process is known at once, before its lease runs out.
+    if (lease.lease_host === this.host && lease.lease_pid !== null && !pidAlive(lease.lease_pid)) return false;
+    return true;
+  }
+
+  /**
+   * What `prune` would do for runs started before `before`: which runs it forgets and which stored
+   * results stay referenced afterwards. A live run, and a resumable run that still refers to a
+   * task in flight or a stored result, are never forgotten; a run resumed to done can be.
+   */
+  prunePlan(before: number): { forget: string[]; keepHashes: Set<string>; liveSince: number | undefined } {
+    return this.db
+      .transaction(() => {
+        const runs = this.q.allRuns.all() as Record<string, unknown>[];
+        const forget: string[] = [];
+        let liveSince: number | undefined;
+        for (const r of runs) {
+          const run = this.toRun(r);
+          if (run.status === 'running') liveSince = Math.min(liveSince ?? Infinity, run.startedAt);
+          if (run.startedAt >= before || run.status === 'running') continue;
+          if (run.status === 'done' || !(this.q.holdsWork.get(run.runId) as unknown)) forget.push(run.runId);
+        }
+        const gone = new Set(forget);
+        const keepHashes = new Set((this.q.hashes.all() as { run_id: string; h: string }[]).filter((x) => !gone.has(x.run_id)).map((x) => x.h));
+        return { forget, keepHashes, liveSince };
+      })
+      .deferred();
+  }
+
+  /** Forgets runs (their tasks, seeds and file records). */
+  forgetRuns(runIds: readonly string[]): number {
+    this.db.transaction((ids: readonly string[]) => {
+      for (const id of ids) for (const stmt of this.q.forget) stmt.run(id);
+    })(runIds);
+    return runIds.length;
+  }
+
+  /** Forgets what {@link prunePlan} allows for runs started before `before`. */
+  forgetRunsBefore(before: number): number {
+    return this.forgetRuns(this.prunePlan(before).forget);
   }
 
   /** Hashes of every stored result the ledger still points at (for pruning the store). */
   referencedHashes(): Set<string> {
-    const rows = this.db.prepare(`SELECT DISTINCT result_hash AS h FROM tasks WHERE result_hash IS NOT NULL`).all() as { h: string }[];
-    return new Set(rows.map((r) => r.h));
-  }
-
-  /**
-   * Forgets runs (and their tasks) that started before `before`. A run with a task still in
-   * flight is kept whole, so it can still be resumed.
-   */
-  forgetRunsBefore(before: number): number {
-    const old = (
-      this.db
-        .prepare(
-          `SELECT run_id FROM runs WHERE started_at < ? AND status != 'running'
-           AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.run_id = runs.run_id AND state IN ('submitting', 'submitted'))`,
-        )
-        .all(before) as { run_id: string }[]
-    ).map((r) => r.run_id);
-    const tx = this.db.transaction((ids: string[]) => {
-      for (const id of ids) {
-        this.db.prepare(`DELETE FROM tasks WHERE run_id = ?`).run(id);
-        this.db.prepare(`DELETE FROM node_seeds WHERE run_id = ?`).run(id);
-        this.db.prepare(`DELETE FROM runs WHERE run_id = ?`).run(id);
-      }
-    });
-    tx(old);
-    return old.length;
+    return new Set((this.q.hashes.all() as { h: string }[]).map((r) => r.h));
   }
 
   /** The seed each node drew in a run. */
   nodeSeedsOf(runId: string): Record<string, number> {
-    const rows = this.db.prepare(`SELECT node_id, seed FROM node_seeds WHERE run_id = ?`).all(runId) as { node_id: string; seed: number }[];
+    const rows = this.q.seedsOf.all(runId) as { node_id: string; seed: number }[];
     return Object.fromEntries(rows.map((r) => [r.node_id, r.seed]));
   }
 
   /** The engine's hooks for one run. */
   hooks(runId: string, options: HookOptions = {}): TaskHooks {
-    const cache = options.cache !== false;
-    const db = this.db;
-    // A run that borrows an earlier run's seeds keeps all of them, also for nodes it leaves out,
-    // so a later run from this one still finds the same requests.
-    if (options.seedsFrom) {
-      db.prepare(`INSERT OR IGNORE INTO node_seeds (run_id, node_id, seed) SELECT ?, node_id, seed FROM node_seeds WHERE run_id = ?`).run(runId, options.seedsFrom);
-    }
-    const now = () => Date.now();
-    const latest = db.prepare(`SELECT * FROM tasks WHERE run_id = ? AND request_hash = ? ORDER BY id DESC LIMIT 1`);
-    const cached = db.prepare(`SELECT * FROM tasks WHERE request_hash = ? AND state = 'done' ORDER BY id DESC LIMIT 1`);
-    const reattach = options.reattach !== false;
-    const inFlightElsewhere = db.prepare(`SELECT * FROM tasks WHERE request_hash = ? AND state = 'submitted' ORDER BY id DESC LIMIT 1`);
-    const doneByTask = db.prepare(`SELECT * FROM tasks WHERE task_id = ? AND provider = ? AND state = 'done' ORDER BY id DESC LIMIT 1`);
-    // Another run's submit of the same request that is recent enough to still be on the wire.
-    const busyElsewhere = db.prepare(`SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND state = 'submitting' AND created_at > ? LIMIT 1`);
-    const takenElsewhere = db.prepare(
-      `SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND (state IN ('submitted', 'done') OR (state = 'submitting' AND created_at > ?)) LIMIT 1`,
-    );
-    const inFlightOrSending = db.prepare(
-      `SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND (state = 'submitted' OR (state = 'submitting' AND created_at > ?)) LIMIT 1`,
-    );
-    const insert = db.prepare(
-      `INSERT INTO tasks (run_id, node_id, item, request_hash, provider, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json, cost_usd, created_at, updated_at)
-       VALUES (@runId, @nodeId, @item, @requestHash, @provider, @model, @nodeType, @nodeVersion, @cacheable, @requestJson, @state, @taskId, @pollingUrl, @taskJson, @costUsd, @at, @at)`,
-    );
-    const open = db.prepare(`SELECT id FROM tasks WHERE run_id = ? AND request_hash = ? AND state IN ('submitting', 'submitted') ORDER BY id DESC LIMIT 1`);
-
-    const row = (key: TaskKey, state: TaskState, task?: TaskRef) => ({
-      runId: key.runId,
-      nodeId: key.nodeId,
-      item: key.item,
-      requestHash: key.requestHash,
-      provider: key.provider,
-      model: key.request.model,
-      nodeType: key.nodeType,
-      nodeVersion: key.nodeVersion,
-      cacheable: key.cacheable ? 1 : 0,
-      requestJson: JSON.stringify(key.request),
-      state,
-      taskId: task?.taskId ?? null,
-      pollingUrl: task?.pollingUrl ?? null,
-      taskJson: task ? JSON.stringify(task) : null,
-      costUsd: task?.costUsd ?? null,
-      at: now(),
+    return ledgerHooks(this.q, runId, options, {
+      moneyOf: (id) => this.moneyOf(id),
+      otherRunLive: (id) => this.isRunLive(id),
     });
+  }
 
+  private toRun(row: Record<string, unknown>): RunRecord {
+    const runId = String(row.run_id);
+    const stored = String(row.status);
+    const lease = { status: stored, lease_pid: row.lease_pid as number | null, lease_host: row.lease_host as string | null, lease_at: row.lease_at as number | null };
+    // "running" without a live lease: the process died (or an old file's run never finished).
+    const status: RunStatus = stored === 'running' ? (this.isLive(lease) ? 'running' : 'interrupted') : isRunStatus(stored) ? stored : 'interrupted';
+    const money = this.moneyOf(runId);
     return {
-      nodeSeed: async (run, nodeId, fresh) => {
-        const own = db.prepare(`SELECT seed FROM node_seeds WHERE run_id = ? AND node_id = ?`).get(run, nodeId) as { seed: number } | undefined;
-        if (own) return { seed: own.seed, reused: true };
-        const earlier = options.seedsFrom
-          ? (db.prepare(`SELECT seed FROM node_seeds WHERE run_id = ? AND node_id = ?`).get(options.seedsFrom, nodeId) as { seed: number } | undefined)
-          : undefined;
-        const seed = earlier?.seed ?? fresh;
-        db.prepare(`INSERT INTO node_seeds (run_id, node_id, seed) VALUES (?, ?, ?)`).run(run, nodeId, seed);
-        return { seed, reused: earlier !== undefined };
-      },
-
-      lookup: async (key) => {
-        const mine = latest.get(key.runId, key.requestHash) as Record<string, unknown> | undefined;
-        if (mine) {
-          const t = toTask(mine);
-          if (t.state === 'done' && !key.regenerate) return { done: JSON.parse(String(mine.result_json)) as GeneratedImageRecord };
-          if (t.state === 'submitted') {
-            // Another run may have waited on this task and stored its image already.
-            const collected = t.taskId && !key.regenerate ? (doneByTask.get(t.taskId, t.provider) as Record<string, unknown> | undefined) : undefined;
-            if (collected) return { done: JSON.parse(String(collected.result_json)) as GeneratedImageRecord };
-            if (reattach) return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef };
-          }
-          if (t.state === 'submitting' && reattach) return { interrupted: true };
-        }
-        if (!cache || !key.cacheable) return undefined;
-        const hit = key.regenerate ? undefined : (cached.get(key.requestHash) as Record<string, unknown> | undefined);
-        if (hit) return { done: JSON.parse(String(hit.result_json)) as GeneratedImageRecord };
-        if (!reattach) return undefined;
-        const flying = inFlightElsewhere.get(key.requestHash) as Record<string, unknown> | undefined;
-        if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef };
-        if (busyElsewhere.get(key.requestHash, key.runId, now() - SUBMIT_WINDOW_MS)) return { busyElsewhere: true };
-        return undefined;
-      },
-
-      // Claims the request and records the intent in one transaction, so two runs sharing the
-      // ledger never both send the same cacheable request.
-      submitting: async (key) =>
-        db
-          .transaction((): 'claimed' | 'elsewhere' => {
-            // A result another run finished meanwhile counts too, unless it is the damaged one being replaced.
-            const taken = key.regenerate ? inFlightOrSending : takenElsewhere;
-            if (cache && key.cacheable && reattach && taken.get(key.requestHash, key.runId, now() - SUBMIT_WINDOW_MS)) return 'elsewhere';
-            insert.run(row(key, 'submitting'));
-            return 'claimed';
-          })
-          .immediate(),
-
-      submitted: async (key, task) => {
-        const openRow = open.get(key.runId, key.requestHash) as { id: number } | undefined;
-        if (openRow) {
-          db.prepare(`UPDATE tasks SET state = 'submitted', task_id = ?, polling_url = ?, task_json = ?, cost_usd = ?, updated_at = ? WHERE id = ?`).run(
-            task.taskId,
-            task.pollingUrl ?? null,
-            JSON.stringify(task),
-            task.costUsd ?? null,
-            now(),
-            openRow.id,
-          );
-        } else insert.run(row(key, 'submitted', task));
-      },
-
-      completed: async (key, task, result) => {
-        const target = (db.prepare(`SELECT id FROM tasks WHERE run_id = ? AND request_hash = ? AND task_id = ? ORDER BY id DESC LIMIT 1`).get(key.runId, key.requestHash, task.taskId) as
-          | { id: number }
-          | undefined) ?? open.get(key.runId, key.requestHash);
-        const cost = result.costUsd ?? task.costUsd ?? null;
-        if (target) {
-          db.prepare(`UPDATE tasks SET state = 'done', result_hash = ?, result_json = ?, cost_usd = ?, task_json = ?, task_id = ?, updated_at = ? WHERE id = ?`).run(
-            result.hash,
-            JSON.stringify(result),
-            cost,
-            JSON.stringify(task),
-            task.taskId,
-            now(),
-            (target as { id: number }).id,
-          );
-        } else {
-          // Re-attached to another run's task (cache): record the result under this run too, at no cost.
-          insert.run({ ...row(key, 'done', task), costUsd: 0 });
-          db.prepare(`UPDATE tasks SET result_hash = ?, result_json = ? WHERE id = last_insert_rowid()`).run(result.hash, JSON.stringify(result));
-        }
-      },
-
-      failed: async (key, task, error) => {
-        const target = open.get(key.runId, key.requestHash) as { id: number } | undefined;
-        // An ambiguous submit stays "submitting": a resume must not send it again. A task that may
-        // still finish (timeout, poll errors) stays "submitted": a resume waits on it again.
-        if (error.code === 'ambiguous_submit' || error.code === 'aborted' || error.details?.resumable === true) return;
-        if (target) {
-          db.prepare(`UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`).run(error.code, error.message, now(), target.id);
-        } else if (task?.taskId) {
-          insert.run({ ...row(key, 'failed', task) });
-          db.prepare(`UPDATE tasks SET error_code = ?, error_message = ? WHERE id = last_insert_rowid()`).run(error.code, error.message);
-        }
-      },
+      runId,
+      name: (row.name as string | null) ?? null,
+      pipelinePath: (row.pipeline_path as string | null) ?? null,
+      pipeline: JSON.parse(String(row.pipeline_json)) as Pipeline,
+      options: JSON.parse(String(row.options_json)) as StoredRunOptions,
+      startedAt: Number(row.started_at),
+      finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+      status,
+      resumable: status !== 'running' && status !== 'done',
+      ...money,
+      costUsd: money.costMicros / 1_000_000,
+      failures: Number(row.failures),
     };
   }
 }
 
-function toRun(row: Record<string, unknown>): RunRecord {
-  return {
-    runId: String(row.run_id),
-    name: (row.name as string | null) ?? null,
-    pipelinePath: (row.pipeline_path as string | null) ?? null,
-    pipeline: JSON.parse(String(row.pipeline_json)) as Pipeline,
-    options: JSON.parse(String(row.options_json)) as StoredRunOptions,
-    startedAt: Number(row.started_at),
-    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
-    status: String(row.status),
-    costUsd: Number(row.cost_usd),
-    images: Number(row.images),
-    failures: Number(row.failures),
-  };
+interface LeaseRow {
+  status: string;
+  lease_pid: number | null;
+  lease_host: string | null;
+  lease_at: number | null;
 }
 
-function toTask(row: Record<string, unknown>): TaskRow {
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function toTask(row: Record<string, unknown>): TaskRow {
   return {
     id: Number(row.id),
     runId: String(row.run_id),
@@ -388,11 +343,19 @@ function toTask(row: Record<string, unknown>): TaskRow {
     item: Number(row.item),
     requestHash: String(row.request_hash),
     provider: String(row.provider),
+    account: (row.account as string | null) ?? null,
     model: String(row.model),
     state: row.state as TaskState,
     taskId: (row.task_id as string | null) ?? null,
-    costUsd: (row.cost_usd as number | null) ?? null,
+    costMicros: row.cost_micros === null || row.cost_micros === undefined ? null : Number(row.cost_micros),
+    costEstimated: Number(row.cost_estimated ?? 0) === 1,
+    expectedMicros: row.expected_micros === null || row.expected_micros === undefined ? null : Number(row.expected_micros),
+    shared: Number(row.shared ?? 0) === 1,
     resultHash: (row.result_hash as string | null) ?? null,
     errorCode: (row.error_code as string | null) ?? null,
+    errorMessage: (row.error_message as string | null) ?? null,
+    createdAt: Number(row.created_at),
+    submittedAt: row.submitted_at === null || row.submitted_at === undefined ? null : Number(row.submitted_at),
+    requestJson: String(row.request_json),
   };
 }

@@ -81,7 +81,23 @@ const MAX_JSON_BYTES = 64 * 1024 * 1024;
  * record is not JSON-serializable or has no `pipeline`, or when it looks like it holds a secret.
  */
 export function embedProvenance(bytes: Buffer, mime: ProvenanceMime, record: ProvenanceRecord): Buffer {
-  const json = serializeRecord(record);
+  return embedProvenanceJson(bytes, mime, serializeRecord(record));
+}
+
+/**
+ * The record's JSON text, checked for secrets, for {@link embedProvenanceJson}. `pipelineJson`
+ * is the text of `{"pipeline": …}` from an earlier call (the document is the same for every image
+ * of a run): then only the small per-image fields are serialized again.
+ */
+export function serializeProvenance(record: ProvenanceRecord, pipelineJson?: string): string {
+  if (pipelineJson === undefined) return serializeRecord(record);
+  const { pipeline: _same, ...rest } = record;
+  const restJson = serializeRecord({ pipeline: 0, ...rest }).replace(/^\{"pipeline":0,?/, '');
+  return restJson === '}' ? pipelineJson : `${pipelineJson.slice(0, -1)},${restJson}`;
+}
+
+/** {@link embedProvenance} for JSON text made by {@link serializeProvenance}. */
+export function embedProvenanceJson(bytes: Buffer, mime: ProvenanceMime, json: string): Buffer {
   switch (mime) {
     case 'image/png':
       return embedPng(bytes, json);

@@ -8,6 +8,7 @@ import { EngineError } from '../errors';
 import { readImageInfo } from '../image-info';
 import type { ImageAsset } from '../ports';
 import type { ImageRequest } from '../provider';
+import type { SavedFile } from '../run-options';
 import type { ArtifactStore } from '../store';
 import { emitProgress } from './node-outcome';
 import type { NodeState, RunState } from './run-state';
@@ -80,7 +81,16 @@ export class ItemContext implements NodeContext {
     return { hash, ...info, meta: { nodeId: this.state.node.id, ...meta } };
   }
 
-  fileWritten(path: string, sidecar: string): void {
+  async savedFiles(): Promise<SavedFile[]> {
+    return (await this.run.options.tasks?.savedFiles?.(this.run.runId, this.state.node.id, this.item)) ?? [];
+  }
+
+  async fileWritten(path: string, sidecar: string, file?: SavedFile): Promise<void> {
+    const tasks = this.run.options.tasks;
+    if (file && tasks?.fileSaved) {
+      // The file is in place either way; a ledger that cannot record it only costs a second copy on resume.
+      await tasks.fileSaved(this.run.runId, this.state.node.id, this.item, file).catch((e: unknown) => this.warn(`could not record ${path} in the ledger: ${(e as Error).message}`));
+    }
     this.run.summary.imagesWritten.push(path);
     this.run.emit({ type: 'fileWritten', runId: this.run.runId, at: Date.now(), nodeId: this.state.node.id, item: this.item, path, sidecar });
   }
