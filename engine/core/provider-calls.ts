@@ -12,6 +12,7 @@ import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } fro
 import type { DeliveredReference, ReferenceResolver } from './references';
 import type { GeneratedImageRecord, TaskHooks, TaskKey } from './run-options';
 import type { ArtifactStore } from './store';
+import { formatUsd, toMicros } from './money';
 
 /** Most submit attempts for one item when the provider keeps answering 429 / refusing connections. */
 export const MAX_SUBMIT_ATTEMPTS = 12;
@@ -55,9 +56,15 @@ export interface ProviderCallsOptions {
 }
 
 export interface CallStats {
+  /** Submits sent (provider calls made, not planned). */
   submitted: number;
   reused: number;
-  costUsd: number;
+  /** Results taken from tasks other runs submitted (paid there). */
+  shared: number;
+  /** What the tasks this run submitted cost: reported by the provider, else the pricing table's figure. */
+  costMicros: number;
+  /** Part of `costMicros` is the pricing table's figure. */
+  costEstimated: boolean;
 }
 
 export function requestHash(providerId: string, request: ImageRequest, node: { type: string; version: number }): string {
@@ -72,9 +79,9 @@ function backoffMs(attempt: number, retryAfterSec?: number): number {
 }
 
 export class ProviderCalls {
-  readonly stats: CallStats = { submitted: 0, reused: 0, costUsd: 0 };
-  /** Expected cost of tasks submitted but not yet priced by the provider. */
-  private reservedUsd = 0;
+  readonly stats: CallStats = { submitted: 0, reused: 0, shared: 0, costMicros: 0, costEstimated: false };
+  /** Expected cost (micro-dollars) of submits on the wire, counted against the budget. */
+  private reservedMicros = 0;
   /** Cacheable requests being obtained right now, by request hash. */
   private readonly inflight = new Map<string, Promise<Obtained>>();
 
@@ -113,6 +120,8 @@ export class ProviderCalls {
       requestHash: requestHash(provider.id, request, { type: call.nodeType, version: call.nodeVersion }),
       request: { ...rest, referenceHashes: references.map((r) => r.asset.hash) },
     };
+    const expectedUsd = this.o.priceOf?.(provider.id, request);
+    if (expectedUsd !== undefined) key.expectedUsd = expectedUsd;
 
     // Identical requests in one run are the same work: the first pays, the others wait for it.
     if (key.cacheable) {
@@ -141,6 +150,7 @@ export class ProviderCalls {
     let key = firstKey;
     const waitUntil = Date.now() + WAIT_ELSEWHERE_MS;
     let result: Submitted | undefined;
+    let shared = false;
     while (!result) {
       const known = await this.o.tasks?.lookup(key);
       if (known?.done) {
@@ -151,6 +161,7 @@ export class ProviderCalls {
         );
         if (intact) {
           this.stats.reused++;
+          if (known.shared) this.stats.shared++;
           call.onStatus('cached', 1);
           return { record: known.done, cached: true };
         }
@@ -159,12 +170,15 @@ export class ProviderCalls {
       if (known?.interrupted && !known.inFlight) {
         throw new EngineError(
           'ambiguous_submit',
-          `an earlier attempt was interrupted while its request to ${provider.id} was being sent, so it may have been accepted (and paid); not submitting again. Check your ${provider.id} dashboard, then re-run without --resume to submit it anew`,
-          { provider: provider.id },
+          known.interruptedRun
+            ? `run ${known.interruptedRun} was stopped while it was sending this same request to ${provider.id}, so it may have been accepted (and paid); not submitting it again. Resume that run with --resubmit-ambiguous to send it again, or check your ${provider.id} dashboard`
+            : `an earlier attempt was interrupted while its request to ${provider.id} was being sent, so it may have been accepted (and paid); not submitting again. Check your ${provider.id} dashboard (fluxgraph runs show ${key.runId} lists the submit), then send it again with: fluxgraph run --resume ${key.runId} --resubmit-ambiguous`,
+          { provider: provider.id, resumable: true },
         );
       }
       try {
         if (known?.busyElsewhere) throw SUBMITTING_ELSEWHERE;
+        shared = known?.inFlight !== undefined && known.shared === true;
         result = await this.submitAndWait(provider, request, key, known?.inFlight, call);
       } catch (e) {
         if (e === SUBMITTING_ELSEWHERE) {
@@ -177,14 +191,30 @@ export class ProviderCalls {
           continue;
         }
         const err = toEngineError(e, 'provider_failed', { provider: provider.id, nodeId: call.nodeId, item: call.item });
-        if (!isAbortError(err)) await this.o.tasks?.failed(key, err.details.taskId ? ({ taskId: err.details.taskId } as TaskRef) : undefined, err);
+        if (!isAbortError(err)) await this.record(() => this.o.tasks?.failed(key, err.details.taskId ? ({ taskId: err.details.taskId } as TaskRef) : undefined, err), call);
         throw err;
       }
     }
-    const { task, image, delivered } = result;
+    const { task, image, delivered, countedMicros } = result;
     const info = readImageInfo(image.bytes);
+    // Not an image: the task stays recorded as submitted (and counted), as the ledger keeps it.
     if (!info) throw new EngineError('provider_failed', `provider "${provider.id}" returned something that is not a JPEG, PNG or WebP image (task ${task.taskId})`, { provider: provider.id, taskId: task.taskId });
-    const hash = await this.o.store.put(image.bytes);
+    // From here the provider made (and charged for) the image: failing to keep it leaves the
+    // task resumable with its id, never "failed" (a resume downloads it again, it does not pay again).
+    let hash: string;
+    try {
+      hash = await this.o.store.put(image.bytes);
+    } catch (e) {
+      const where = (this.o.store as { root?: string }).root;
+      const cause = e as NodeJS.ErrnoException;
+      const why = ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(cause.code ?? '') ? `${where ? `the folder ${where}` : 'the store'} is full or read-only (${cause.code})` : cause.message;
+      throw new EngineError(
+        'io',
+        `task ${task.taskId} at ${provider.id} finished (and was paid for), but its image could not be stored: ${why}. Free space, then resume the run: it fetches the image again without paying again`,
+        { provider: provider.id, taskId: task.taskId, resumable: true },
+        { cause: e },
+      );
+    }
     // Its result URL can carry it to the next URL-only provider while it is valid.
     if (image.resultUrl) this.o.references?.produced(hash, provider.id, image.resultUrl, image.resultExpiresAt);
     const record: GeneratedImageRecord = {
@@ -196,29 +226,52 @@ export class ProviderCalls {
       ...(image.costUsd !== undefined ? { costUsd: image.costUsd } : task.costUsd !== undefined ? { costUsd: task.costUsd } : {}),
       ...(image.resultUrl ? { resultUrl: image.resultUrl } : {}),
     };
-    if (record.costUsd === undefined) {
-      const estimate = this.o.priceOf?.(provider.id, request);
-      if (estimate !== undefined) Object.assign(record, { costUsd: estimate, costEstimated: true });
+    if (record.costUsd === undefined && key.expectedUsd !== undefined) Object.assign(record, { costUsd: key.expectedUsd, costEstimated: true });
+    // The provider's final figure replaces what was counted at submit (often the pricing table's).
+    if (countedMicros !== undefined) {
+      this.uncount(countedMicros, call.nodeId);
+      this.count(toMicros(record.costUsd), record.costEstimated === true, call.nodeId);
     }
-    await this.o.tasks?.completed(key, task, record);
-    if (task.costUsd === undefined) this.stats.costUsd += record.costUsd ?? 0;
-    return { record, cached: false, taskId: task.taskId, ...(delivered ? { delivered } : {}) };
+    await this.record(() => this.o.tasks?.completed(key, task, record), call);
+    return { record, cached: shared, taskId: task.taskId, ...(delivered ? { delivered } : {}) };
   }
 
-  /** Refuses a submit that could take the run past its budget; returns the amount reserved. */
-  private reserveBudget(providerId: string, request: ImageRequest): number {
+  /** A ledger write that failed (database full, disk full) is reported, never turned into a failed paid task. */
+  private async record(write: () => Promise<void> | undefined, call: CallContext): Promise<void> {
+    try {
+      await write();
+    } catch (e) {
+      call.onWarning?.(`could not record a task in the ledger: ${(e as Error).message}`);
+    }
+  }
+
+  private count(micros: number, estimated: boolean, nodeId: string): void {
+    this.stats.costMicros += micros;
+    if (estimated && micros > 0) this.stats.costEstimated = true;
+    this.costByNode.set(nodeId, (this.costByNode.get(nodeId) ?? 0) + micros);
+  }
+
+  private uncount(micros: number | undefined, nodeId: string): void {
+    if (micros) this.count(-micros, false, nodeId);
+  }
+
+  /** What each node's own submits cost (micro-dollars). */
+  readonly costByNode = new Map<string, number>();
+
+  /** Refuses a submit that could take the run past its budget; returns the amount reserved (micro-dollars). */
+  private reserveBudget(providerId: string, expectedUsd: number | undefined): number {
     const budget = this.o.budgetUsd;
     if (budget === undefined) return 0;
-    const expected = this.o.priceOf?.(providerId, request) ?? 0;
-    const committed = this.stats.costUsd + this.reservedUsd;
-    if (committed >= budget || committed + expected > budget + 1e-9) {
+    const expected = toMicros(expectedUsd ?? 0);
+    const committed = this.stats.costMicros + this.reservedMicros;
+    if (committed >= toMicros(budget) || committed + expected > toMicros(budget)) {
       throw new EngineError(
         'budget_exceeded',
-        `budget of $${budget.toFixed(2)} reached ($${this.stats.costUsd.toFixed(4)} spent${this.reservedUsd ? `, $${this.reservedUsd.toFixed(4)} in flight` : ''}; this call would cost about $${expected.toFixed(4)}); not submitting`,
+        `budget of ${formatUsd(toMicros(budget))} reached (${formatUsd(this.stats.costMicros, this.stats.costEstimated)} spent${this.reservedMicros ? `, ${formatUsd(this.reservedMicros, true)} in flight` : ''}; this call would cost about ${formatUsd(expected, true)}); not submitting`,
         { provider: providerId },
       );
     }
-    this.reservedUsd += expected;
+    this.reservedMicros += expected;
     return expected;
   }
 
@@ -249,11 +302,13 @@ export class ProviderCalls {
       let refused: EngineError | undefined;
       const outcome = await this.o.lanes.run(
         provider.id,
-        async () => {
+        async (): Promise<Submitted | undefined> => {
           let task = inFlight;
           let reserved = 0;
           let delivered: DeliveredReference[] | undefined;
           let sent = request;
+          /** What this submit added to the run's cost (undefined: re-attached, counted where it was sent). */
+          let counted: number | undefined;
           if (!task) {
             // URLs are chosen now, at the submit, so a provider URL is passed on only while it stays valid.
             if (provider.capabilities.referencesMustBeUrls && request.references.length > 0 && this.o.references) {
@@ -263,7 +318,7 @@ export class ProviderCalls {
               delivered = got.delivered;
             }
             if ((await this.o.tasks?.submitting?.(key)) === 'elsewhere') throw SUBMITTING_ELSEWHERE;
-            reserved = this.reserveBudget(provider.id, request);
+            reserved = this.reserveBudget(provider.id, key.expectedUsd);
             call.onStatus('submitting');
             try {
               // Not the run's signal: a submit cut off mid-request may have been paid for, so a
@@ -271,37 +326,41 @@ export class ProviderCalls {
               // adapter's own timeout turns a submit that never answers into ambiguous_submit.
               task = await provider.submit(sent, { signal: NEVER_ABORTED });
             } catch (e) {
-              this.reservedUsd -= reserved;
+              this.reservedMicros -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
               // Only a refusal the provider surely did not accept may be tried again; the intent
               // row is closed so a resume does not mistake it for a submit on the wire.
               if (err.details.retryable === true && !call.signal.aborted) {
-                await this.o.tasks?.failed(key, undefined, err);
+                await this.record(() => this.o.tasks?.failed(key, undefined, err), call);
                 refused = err;
                 return undefined;
               }
               throw err;
             }
             this.stats.submitted++;
-            // BFL prices a task at submit; count it then, so the budget stops the next submit.
-            if (task.costUsd !== undefined) {
-              this.stats.costUsd += task.costUsd;
-              this.reservedUsd -= reserved;
-              reserved = 0;
-            }
-            await this.o.tasks?.submitted(key, task);
+            this.reservedMicros -= reserved;
+            reserved = 0;
+            // Accepted: it counts now (BFL prices a task at submit; others at the pricing table's
+            // figure until they report), so the budget stops the next submit and a cancel shows it.
+            counted = toMicros(task.costUsd ?? key.expectedUsd);
+            this.count(counted, task.costUsd === undefined && key.expectedUsd !== undefined, call.nodeId);
+            await this.record(() => this.o.tasks?.submitted(key, task!), call);
           }
           try {
             if (call.signal.aborted) throw new EngineError('aborted', 'the run was cancelled', { taskId: task.taskId });
-          call.onStatus('submitted');
+            call.onStatus('submitted');
             const image = await provider.wait(task, {
               signal: call.signal,
               timeoutMs: this.o.taskTimeoutMs,
               onProgress: (fraction, status) => call.onStatus(status, fraction),
             });
-            return { task, image, ...(delivered ? { delivered } : {}) };
-          } finally {
-            this.reservedUsd -= reserved;
+            return { task, image, ...(delivered ? { delivered } : {}), ...(counted !== undefined ? { countedMicros: counted } : {}) };
+          } catch (e) {
+            // Providers do not charge a task that failed or was moderated; one that may still
+            // finish (timeout, cancel, poll errors) stays counted.
+            const err = toEngineError(e, 'provider_failed', { provider: provider.id, taskId: task.taskId });
+            if (!isAbortError(err) && err.details.resumable !== true && err.code !== 'timeout') this.uncount(counted, call.nodeId);
+            throw err;
           }
         },
         call.signal,
@@ -320,10 +379,12 @@ export class ProviderCalls {
   }
 }
 
+/** A task that finished at the provider, with what its submit added to the run's cost. */
 interface Submitted {
   task: TaskRef;
   image: GeneratedImage;
   delivered?: DeliveredReference[];
+  countedMicros?: number;
 }
 
 interface Obtained {
