@@ -16,6 +16,7 @@ import { useCatalog } from './state/catalog-store';
 import { downloadText, fileNameFor, pipelineText, readPipelineText } from './state/document-io';
 import { currentFlow, useEditor } from './state/editor-store';
 import { estimateText, formatUsd, useEstimate } from './state/estimate-store';
+import { formatCost, summaryMoney } from '../engine/core/money';
 import { startRun, stopRun } from './state/run-controller';
 import { useRunStore } from './state/run-store';
 import { idleRun, isRunActive, type RunState } from './state/run-state';
@@ -144,8 +145,8 @@ function runStatusText(run: RunState): string {
       const took = s ? ` in ${(s.elapsedMs / 1000).toFixed(1)} s` : '';
       const images = ` · ${imageCount} images`;
       const failed = s?.failures.length ? ` · ${s.failures.length} failed` : '';
-      const cost = s && s.costUsd > 0 ? ` · $${s.costUsd.toFixed(3)}` : '';
-      const label = { done: 'Done', partial: 'Partly done', failed: 'Failed', cancelled: 'Stopped' }[run.status];
+      const cost = s && (s.costUsd > 0 || (s.unconfirmedMicros ?? 0) > 0) ? ` · ${formatCost(summaryMoney(s))}` : '';
+      const label = { done: 'Done', partial: 'Partly done', failed: 'Failed', cancelled: 'Stopped', interrupted: 'Interrupted' }[run.status];
       const cached = s?.cached ? ` · ${s.cached} cached` : '';
       const scope = run.only ? ` (to ${run.only.map((id) => `"${id}"`).join(', ')})` : '';
       return `${label}${scope}${took}${images}${cached}${failed}${cost}${run.error ? ` · ${run.error}` : ''}`;

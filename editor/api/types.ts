@@ -3,7 +3,7 @@
  * imports these types (it is a composition root), the editor never imports the server.
  */
 import type { NodeDescriptor } from '../../engine/core/describe';
-import type { RunSummary } from '../../engine/core/events';
+import type { RunStatus } from '../../engine/core/money';
 import type { ValidationIssue } from '../../engine/core/validate';
 
 /** A problem the engine's validator found. */
@@ -116,7 +116,8 @@ export interface RunImage {
 export interface RunRecord {
   runId: string;
   pipeline?: string;
-  status: 'running' | RunSummary['status'];
+  /** One of the closed list of run statuses (engine/core/money.ts). */
+  status: RunStatus;
   startedAt: number;
   elapsedMs?: number;
   nodeCount: number;
@@ -125,7 +126,19 @@ export interface RunRecord {
   images: RunImage[];
   imagesWritten: string[];
   failures: number;
+  /** The run's cost as the ledger has it (exactly `costMicros` / 1e6); format with `formatCost`. */
   costUsd?: number;
+  costMicros?: number;
+  costEstimated?: boolean;
+  /** Worst case of submits cut off on the wire (maybe charged). */
+  unconfirmedMicros?: number;
+  /** Provider calls made. */
+  providerCalls?: number;
+  /** Results shared from other runs' tasks ($0 here). */
+  shared?: number;
+  /** Image files written, each once across resumes. */
+  imageCount?: number;
+  resumable?: boolean;
 }
 
 export interface RunsResponse {

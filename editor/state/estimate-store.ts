@@ -1,3 +1,4 @@
+import { formatUsd as formatMicros, toMicros } from '../../engine/core/money';
 /**
  * The cost estimate of the next run (POST /api/estimate): refreshed, debounced, whenever the
  * document changes and validates, and after each run (whose results are then free). Each node
@@ -42,10 +43,9 @@ export function useNodeEstimate(nodeId: string): NodeEstimate | undefined {
   return useEstimate((s) => s.byNode[nodeId]);
 }
 
-/** "$0.400": three decimals below a dollar (draft prices are cents), two above. */
-export function formatUsd(usd: number): string {
-  if (usd === 0) return '$0';
-  return `$${usd < 1 ? usd.toFixed(3) : usd.toFixed(2)}`;
+/** Dollars for display: the engine's one rounding function (engine/core/money.ts). */
+export function formatUsd(usd: number, estimated = false): string {
+  return formatMicros(toMicros(usd), estimated);
 }
 
 /** "≈ $0.400 · 6 calls (4 cached)": the toolbar's summary of an estimate. */

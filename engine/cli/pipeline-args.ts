@@ -17,13 +17,15 @@ const options = {
   'no-cache': { type: 'boolean' },
   only: { type: 'string', multiple: true },
   budget: { type: 'string' },
+  'resubmit-ambiguous': { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const RUN_ONLY = {
   run: [],
-  validate: ['out', 'concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget'],
-  estimate: ['out', 'concurrency', 'timeout', 'resume', 'budget'],
+  validate: ['out', 'concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes'],
+  estimate: ['out', 'concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes'],
 } as const;
 
 function parse(argv: string[]) {
@@ -50,6 +52,7 @@ export function parsePipelineArgs(command: PipelineCommand, argv: string[]): Pip
   const misplaced = RUN_ONLY[command].find((flag) => values[flag] !== undefined);
   if (misplaced) return fail(`--${misplaced} is an option of fluxgraph run, not of ${command}`);
   const resumeId = command === 'run' ? values.resume : undefined;
+  if (values['resubmit-ambiguous'] && !resumeId) return fail('--resubmit-ambiguous sends the ambiguous submits of a run again: use it with --resume <run id>');
   if (positionals.length > 1 || (positionals.length === 0 && !resumeId)) {
     return fail(`${command} needs one pipeline file, e.g. fluxgraph ${command} examples/draft-then-refine.json${command === 'run' ? ' (or --resume <run id>)' : ''}`);
   }

@@ -1,5 +1,7 @@
 /** Live per-node progress on a terminal: one line per node, redrawn in place. */
 import type { NodeStatus, RunEvent, RunSummary } from '../core/events';
+import { formatCost, summaryMoney } from '../core/money';
+
 
 interface Row {
   id: string;
@@ -88,7 +90,11 @@ const ROUTE_NAMES: Record<string, string> = {
 export function formatSummary(s: RunSummary, outDir: string): string {
   const lines: string[] = [];
   const took = (s.elapsedMs / 1000).toFixed(1);
-  lines.push(`Run ${s.runId} ${s.status} in ${took}s: ${s.imagesWritten.length} image${s.imagesWritten.length === 1 ? '' : 's'} written to ${outDir}, ${s.providerCalls} provider call${s.providerCalls === 1 ? '' : 's'}${s.cached ? ` (${s.cached} from cache)` : ''}, cost $${s.costUsd.toFixed(4)}`);
+  const images = s.images ?? s.imagesWritten.length;
+  const from = [s.cached ? `${s.cached} from cache` : '', s.shared ? `${s.shared} shared with another run at $0` : ''].filter(Boolean).join(', ');
+  lines.push(
+    `Run ${s.runId} ${s.status} in ${took}s: ${images} image${images === 1 ? '' : 's'} written to ${outDir}, ${s.providerCalls} provider call${s.providerCalls === 1 ? '' : 's'}${from ? ` (${from})` : ''}, cost ${formatCost(summaryMoney(s))}`,
+  );
   if (s.references?.length) {
     const by = new Map<string, number>();
     for (const r of s.references) by.set(r.route, (by.get(r.route) ?? 0) + 1);

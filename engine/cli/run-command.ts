@@ -15,6 +15,8 @@ import { preflight, validOrPrint } from './preflight';
 import { formatEstimate } from './print';
 import { formatSummary, TerminalProgress } from './progress';
 import { createReferenceDelivery } from '../refs/host';
+import { applyMoney } from '../core/run/summarise';
+import { confirmResubmit, formatAmbiguous } from './ambiguous';
 
 export async function commandRun(argv: string[]): Promise<number> {
   const args = parsePipelineArgs('run', argv);
@@ -50,8 +52,10 @@ export async function commandRun(argv: string[]): Promise<number> {
         taskTimeoutMs = sec * 1000;
       }
       const outDir = resolve(values.out ?? stored.outDir ?? 'out');
+      const resubmit = resumeId && values['resubmit-ambiguous'] ? await confirmResubmit(ledger, resumeId, values.yes === true, budgetUsd) : false;
+      if (typeof resubmit === 'number') return resubmit;
       // Tasks of the embedded emulator die with the process that started it: remaking them is free.
-      const hooks = ledger.hooks(runId, { cache: !noCache, reattach: !host.embedded, ...(seedsFrom ? { seedsFrom } : {}) });
+      const hooks = ledger.hooks(runId, { cache: !noCache, reattach: !host.embedded, ...(seedsFrom ? { seedsFrom } : {}), ...(resubmit ? { resubmitAmbiguous: true } : {}) });
       ledger.startRun({
         runId,
         pipeline: doc,
@@ -74,6 +78,14 @@ export async function commandRun(argv: string[]): Promise<number> {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // Piped output closed (`| head`): stop as for Ctrl-C, and the run reads as interrupted.
+      let pipeClosed = false;
+      const onPipe = (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE' || pipeClosed) return;
+        pipeClosed = true;
+        controller.abort();
+      };
+      process.stdout.on('error', onPipe);
       try {
         const summary = await runPipeline(pipeline, {
           registry: cli.registry,
@@ -95,15 +107,19 @@ export async function commandRun(argv: string[]): Promise<number> {
           checked: pre.checked,
           onEvent: (e) => (json ? process.stdout.write(redact(JSON.stringify(e)) + '\n') : terminal!.onEvent(e)),
         });
-        ledger.finishRun(summary);
+        applyMoney(summary, ledger.finishRun({ ...summary, status: pipeClosed ? 'interrupted' : summary.status }));
         finished = true;
-        if (!json) process.stdout.write(redact(formatSummary(summary, outDir)) + '\n');
+        if (pipeClosed) return EXIT.interrupted;
+        const ambiguous = ledger.ambiguousOf(runId);
+        if (!json) process.stdout.write(redact(formatSummary(summary, outDir) + formatAmbiguous(runId, ambiguous)) + '\n');
+        else if (ambiguous.length) process.stderr.write(formatAmbiguous(runId, ambiguous).trimStart() + '\n');
         if (summary.status === 'cancelled') return EXIT.interrupted;
-        return summary.status === 'done' ? EXIT.ok : EXIT.failed;
+        return summary.status === 'done' && ambiguous.length === 0 ? EXIT.ok : EXIT.failed;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        if (!finished) ledger.markRun(runId, 'failed');
+        process.stdout.off('error', onPipe);
+        if (!finished) ledger.markRun(runId, 'interrupted');
       }
     }),
   );

@@ -9,9 +9,11 @@ Usage:
                 [--concurrency provider=N]... [--timeout SEC] [--budget USD] [--only NODE]...
                 [--no-cache] [--cache-dir DIR] [--json]
   fluxgraph run --resume <run id>       continue an interrupted run without paying twice
+                [--resubmit-ambiguous [--yes]]   also send again the submits cut off on the wire
   fluxgraph validate <pipeline.json> [--provider NAME] [--set ...] [--json]
   fluxgraph estimate <pipeline.json> [--provider NAME] [--set ...] [--only NODE]... [--json]
   fluxgraph runs [--json]               run history with status and cost
+  fluxgraph runs show <run id> [--json] each task of a run: provider, account, task id, state, cost
   fluxgraph prune [--older-than DAYS] [--dry-run]   clean the image store and old runs
   fluxgraph nodes [--json]              node types with their ports and params
   fluxgraph schema                      print the pipeline JSON Schema

@@ -4,6 +4,7 @@
  */
 import type { DeliveredReference } from './references';
 import type { ErrorCode } from './errors';
+import type { FinishedRunStatus } from './money';
 import type { ImageAsset } from './ports';
 
 /** One output item as events carry it: text, or an image by hash. */
@@ -21,17 +22,32 @@ export interface FailureRecord {
 export interface RunSummary {
   runId: string;
   pipeline?: string;
-  status: 'done' | 'failed' | 'partial' | 'cancelled';
+  status: FinishedRunStatus;
   startedAt: number;
   elapsedMs: number;
   imagesWritten: string[];
   failures: FailureRecord[];
   skipped: { nodeId: string; item?: number; reason: string }[];
   warnings: { nodeId?: string; message: string }[];
+  /**
+   * What providers charged (or the pricing table's figure, then `costEstimated`) for tasks this
+   * run submitted, submits still on the wire at a cancel included; exactly `costMicros` / 1e6.
+   * With a ledger it covers every invocation of the run (a resume counts what it paid before).
+   */
   costUsd: number;
+  costMicros?: number;
+  costEstimated?: boolean;
+  /** Submits cut off on the wire: maybe charged, never in `costUsd`; their worst case. */
+  unconfirmed?: number;
+  unconfirmedMicros?: number;
+  /** Provider calls made (submits sent), not planned. */
   providerCalls: number;
   /** Provider items served from the store (cache or resume) at no cost. */
   cached?: number;
+  /** Results taken from tasks another run submitted (paid there, $0 here). */
+  shared?: number;
+  /** Image files the run has written, each counted once across resumes. */
+  images?: number;
   nodes: Record<string, { status: NodeStatus; items: number; failed: number; elapsedMs: number; costUsd: number }>;
   /** How references reached URL-only providers, per paid item (route and host only). */
   references?: { nodeId: string; item: number; hash: string; route: DeliveredReference['route']; host?: string }[];

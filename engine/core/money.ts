@@ -19,14 +19,15 @@ export function fromMicros(micros: number): number {
 }
 
 /** The one marker of a figure that is (partly) the pricing table's, not what the provider reported. */
-export const ESTIMATED_MARK = '~';
+export const ESTIMATED_MARK = '≈ ';
 
 /**
- * The display of an amount everywhere (CLI summary, `runs`, `runs show`, the editor): at least
- * two decimals, up to four when the amount has them ($0.10, $0.015, $0.0125), the estimate
- * marker in front when the figure is the pricing table's.
+ * The display of an amount everywhere (CLI summary, `runs`, `runs show`, the editor): $0 for
+ * nothing, else at least two decimals and up to four when the amount has them ($0.10, $0.015,
+ * $0.0125), the estimate marker in front when the figure is the pricing table's.
  */
 export function formatUsd(micros: number, estimated = false): string {
+  if (Math.round(micros / 100) === 0) return `${estimated ? ESTIMATED_MARK : ''}$0`;
   const cents100 = Math.round(micros / 100); // ten-thousandths of a dollar
   const sign = cents100 < 0 ? '-' : '';
   const abs = Math.abs(cents100);
@@ -55,10 +56,15 @@ export interface RunMoney {
 
 export const NO_MONEY: RunMoney = { costMicros: 0, costEstimated: false, unconfirmedMicros: 0, unconfirmed: 0, calls: 0, shared: 0, images: 0 };
 
-/** "$0.80", "~$0.80", "$0.70 + up to $0.10 unconfirmed". */
+/** "$0.80", "≈ $0.80", "$0.70 + up to ≈ $0.10 unconfirmed". */
 export function formatCost(m: Pick<RunMoney, 'costMicros' | 'costEstimated' | 'unconfirmedMicros'>): string {
   const cost = formatUsd(m.costMicros, m.costEstimated);
   return m.unconfirmedMicros > 0 ? `${cost} + up to ${formatUsd(m.unconfirmedMicros, true)} unconfirmed` : cost;
+}
+
+/** The money fields of a summary (older summaries carry only `costUsd`). */
+export function summaryMoney(s: { costUsd: number; costMicros?: number; costEstimated?: boolean; unconfirmedMicros?: number }): { costMicros: number; costEstimated: boolean; unconfirmedMicros: number } {
+  return { costMicros: s.costMicros ?? toMicros(s.costUsd), costEstimated: s.costEstimated === true, unconfirmedMicros: s.unconfirmedMicros ?? 0 };
 }
 
 /** The closed list of run statuses, each marked resumable or not. */

@@ -35,6 +35,12 @@ export interface DownloadFaults extends PhaseFaults {
   expired?: number;
   /** Probability the image body is cut off halfway (the headers announce the full length). */
   truncate?: number;
+  /**
+   * Deterministic: each result URL answers its first N downloads with `failStatus` (default 503)
+   * and a Retry-After of `retryAfterSec` (default 1), then serves the image.
+   */
+  failFirst?: number;
+  failStatus?: number;
 }
 
 /**
@@ -115,6 +121,18 @@ export class FaultEngine {
   /** Restarts every PRNG stream, so a reset emulator replays the same fault schedule. */
   reseed(): void {
     this.streams.clear();
+    this.attempts.clear();
+  }
+
+  private attempts = new Map<string, number>();
+
+  /** The `failFirst` download fault for this result URL: the Retry-After to answer with, or undefined to serve it. */
+  failingDownload(provider: ProviderName, path: string): { status: number; retryAfterSec: number } | undefined {
+    const f = this.phaseFaults('download', provider);
+    if (!f.failFirst) return undefined;
+    const n = (this.attempts.get(path) ?? 0) + 1;
+    this.attempts.set(path, n);
+    return n <= f.failFirst ? { status: f.failStatus ?? 503, retryAfterSec: f.retryAfterSec ?? 1 } : undefined;
   }
 
   private stream(name: string): Prng {

@@ -103,6 +103,13 @@ async function handle(state: EmulatorState, req: IncomingMessage, res: ServerRes
     counters.injected[m.phase].delayed++;
     await sleep(delay);
   }
+  const failing = m.phase === 'download' ? state.faults.failingDownload(m.provider, url.pathname) : undefined;
+  if (failing) {
+    counters.injected.download.failedFirst++;
+    const reply = deliveryFault(failing.status === 429 ? 'rate429' : 'error5xx', failing.status, failing.retryAfterSec);
+    sendReply(res, { ...reply, headers: { ...reply.headers, 'retry-after': String(failing.retryAfterSec) } });
+    return;
+  }
   const gate = state.faults.gate(m.phase, m.provider);
   if (gate.kind === 'drop') {
     counters.injected[m.phase].drop++;

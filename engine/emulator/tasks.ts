@@ -171,5 +171,6 @@ export function summarize(task: EmulatedTask, now: number): TaskSummary {
     terminal: isTerminal(task, now),
     createdAt: task.createdAt,
     requestHash: task.requestHash,
+    charged: task.charged,
   };
 }

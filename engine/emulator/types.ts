@@ -66,6 +66,8 @@ export interface InjectedCounts {
   expired: number;
   truncate: number;
   delayed: number;
+  /** Downloads refused by the deterministic `failFirst` fault. */
+  failedFirst: number;
 }
 
 /** Counters for tests; a snapshot, safe to keep. */
@@ -119,6 +121,8 @@ export interface TaskSummary {
   terminal: boolean;
   createdAt: number;
   requestHash: string;
+  /** Credits the task cost the account (0 for outcomes the provider does not charge). */
+  charged: number;
 }
 
 /** A running emulator, as `startEmulator` returns it. */

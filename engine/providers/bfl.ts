@@ -234,6 +234,7 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
       settings,
       check,
       pushed: receiver?.subscribe('bfl', task.taskId, toStep),
+      ...(opts.resultTtlMs !== undefined ? { resultTtlMs: opts.resultTtlMs } : {}),
     });
   }
 

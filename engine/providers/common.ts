@@ -7,6 +7,7 @@ import type { GeneratedImage, ImageRequest, ModelId, ReferenceImage, TaskRef, Wa
 import type { CallbackReceiver } from './callbacks';
 import { downloadImage, type ProviderContext } from './http';
 import { resultUrlExpiry } from './result-expiry';
+import { downloadWithRetry } from './download-retry';
 import { pollSettings, pollTask, type PollSettings, type PollStep, type PushedSteps } from './poll';
 
 /** What every adapter factory accepts. */
@@ -22,6 +23,8 @@ export interface AdapterOptions {
   submitTimeoutMs?: number;
   /** Extra values to scrub from errors. */
   secrets?: string[];
+  /** How long result URLs stay valid after completion (download retries stop there); settable for tests. */
+  resultTtlMs?: number;
 }
 
 /** What a finished task says, before the download. */
@@ -107,6 +110,8 @@ export async function waitAndDownload(args: {
   settings: PollSettings;
   check: (signal: AbortSignal) => Promise<PollStep<ResultInfo>>;
   pushed?: PushedSteps<ResultInfo>;
+  /** How long a result URL works after the task finished (BFL: 10 minutes); downloads are retried until then. */
+  resultTtlMs?: number;
 }): Promise<GeneratedImage> {
   try {
     return await pollAndDownload(args);
@@ -134,6 +139,7 @@ export function afterSubmitError(e: unknown, ctx: ProviderContext, taskId: strin
 
 async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Promise<GeneratedImage> {
   const { ctx, task, options, settings } = args;
+  const started = Date.now();
   const info = await pollTask<ResultInfo>({
     provider: ctx.id,
     title: ctx.title,
@@ -145,7 +151,18 @@ async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Pro
     onProgress: options.onProgress,
     pushed: args.pushed,
   });
-  const get = (url: string) => downloadImage(ctx, url, { signal: options.signal, taskId: task.taskId, timeoutMs: settings.requestTimeoutMs * 4 });
+  // Retried until the task's deadline or the result URL's expiry, whichever is first.
+  const urlExpires = args.resultTtlMs !== undefined ? Date.now() + args.resultTtlMs : resultUrlExpiry(info.url, Date.now(), info.urlTtlSec);
+  const deadline = Math.min(started + (options.timeoutMs ?? settings.timeoutMs), urlExpires);
+  const get = (url: string) =>
+    downloadWithRetry(() => downloadImage(ctx, url, { signal: options.signal, taskId: task.taskId, timeoutMs: settings.requestTimeoutMs * 4, attempts: 1 }), {
+      ...(options.signal ? { signal: options.signal } : {}),
+      deadline,
+      baseDelayMs: settings.intervalMs,
+      maxDelayMs: Math.max(settings.maxIntervalMs, settings.intervalMs),
+      maxRetryAfterMs: settings.maxRetryAfterMs,
+      onRetry: () => options.onProgress?.(1, 'download failed, retrying'),
+    });
   let url = info.url;
   let image: Pick<GeneratedImage, 'bytes' | 'mime'>;
   try {

@@ -218,10 +218,12 @@ export async function downloadImage(
         );
       }
       if (res.status < 200 || res.status > 299) {
+        const wait = retryAfterSec(res.headers);
         throw new EngineError('provider_failed', `${ctx.title}: downloading the result of task ${opts.taskId} failed (HTTP ${res.status})`, {
           ...baseDetails(req),
           httpStatus: res.status,
           retryable: res.status >= 500 || res.status === 429,
+          ...(wait !== undefined ? { retryAfterSec: wait } : {}),
         });
       }
       const mime = sniffImageMime(res.bytes);

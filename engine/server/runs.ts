@@ -23,6 +23,8 @@ import type { RunImage, RunRecord } from '../../editor/api/types';
 import { HttpError } from './http-util';
 import type { ReferenceDelivery } from '../refs/delivery';
 import { checkReferenceDelivery } from '../refs/plan';
+import { applyMoney } from '../core/run/summarise';
+import { isResumable } from '../core/money';
 
 export interface RunRegistryOptions {
   registry: NodeRegistry;
@@ -91,7 +93,7 @@ export class RunRegistry {
       const data = JSON.parse(await readFile(this.opts.historyFile, 'utf8')) as { runs?: RunRecord[] };
       if (Array.isArray(data.runs)) {
         // A run that was in progress when the server stopped did not finish.
-        this.history = data.runs.map((r) => (r.status === 'running' ? { ...r, status: 'cancelled' as const } : r));
+        this.history = data.runs.map((r) => (r.status === 'running' ? { ...r, status: 'interrupted' as const } : r));
       }
     } catch {
       this.history = [];
@@ -278,7 +280,8 @@ export class RunRegistry {
       const prev = run.lastProgressAt.get(e.nodeId);
       if (prev !== undefined) run.events[prev] = null;
       run.lastProgressAt.set(e.nodeId, run.events.length);
-    } else if (e.type === 'itemDone' && e.value.kind === 'image') {
+    } else if (e.type === 'itemDone' && e.value.kind === 'image' && e.value.image.meta?.nodeId === e.nodeId) {
+      // Only the node that made an image lists it: a pick passes images on, it does not make them.
       const img: RunImage = {
         nodeId: e.nodeId,
         item: e.item,
@@ -304,7 +307,7 @@ export class RunRegistry {
     }
     run.finished = true;
     try {
-      this.opts.ledger?.finishRun(summary);
+      if (this.opts.ledger) applyMoney(summary, this.opts.ledger.finishRun(summary));
     } catch (e) {
       this.opts.log?.(`could not record run ${summary.runId} in the ledger: ${(e as Error).message}`);
     }
@@ -313,7 +316,7 @@ export class RunRegistry {
       elapsedMs: summary.elapsedMs,
       imagesWritten: summary.imagesWritten.length ? summary.imagesWritten : run.record.imagesWritten,
       failures: summary.failures.length,
-      costUsd: summary.costUsd,
+      ...recordMoney(summary),
     });
     run.listeners.clear();
     this.persist();
@@ -426,5 +429,19 @@ function withSeeds(pipeline: Pipeline, seeds: Map<string, number>, seedable: (ty
       if (seed === undefined || n.params?.seed !== undefined || !seedable(n.type)) return n;
       return { ...n, params: { ...n.params, seed } };
     }),
+  };
+}
+
+/** The money fields of the editor's run record, as the summary (and so the ledger) has them. */
+function recordMoney(summary: RunSummary): Pick<RunRecord, 'costUsd' | 'costMicros' | 'costEstimated' | 'unconfirmedMicros' | 'providerCalls' | 'shared' | 'imageCount' | 'resumable'> {
+  return {
+    costUsd: summary.costUsd,
+    costMicros: summary.costMicros ?? Math.round(summary.costUsd * 1e6),
+    costEstimated: summary.costEstimated === true,
+    unconfirmedMicros: summary.unconfirmedMicros ?? 0,
+    providerCalls: summary.providerCalls,
+    shared: summary.shared ?? 0,
+    imageCount: summary.images ?? summary.imagesWritten.length,
+    resumable: isResumable(summary.status),
   };
 }

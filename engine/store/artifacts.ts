@@ -30,8 +30,8 @@ export class FileArtifactStore implements ArtifactStore {
     if (await this.has(hash) && (await this.read(hash).then(() => true, () => false))) return hash;
     await mkdir(join(this.root, hash.slice(0, 2)), { recursive: true });
     const tmp = `${path}.${randomUUID()}.tmp`;
-    await writeFile(tmp, bytes);
     try {
+      await writeFile(tmp, bytes);
       await rename(tmp, path);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
@@ -63,8 +63,8 @@ export class FileArtifactStore implements ArtifactStore {
   }
 
   /** Every stored artifact with its size in bytes. */
-  async list(): Promise<{ hash: string; bytes: number }[]> {
-    const out: { hash: string; bytes: number }[] = [];
+  async list(): Promise<{ hash: string; bytes: number; mtimeMs: number }[]> {
+    const out: { hash: string; bytes: number; mtimeMs: number }[] = [];
     let dirs: string[];
     try {
       dirs = await readdir(this.root);
@@ -74,7 +74,9 @@ export class FileArtifactStore implements ArtifactStore {
     for (const d of dirs) {
       if (!/^[0-9a-f]{2}$/.test(d)) continue;
       for (const name of await readdir(join(this.root, d))) {
-        if (HASH.test(name)) out.push({ hash: name, bytes: (await stat(join(this.root, d, name))).size });
+        if (!HASH.test(name)) continue;
+        const st = await stat(join(this.root, d, name));
+        out.push({ hash: name, bytes: st.size, mtimeMs: st.mtimeMs });
       }
     }
     return out;

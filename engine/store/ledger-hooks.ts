@@ -120,6 +120,8 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
             const settled = (key.regenerate ? q.inFlightElsewhere : q.settledElsewhere).get(key.requestHash, key.runId);
             if (settled || othersSubmitting(key).live) return 'elsewhere';
           }
+          // Sending an ambiguous submit again: the old intent stays (it may have been paid), marked as superseded.
+          if (options.resubmitAmbiguous) q.supersede.run(now(), key.runId, key.requestHash);
           q.insert.run(row(key, 'submitting'));
           return 'claimed';
         })

@@ -40,6 +40,7 @@ export class LedgerStatements {
   readonly byTaskId: S;
   readonly complete: S;
   readonly fail: S;
+  readonly supersede: S;
   readonly setError: S;
   readonly seedGet: S;
   readonly seedPut: S;
@@ -97,6 +98,7 @@ export class LedgerStatements {
     this.byTaskId = p(`SELECT id FROM tasks WHERE run_id = ? AND request_hash = ? AND task_id = ? ORDER BY id DESC LIMIT 1`);
     this.complete = p(`UPDATE tasks SET state = 'done', result_hash = @hash, result_json = @json, cost_micros = @costMicros, cost_estimated = @costEstimated,
       task_json = @taskJson, task_id = @taskId, updated_at = @at WHERE id = @id`);
+    this.supersede = p(`UPDATE tasks SET error_code = 'resubmitted', updated_at = ? WHERE run_id = ? AND request_hash = ? AND state = 'submitting' AND error_code IS NULL`);
     this.fail = p(`UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`);
     this.setError = p(`UPDATE tasks SET error_code = ?, error_message = ?, result_hash = ?, result_json = ? WHERE id = ?`);
     this.seedGet = p(`SELECT seed FROM node_seeds WHERE run_id = ? AND node_id = ?`);

@@ -26,6 +26,9 @@ export { LEDGER_VERSION } from './ledger-schema';
 /** States of a paid task. `submitting`: the request may be on the wire (never re-sent blindly). */
 export type TaskState = 'submitting' | 'submitted' | 'done' | 'failed';
 
+/** Marks a submit cut off on the wire that `--resubmit-ambiguous` sent again (it stays unconfirmed money). */
+export const RESUBMITTED = 'resubmitted';
+
 /** Heartbeat of a run's lease, and how long without one before the run reads as interrupted. */
 export const LEASE_HEARTBEAT_MS = 2_000;
 export const LEASE_MS = 10_000;
@@ -167,10 +170,10 @@ export class Ledger {
   }
 
   /** Ends a run: its status, its lease released; returns its money as the ledger has it. */
-  finishRun(summary: Pick<RunSummary, 'runId' | 'status' | 'failures'>): RunMoney {
+  finishRun(summary: Pick<RunSummary, 'runId' | 'failures'> & { status: Exclude<RunStatus, 'running'> }): RunMoney {
     this.q.finish.run(Date.now(), summary.status, summary.failures.length, summary.runId);
     this.releaseLease(summary.runId);
-    return this.moneyOf(summary.runId);
+    return this.moneyOf(summary.runId, true);
   }
 
   /** Sets a run's status when it ended without a summary (an error, a closed pipe, a crash caught). */
@@ -180,8 +183,9 @@ export class Ledger {
   }
 
   /** Cost, unconfirmed submits, calls, shared results and images of one run. */
-  moneyOf(runId: string): RunMoney {
-    const live = this.isLive(this.q.lease.get(runId) as LeaseRow | undefined);
+  moneyOf(runId: string, settled = false): RunMoney {
+    // `settled`: asked by the process whose invocation just ended, so nothing of it is still on the wire.
+    const live = !settled && this.isLive(this.q.lease.get(runId) as LeaseRow | undefined);
     const t = this.q.money.get(runId) as Record<string, number | null>;
     const files = (this.q.fileCount.get(runId) as { n: number }).n;
     const legacy = (this.q.legacyImages.get(runId) as { n: number } | undefined)?.n ?? 0;
@@ -218,7 +222,7 @@ export class Ledger {
 
   /** Submits of a run cut off on the wire: maybe accepted and charged, maybe not. */
   ambiguousOf(runId: string): TaskRow[] {
-    return this.tasksOf(runId).filter((t) => t.state === 'submitting');
+    return this.tasksOf(runId).filter((t) => t.state === 'submitting' && t.errorCode !== RESUBMITTED);
   }
 
   filesOf(runId: string): FileRow[] {
@@ -289,7 +293,7 @@ export class Ledger {
   /** The engine's hooks for one run. */
   hooks(runId: string, options: HookOptions = {}): TaskHooks {
     return ledgerHooks(this.q, runId, options, {
-      moneyOf: (id) => this.moneyOf(id),
+      moneyOf: (id) => this.moneyOf(id, true),
       otherRunLive: (id) => this.isRunLive(id),
     });
   }

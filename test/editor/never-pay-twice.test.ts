@@ -128,8 +128,8 @@ describe('run to here', () => {
 
 describe('estimate texts', () => {
   it.each([
-    [{ totalUsd: 0.4, calls: 6, cached: 0, unpriced: 0 }, '≈ $0.400 · 6 calls'],
-    [{ totalUsd: 0.14, calls: 2, cached: 4, unpriced: 0 }, '≈ $0.140 · 6 calls (4 cached)'],
+    [{ totalUsd: 0.4, calls: 6, cached: 0, unpriced: 0 }, '≈ $0.40 · 6 calls'],
+    [{ totalUsd: 0.14, calls: 2, cached: 4, unpriced: 0 }, '≈ $0.14 · 6 calls (4 cached)'],
     [{ totalUsd: 0, calls: 0, cached: 6, unpriced: 0 }, '≈ $0 · 6 calls (all cached)'],
     [{ totalUsd: 2.5, calls: 30, cached: 0, unpriced: 2 }, '≈ $2.50 + 2 unpriced · 30 calls'],
     [{ totalUsd: 0, calls: 0, cached: 0, unpriced: 0 }, 'no provider calls'],
@@ -138,14 +138,14 @@ describe('estimate texts', () => {
   });
 
   it.each([
-    [{ calls: 4, cached: 0, usd: 0.2, unpriced: 0 }, '≈ $0.200 · 4 calls'],
+    [{ calls: 4, cached: 0, usd: 0.2, unpriced: 0 }, '≈ $0.20 · 4 calls'],
     [{ calls: 0, cached: 4, usd: 0, unpriced: 0 }, '$0 · 4 cached'],
-    [{ calls: 1, cached: 1, usd: 0.07, unpriced: 0 }, '≈ $0.070 · 1 call · 1 cached'],
+    [{ calls: 1, cached: 1, usd: 0.07, unpriced: 0 }, '≈ $0.07 · 1 call · 1 cached'],
   ])('node %j → %s', (n, text) => {
     expect(nodeEstimateText({ nodeId: 'x', providers: ['bfl'], ...n } as NodeEstimate)).toBe(text);
   });
 
   it('formats amounts', () => {
-    expect([0, 0.05, 0.125, 1, 12.345].map(formatUsd)).toEqual(['$0', '$0.050', '$0.125', '$1.00', '$12.35']);
+    expect([0, 0.05, 0.125, 1, 12.345, 0.1 + 0.2].map((usd) => formatUsd(usd))).toEqual(['$0', '$0.05', '$0.125', '$1.00', '$12.345', '$0.30']);
   });
 });

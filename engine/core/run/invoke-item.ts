@@ -55,10 +55,6 @@ function recordOutput(run: RunState, s: NodeState, item: number, port: string, v
   if (own && v.meta!.cached) run.summary.cached = (run.summary.cached ?? 0) + 1;
   // Cost belongs to the node that paid for the image, not to those it passes through.
   const cost = own && !v.meta!.cached ? v.meta!.costUsd : undefined;
-  if (cost) {
-    s.costUsd += cost;
-    run.summary.costUsd += cost;
-  }
   if (own && v.meta!.referenceDelivery?.length) {
     run.summary.references = [...(run.summary.references ?? []), ...v.meta!.referenceDelivery.map((d) => ({ nodeId: node.id, item, ...d }))];
   }

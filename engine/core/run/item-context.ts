@@ -58,7 +58,6 @@ export class ItemContext implements NodeContext {
 
   async generate(request: ImageRequest, opts?: GenerateOptions): Promise<ImageAsset> {
     const { run, state: s, item } = this;
-    run.summary.providerCalls++;
     const asset = await run.calls.generate(request, opts?.provider, {
       runId: run.runId,
       nodeId: s.node.id,

@@ -52,6 +52,19 @@ export function skipItem(run: RunState, s: NodeState, item: number, upstreamInde
   for (const out of s.outputList) out.push({ index: item, ok: false, reason: `skipped: ${reason}` });
 }
 
+/** The reason an item or stream carries when a cancel stopped it (or something upstream of it). */
+export const CANCELLED = 'cancelled';
+
+export function isCancelled(reason: string | undefined): boolean {
+  return reason === CANCELLED || reason === 'was cancelled';
+}
+
+/** One item is not run because the run was cancelled upstream of it. */
+export function cancelItem(s: NodeState, item: number): void {
+  s.cancelled++;
+  for (const out of s.outputList) out.push({ index: item, ok: false, reason: CANCELLED });
+}
+
 export function skipNode(run: RunState, s: NodeState, reason: string): void {
   s.status = 'skipped';
   run.summary.skipped.push({ nodeId: s.node.id, reason });

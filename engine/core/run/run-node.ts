@@ -10,7 +10,7 @@
 import { EngineError, nodeLabel } from '../errors';
 import type { StreamItem } from '../item-stream';
 import { invokeItem } from './invoke-item';
-import { cancelNode, failItem, guarded, nodeBroke, settleIfDone, skipItem, skipNode, startNode } from './node-outcome';
+import { cancelItem, cancelNode, failItem, guarded, isCancelled, nodeBroke, settleIfDone, skipItem, skipNode, startNode } from './node-outcome';
 import { streamOf, type NodeState, type RunState, type Wire } from './run-state';
 
 /** Subscribes the node to its whole inputs. A node with none is started with `beginItems` by the caller. */
@@ -60,12 +60,18 @@ function collectWhole(run: RunState, s: NodeState): boolean {
     for (const w of s.inputs[port]) {
       const st = streamOf(run, w);
       if (st.brokenReason) {
-        skipNode(run, s, `input "${port}" is missing: ${w.source} ${st.brokenReason}`);
+        // Downstream of a cancel is cancelled too, not skipped.
+        if (isCancelled(st.brokenReason)) cancelNode(run, s);
+        else skipNode(run, s, `input "${port}" is missing: ${w.source} ${st.brokenReason}`);
         return false;
       }
       items.push(...[...st.items].sort((a, b) => a.index - b.index));
     }
     const bad = items.find((i) => !i.ok);
+    if (bad && !bad.ok && isCancelled(bad.reason)) {
+      cancelNode(run, s);
+      return false;
+    }
     if (bad && !bad.ok) {
       skipNode(run, s, `input "${port}" needs every item, and item ${bad.index} failed (${bad.reason})`);
       return false;
@@ -99,7 +105,8 @@ function invokeFan(run: RunState, s: NodeState, inputItem: StreamItem | undefine
   for (let f = 0; f < s.fan; f++) {
     const item = inputItem ? inputItem.index * s.fan + f : f;
     if (inputItem && !inputItem.ok) {
-      skipItem(run, s, item, inputItem.index, inputItem.reason);
+      if (isCancelled(inputItem.reason)) cancelItem(s, item);
+      else skipItem(run, s, item, inputItem.index, inputItem.reason);
       continue;
     }
     startNode(run, s);
@@ -119,7 +126,10 @@ function itemsComplete(run: RunState, s: NodeState): void {
   const broken = firstBroken(run, wires);
   const problem = broken ? undefined : def.afterItems?.(s.params as never, s.seen!.sort((a, b) => a - b), wires.map((w) => `"${w.source}"`).join(' + '));
   if (problem) failItem(run, s, undefined, new EngineError('invalid_param', `${nodeLabel(node.id, node.type)}: ${problem}`, { nodeId: node.id }));
-  if (broken && s.seenItems === 0) s.skipReason = `input "${def.eachItemOf}" is missing: ${broken}`;
+  if (broken && s.seenItems === 0) {
+    if (isCancelled(broken)) s.cancelled++;
+    else s.skipReason = `input "${def.eachItemOf}" is missing: ${broken}`;
+  }
   s.itemsIn = true;
   settleIfDone(run, s);
 }
