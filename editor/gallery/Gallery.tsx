@@ -147,7 +147,7 @@ function HistoryList({ refreshKey }: { refreshKey: string }) {
             <span>{r.pipeline ?? 'untitled'}</span>
             <span className="fg-muted">{new Date(r.startedAt).toLocaleString()}</span>
             <span className="fg-muted">
-              {r.images.length} images{r.elapsedMs !== undefined ? ` · ${(r.elapsedMs / 1000).toFixed(1)} s` : ''}
+              {r.imageCount ?? new Set(r.images.map((i) => i.hash)).size} images{r.elapsedMs !== undefined ? ` · ${(r.elapsedMs / 1000).toFixed(1)} s` : ''}
               {r.failures ? ` · ${r.failures} failed` : ''}
             </span>
           </button>

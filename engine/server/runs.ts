@@ -280,8 +280,7 @@ export class RunRegistry {
       const prev = run.lastProgressAt.get(e.nodeId);
       if (prev !== undefined) run.events[prev] = null;
       run.lastProgressAt.set(e.nodeId, run.events.length);
-    } else if (e.type === 'itemDone' && e.value.kind === 'image' && e.value.image.meta?.nodeId === e.nodeId) {
-      // Only the node that made an image lists it: a pick passes images on, it does not make them.
+    } else if (e.type === 'itemDone' && e.value.kind === 'image') {
       const img: RunImage = {
         nodeId: e.nodeId,
         item: e.item,
