@@ -56,7 +56,7 @@ export async function confirmResubmit(ledger: Ledger, runId: string, yes: boolea
     `Sending ${rows.length} ambiguous submit${rows.length === 1 ? '' : 's'} of run ${runId} again, with the run's own seeds. If the first attempt${rows.length === 1 ? ' was' : 's were'} charged, this pays again: up to ${formatUsd(worst, true)}.\n${rows.map((t) => `  ? ${describeSubmit(t)}\n`).join('')}`,
   );
   if (budgetUsd !== undefined && worst > toMicros(budgetUsd)) {
-    return fail(`--budget ${budgetUsd}: sending the ambiguous submits again may cost up to ${formatUsd(worst, true)}, over the budget; nothing was sent`);
+    return fail(`--budget ${budgetUsd}: sending the ambiguous submits again may cost up to ${formatUsd(worst, true)}, over the budget of ${formatUsd(toMicros(budgetUsd))}; nothing was sent`);
   }
   if (yes) return true;
   if (!process.stdin.isTTY) return fail(`--resubmit-ambiguous may pay up to ${formatUsd(worst, true)} a second time: confirm with --yes (no terminal to ask on)`);

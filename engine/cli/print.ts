@@ -1,6 +1,7 @@
 /** How the pipeline commands print validation issues and cost estimates. */
 import type { ValidationIssue } from '../core/validate';
 import type { Estimate } from '../host/estimate';
+import { formatUsd, toMicros } from '../core/money';
 
 export function printIssues(issues: readonly ValidationIssue[], file: string): void {
   for (const i of issues) {
@@ -11,9 +12,9 @@ export function printIssues(issues: readonly ValidationIssue[], file: string): v
 
 export function formatEstimate(e: Estimate): string {
   const lines = e.nodes.map(
-    (n) => `  ${n.nodeId.padEnd(16)} ${String(n.calls).padStart(4)} call${n.calls === 1 ? ' ' : 's'}${n.cached ? `, ${n.cached} cached` : ''}  $${n.usd.toFixed(4)}${n.unpriced ? ` (+${n.unpriced} unpriced)` : ''}  [${n.providers.join(', ') || 'cache'}]`,
+    (n) => `  ${n.nodeId.padEnd(16)} ${String(n.calls).padStart(4)} call${n.calls === 1 ? ' ' : 's'}${n.cached ? `, ${n.cached} cached` : ''}  ${formatUsd(toMicros(n.usd), true)}${n.unpriced ? ` (+${n.unpriced} unpriced)` : ''}  [${n.providers.join(', ') || 'cache'}]`,
   );
-  lines.push(`  total: $${e.totalUsd.toFixed(4)} for ${e.calls} provider call${e.calls === 1 ? '' : 's'}${e.cached ? ` (${e.cached} more served from cache at $0)` : ''}`);
+  lines.push(`  total: ${formatUsd(toMicros(e.totalUsd), true)} for ${e.calls} provider call${e.calls === 1 ? '' : 's'}${e.cached ? ` (${e.cached} more served from cache at $0)` : ''}`);
   for (const w of e.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
 }

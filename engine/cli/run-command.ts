@@ -16,6 +16,7 @@ import { formatEstimate } from './print';
 import { formatSummary, TerminalProgress } from './progress';
 import { createReferenceDelivery } from '../refs/host';
 import { applyMoney } from '../core/run/summarise';
+import { formatUsd, toMicros } from '../core/money';
 import { confirmResubmit, formatAmbiguous } from './ambiguous';
 
 export async function commandRun(argv: string[]): Promise<number> {
@@ -40,7 +41,7 @@ export async function commandRun(argv: string[]): Promise<number> {
         const from = seedsFrom ?? resumeId;
         const estimate = await priceRun(pipeline, pre, cli, host, { store, runId, noCache, ...(from ? { seedsFrom: from } : {}) });
         if (estimate.totalUsd > budgetUsd + 1e-9) {
-          return fail(`the estimate is $${estimate.totalUsd.toFixed(4)}, over the budget of $${budgetUsd.toFixed(2)}; nothing was submitted\n${formatEstimate(estimate)}`);
+          return fail(`the estimate is ${formatUsd(toMicros(estimate.totalUsd), true)}, over the budget of ${formatUsd(toMicros(budgetUsd))}; nothing was submitted\n${formatEstimate(estimate)}`);
         }
       }
 

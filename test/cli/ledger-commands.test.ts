@@ -17,16 +17,16 @@ describe('fluxgraph money commands', () => {
   it('estimate prints the cost per node and the total', async () => {
     const r = await cli(['estimate', EXAMPLE]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/drafts\s+4 calls\s+\$0\.2000\s+\[bfl\]/);
-    expect(r.stdout).toMatch(/refine\s+2 calls\s+\$0\.2000\s+\[bfl\]/);
-    expect(r.stdout).toMatch(/total: \$0\.4000 for 6 provider calls/);
+    expect(r.stdout).toMatch(/drafts\s+4 calls\s+≈ \$0\.20\s+\[bfl\]/);
+    expect(r.stdout).toMatch(/refine\s+2 calls\s+≈ \$0\.20\s+\[bfl\]/);
+    expect(r.stdout).toMatch(/total: ≈ \$0\.40 for 6 provider calls/);
   });
 
   it('--budget below the estimate refuses before submitting anything', async () => {
     const cwd = tempDir();
     const r = await cli(['run', EXAMPLE, '--budget', '0.25', '--json'], { cwd });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/the estimate is \$0\.4000, over the budget of \$0\.25; nothing was submitted/);
+    expect(r.stderr).toMatch(/the estimate is ≈ \$0\.40, over the budget of \$0\.25; nothing was submitted/);
     expect(r.stdout).toBe('');
   });
 
