@@ -22,6 +22,8 @@ export type { ValidateOptions, ValidationIssue, ValidationResult } from './core/
 export { PIPELINE_VERSION, pipelineJsonSchema, pipelineSchema } from './core/pipeline-schema';
 export type { Pipeline, PipelineEdge, PipelineInput, PipelineNode, PipelineSettings } from './core/pipeline-schema';
 export { EngineError, isEngineError } from './core/errors';
+export { RUN_STATUSES, formatCost, formatUsd, fromMicros, isResumable, toMicros } from './core/money';
+export type { RunMoney, RunStatus } from './core/money';
 export type { ErrorCode, ErrorDetails } from './core/errors';
 export type { EventListener, FailureRecord, NodeStatus, RunEvent, RunEventOf, RunEventType, RunSummary } from './core/events';
 

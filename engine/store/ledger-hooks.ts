@@ -4,6 +4,8 @@
  * task in flight, a submit cut off on the wire). Async on purpose: team mode implements the same
  * contract on Postgres.
  */
+import { dirname } from 'node:path';
+import { EngineError } from '../core/errors';
 import { toMicros, type RunMoney } from '../core/money';
 import type { GeneratedImageRecord, SavedFile, TaskHooks, TaskKey, TaskLookup, TaskRef } from '../core/run-options';
 import type { LedgerStatements } from './ledger-statements';
@@ -24,6 +26,7 @@ export interface HookOptions {
 }
 
 interface LedgerView {
+  path: string;
   moneyOf(runId: string): RunMoney;
   otherRunLive(runId: string): boolean;
 }
@@ -74,7 +77,7 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
     return { live: runs.some((r) => view.otherRunLive(r)), ...(dead ? { dead } : {}) };
   };
 
-  return {
+  const hooks: TaskHooks = {
     nodeSeed: async (run, nodeId, fresh) => {
       const own = q.seedGet.get(run, nodeId) as { seed: number } | undefined;
       if (own) return { seed: own.seed, reused: true };
@@ -177,4 +180,28 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
       q.filePut.run(run, nodeId, item, file.path, file.imageHash, file.fileSha256, now());
     },
   };
+  // A write that fails names the ledger and says why (a full disk or database above all).
+  for (const name of ['submitting', 'submitted', 'completed', 'failed', 'fileSaved'] as const) {
+    const write = hooks[name] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (!write) continue;
+    (hooks as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      try {
+        return await write(...args);
+      } catch (e) {
+        throw ledgerWriteError(e, view.path);
+      }
+    };
+  }
+  return hooks;
+}
+
+function ledgerWriteError(e: unknown, path: string): EngineError {
+  const code = (e as { code?: string }).code ?? '';
+  const full = code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE' || /ENOSPC|full/i.test(String((e as Error).message));
+  return new EngineError(
+    'io',
+    full ? `the ledger ${path} is full (${code || 'no space'}): free space in ${dirname(path)}` : `the ledger ${path} could not be written: ${(e as Error).message}`,
+    {},
+    { cause: e },
+  );
 }

@@ -105,7 +105,7 @@ export class Ledger {
   private readonly host = hostname();
   private readonly leases = new Map<string, ReturnType<typeof setInterval>>();
 
-  private constructor(readonly db: Database.Database, options: LedgerOptions) {
+  private constructor(readonly db: Database.Database, options: LedgerOptions, readonly path: string) {
     this.leaseMs = options.leaseMs ?? LEASE_MS;
     this.q = new LedgerStatements(db);
   }
@@ -123,7 +123,7 @@ export class Ledger {
       db.close();
       throw e;
     }
-    return new Ledger(db, options);
+    return new Ledger(db, options, path);
   }
 
   close(): void {
@@ -231,7 +231,9 @@ export class Ledger {
 
   /** Is a process still working on this run (its lease beats)? */
   isRunLive(runId: string): boolean {
-    return this.isLive(this.q.lease.get(runId) as LeaseRow | undefined);
+    const lease = this.q.lease.get(runId) as LeaseRow | undefined;
+    // A run the ledger has no record of (hooks used without startRun) cannot be known dead.
+    return lease === undefined || this.isLive(lease);
   }
 
   private isLive(lease: LeaseRow | undefined): boolean {
@@ -293,6 +295,7 @@ export class Ledger {
   /** The engine's hooks for one run. */
   hooks(runId: string, options: HookOptions = {}): TaskHooks {
     return ledgerHooks(this.q, runId, options, {
+      path: this.path,
       moneyOf: (id) => this.moneyOf(id, true),
       otherRunLive: (id) => this.isRunLive(id),
     });

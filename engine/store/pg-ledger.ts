@@ -5,6 +5,7 @@
  * the worker. Concurrent claims of one request are serialised by an advisory lock on its hash.
  */
 import pg from 'pg';
+import { fromMicros, isResumable, isRunStatus, toMicros } from '../core/money';
 import { EngineError } from '../core/errors';
 import type { RunSummary } from '../core/events';
 import type { Pipeline } from '../core/pipeline-schema';
@@ -235,10 +236,10 @@ export class PgLedger {
         }
         if (!cache || !key.cacheable) return undefined;
         const [hit] = key.regenerate ? [] : await q(`SELECT * FROM tasks WHERE request_hash = $1 AND state = 'done' ORDER BY id DESC LIMIT 1`, [key.requestHash]);
-        if (hit) return { done: JSON.parse(String(hit.result_json)) as GeneratedImageRecord };
+        if (hit) return { done: JSON.parse(String(hit.result_json)) as GeneratedImageRecord, ...(hit.run_id !== key.runId ? { shared: true } : {}) };
         if (!reattach) return undefined;
         const [flying] = await q(`SELECT * FROM tasks WHERE request_hash = $1 AND state = 'submitted' ORDER BY id DESC LIMIT 1`, [key.requestHash]);
-        if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef };
+        if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef, ...(flying.run_id !== key.runId ? { shared: true } : {}) };
         const [busy] = await q(`SELECT id FROM tasks WHERE request_hash = $1 AND run_id != $2 AND state = 'submitting' AND created_at > $3 LIMIT 1`, [
           key.requestHash,
           key.runId,
@@ -330,8 +331,16 @@ function toRun(row: Row): RunRecord {
     options: JSON.parse(String(row.options_json)) as StoredRunOptions,
     startedAt: Number(row.started_at),
     finishedAt: row.finished_at === null ? null : Number(row.finished_at),
-    status: String(row.status),
-    costUsd: Number(row.cost_usd),
+    // Not yet in the Postgres ledger: leases, file records, shared and unconfirmed counts (see the SQLite ledger).
+    status: isRunStatus(row.status) ? row.status : 'interrupted',
+    resumable: isRunStatus(row.status) ? isResumable(row.status) : true,
+    costUsd: fromMicros(toMicros(Number(row.cost_usd))),
+    costMicros: toMicros(Number(row.cost_usd)),
+    costEstimated: false,
+    unconfirmedMicros: 0,
+    unconfirmed: 0,
+    calls: 0,
+    shared: 0,
     images: Number(row.images),
     failures: Number(row.failures),
   };
@@ -348,8 +357,16 @@ function toTask(row: Row): TaskRow {
     model: String(row.model),
     state: row.state as TaskState,
     taskId: (row.task_id as string | null) ?? null,
-    costUsd: row.cost_usd === null || row.cost_usd === undefined ? null : Number(row.cost_usd),
+    account: null,
+    costMicros: row.cost_usd === null || row.cost_usd === undefined ? null : toMicros(Number(row.cost_usd)),
+    costEstimated: false,
+    expectedMicros: null,
+    shared: false,
     resultHash: (row.result_hash as string | null) ?? null,
     errorCode: (row.error_code as string | null) ?? null,
+    errorMessage: (row.error_message as string | null) ?? null,
+    createdAt: Number(row.created_at),
+    submittedAt: null,
+    requestJson: String(row.request_json),
   };
 }

@@ -15,6 +15,7 @@ import type {
   Runner,
   RunnerOptions,
   RunOptions,
+  RunStatus,
   RunSummary,
   ValidationResult,
 } from '../../engine/index';
@@ -49,7 +50,7 @@ describe('the public API', () => {
     expectTypeOf<Runner['runs']>().returns.toEqualTypeOf<RunHistoryEntry[]>();
     expectTypeOf<Runner['close']>().toEqualTypeOf<() => Promise<void>>();
     expectTypeOf<PipelineSource>().toEqualTypeOf<string | URL | PipelineInput>();
-    expectTypeOf<RunHistoryEntry>().toHaveProperty('status').toEqualTypeOf<string>();
+    expectTypeOf<RunHistoryEntry>().toHaveProperty('status').toEqualTypeOf<RunStatus>();
     expectTypeOf<RunHistoryEntry>().not.toHaveProperty('pipeline');
   });
 

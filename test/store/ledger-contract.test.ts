@@ -103,7 +103,7 @@ describe.each(backends)('the $name ledger', (backend) => {
     await h.completed(k, task('t-2'), image('a'.repeat(64)));
     expect(await h.lookup(k)).toEqual({ done: image('a'.repeat(64)) });
     const rows = await ledger.tasksOf(r);
-    expect(rows.map((t) => [t.state, t.taskId, t.costUsd, t.resultHash])).toEqual([['done', 't-2', 0.06, 'a'.repeat(64)]]);
+    expect(rows.map((t) => [t.state, t.taskId, t.costMicros, t.resultHash])).toEqual([['done', 't-2', 60_000, 'a'.repeat(64)]]);
   });
 
   it('serves a cacheable request from another run, but never an uncacheable one', async () => {
@@ -115,7 +115,7 @@ describe.each(backends)('the $name ledger', (backend) => {
     await h1.submitted(k1, task('t-3'));
     await h1.completed(k1, task('t-3'), image('b'.repeat(64)));
     const second = run();
-    expect(await ledger.hooks(second).lookup(key(second, { requestHash: shared, cacheable: true }))).toEqual({ done: image('b'.repeat(64)) });
+    expect(await ledger.hooks(second).lookup(key(second, { requestHash: shared, cacheable: true }))).toEqual({ done: image('b'.repeat(64)), shared: true });
     expect(await ledger.hooks(second).lookup(key(second, { requestHash: shared, cacheable: false }))).toBeUndefined();
     expect(await ledger.hooks(second, { cache: false }).lookup(key(second, { requestHash: shared, cacheable: true }))).toBeUndefined();
   });
@@ -149,9 +149,9 @@ describe.each(backends)('the $name ledger', (backend) => {
     await hp.submitted(kp, task('t-5', 0.06));
     const waiter = run();
     const kw = key(waiter, { requestHash: shared, cacheable: true });
-    expect(await ledger.hooks(waiter).lookup(kw)).toEqual({ inFlight: task('t-5', 0.06) });
+    expect(await ledger.hooks(waiter).lookup(kw)).toEqual({ inFlight: task('t-5', 0.06), shared: true });
     await ledger.hooks(waiter).completed(kw, task('t-5', 0.06), image('c'.repeat(64)));
-    expect((await ledger.tasksOf(waiter)).map((t) => [t.state, t.costUsd])).toEqual([['done', 0]]);
+    expect((await ledger.tasksOf(waiter)).map((t) => [t.state, t.costMicros])).toEqual([['done', 0]]);
   });
 
   it('keeps the seed a node drew, and reuses an earlier run’s seeds when asked', async () => {
