@@ -3,13 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { RUN_STATUSES, formatCost, formatUsd, fromMicros, isResumable, toMicros } from '../../engine/core/money';
 
 describe('money', () => {
-  it('sums exactly: $1.10 and $0.20 are $1.30, never 1.3000000000000003', () => {
-    const [a, b] = ['1.1', '0.2'].map(Number);
-    expect(a + b).toBe(1.3000000000000003);
+  it('sums exactly: $0.10 and $0.20 are $0.30, never 0.30000000000000004', () => {
+    const [a, b] = ['0.1', '0.2'].map(Number);
+    expect(a + b).toBe(0.30000000000000004);
     const micros = toMicros(a) + toMicros(b);
-    expect(micros).toBe(1_300_000);
-    expect(fromMicros(micros)).toBe(1.3);
-    expect(formatUsd(micros)).toBe('$1.30');
+    expect(micros).toBe(300_000);
+    expect(fromMicros(micros)).toBe(0.3);
+    expect(formatUsd(micros)).toBe('$0.30');
+    expect(fromMicros(13 * toMicros(0.1))).toBe(1.3);
     // A provider's float noise (7.000000000000001 credits) is whole micro-dollars too.
     expect(toMicros(0.07000000000000001)).toBe(70_000);
   });
