@@ -2,47 +2,32 @@
  * The editor's shell: toolbar, palette, canvas, inspector, gallery, and the document actions
  * (open, save, layout, run, stop) that the toolbar and the keyboard share.
  */
-import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
+import { ReactFlowProvider, useReactFlow, type XYPosition } from '@xyflow/react';
 import { useCallback, useEffect, useRef } from 'react';
 import { api, ApiError } from './api/client';
-import { Canvas } from './canvas/Canvas';
+import { Canvas, isImageFile, Overview } from './canvas/Canvas';
+import { addReferenceImage, REFERENCE_TYPE, setReferenceImage } from './documents/reference-images';
 import { Palette } from './canvas/Palette';
 import { isFragment, type Fragment } from './flow/clipboard';
-import { ESTIMATED_NODE_SIZE, layoutGraph } from './flow/layout';
+import { fitReadable } from './canvas/fit';
+import { layoutWithRoutes } from './flow/layout';
 import type { FlowEdge, FlowNode } from './flow/types';
 import { Gallery, Preview } from './gallery/Gallery';
+import { DocumentsDialog } from './documents/DocumentsDialog';
+import { openPipelineText, saveToServer, setViewportPreset } from './documents/document-actions';
 import { Inspector } from './inspector/Inspector';
 import { useCatalog } from './state/catalog-store';
-import { downloadText, fileNameFor, pipelineText, readPipelineText } from './state/document-io';
+import { downloadText, fileNameFor, pipelineText } from './state/document-io';
 import { currentFlow, useEditor } from './state/editor-store';
 import { estimateText, formatUsd, useEstimate } from './state/estimate-store';
 import { formatCost, summaryMoney } from '../engine/core/money';
 import { startRun, stopRun } from './state/run-controller';
 import { useRunStore } from './state/run-store';
-import { idleRun, isRunActive, type RunState } from './state/run-state';
+import { isRunActive, type RunState } from './state/run-state';
 import { useUi } from './state/ui-store';
 import { handleShortcut, SHORTCUTS } from './shortcuts';
 
 let clipboard: Fragment | undefined;
-
-/**
- * Set by the shell: moves the viewport to roughly where fitView will put it before the nodes
- * render, so a big graph is first drawn at its final zoom (in compact form) and not twice.
- */
-let presetViewport: ((nodes: readonly FlowNode[]) => void) | undefined;
-
-/** Opens a pipeline document's text on the canvas (checked like Open); false when it is not one. */
-function openPipelineText(text: string, source: string, fallbackName: string): { ok: true; nodes: number } | { ok: false } {
-  const read = readPipelineText(text);
-  if (!read.ok) {
-    useEditor.getState().notify('error', `${source}: ${read.message}`);
-    return { ok: false };
-  }
-  if (!isRunActive(useRunStore.getState().status)) useRunStore.getState().replace(idleRun);
-  presetViewport?.(read.flow.nodes);
-  useEditor.getState().load({ ...read.flow, name: read.flow.name ?? fallbackName });
-  return { ok: true, nodes: read.flow.nodes.length };
-}
 
 async function openFile(file: File): Promise<void> {
   let text: string;
@@ -63,17 +48,18 @@ const MAX_IMAGE_BYTES = 40 * 1024 * 1024;
  * Opens the pipeline an image saved by fluxgraph carries (with the seeds its run drew), and
  * selects the node that made the image.
  */
-async function openImage(file: File): Promise<void> {
+async function openImage(file: File, at?: XYPosition): Promise<void> {
   const notify = useEditor.getState().notify;
   if (file.size > MAX_IMAGE_BYTES) {
-    notify('error', `${file.name} is larger than ${MAX_IMAGE_BYTES / 1024 / 1024} MB: not an image fluxgraph saved`);
+    notify('error', `${file.name} is larger than ${MAX_IMAGE_BYTES / 1024 / 1024} MB`);
     return;
   }
   let record;
   try {
     record = await api.provenance(await file.arrayBuffer());
   } catch (e) {
-    if (e instanceof ApiError && e.code === 'no_provenance') notify('error', `${file.name}: this image carries no fluxgraph pipeline`);
+    // Not an image fluxgraph saved: it becomes a reference image where it was dropped.
+    if (e instanceof ApiError && e.code === 'no_provenance') await addReferenceImage(file, at ?? viewCentre());
     else notify('error', `could not read ${file.name}: ${e instanceof Error ? e.message : String(e)}`);
     return;
   }
@@ -82,6 +68,17 @@ async function openImage(file: File): Promise<void> {
   if (record.nodeId && useEditor.getState().nodes.some((n) => n.id === record.nodeId)) useEditor.getState().selectOnly(record.nodeId);
   const made = record.nodeId ? `, made by "${record.nodeId}"${record.item !== undefined ? ` (image ${record.item}` : ''}${record.seed !== undefined ? `, seed ${record.seed}` : ''}${record.item !== undefined ? ')' : ''}` : '';
   notify('info', `opened the pipeline of ${file.name}${record.runId ? ` from run ${record.runId}` : ''}${made}`);
+}
+
+/** Set by the shell: the canvas position at the middle of the view. */
+let viewCentre: () => XYPosition = () => ({ x: 0, y: 0 });
+
+/** A pasted image: the selected reference-image node's image, or a new reference-image node. */
+function pasteImage(file: File): void {
+  const s = useEditor.getState();
+  const selected = s.selectedId ? s.nodes.find((n) => n.id === s.selectedId) : undefined;
+  if (selected?.data.type === REFERENCE_TYPE) void setReferenceImage(selected.id, file);
+  else void addReferenceImage(file, viewCentre());
 }
 
 /** Runs the selected node and what it depends on. */
@@ -94,36 +91,35 @@ function runToSelected(): void {
   void startRun({ only: [id] });
 }
 
-/** The viewport fitView would choose, from positions and estimated node sizes. */
-function estimateFit(nodes: readonly FlowNode[], width: number, height: number): { x: number; y: number; zoom: number } {
-  let minX = Infinity;
-  let minY = Infinity;
-  let maxX = -Infinity;
-  let maxY = -Infinity;
-  for (const n of nodes) {
-    minX = Math.min(minX, n.position.x);
-    minY = Math.min(minY, n.position.y);
-    maxX = Math.max(maxX, n.position.x + ESTIMATED_NODE_SIZE.width);
-    maxY = Math.max(maxY, n.position.y + ESTIMATED_NODE_SIZE.height);
-  }
-  const pad = 0.12;
-  const zoom = Math.min(1.2, Math.max(0.05, Math.min(width / ((maxX - minX) * (1 + 2 * pad)), height / ((maxY - minY) * (1 + 2 * pad)))));
-  return { x: width / 2 - ((minX + maxX) / 2) * zoom, y: height / 2 - ((minY + maxY) / 2) * zoom, zoom };
-}
-
-function savePipeline(): void {
+function downloadPipeline(): void {
   const flow = currentFlow();
   downloadText(pipelineText(flow, useCatalog.getState().byType), fileNameFor(flow.name));
+}
+
+/** Save: back to the file it came from in the base folder, or ask where (Save dialog). */
+function savePipeline(): void {
+  const source = useEditor.getState().source;
+  if (source?.kind === 'file') {
+    void saveToServer(source.path, true).then((o) => {
+      if (!o.ok) useEditor.getState().notify('error', `could not save ${source.path}: ${o.message}`);
+    });
+  } else {
+    useUi.getState().setDocumentsDialog('save');
+  }
+}
+
+function openDialog(): void {
+  useUi.getState().setDocumentsDialog('open');
 }
 
 function autoLayout(): void {
   const { nodes, edges } = useEditor.getState();
   if (nodes.length === 0) return;
-  const positions = layoutGraph(
+  const { positions, routes } = layoutWithRoutes(
     nodes.map((n) => ({ id: n.id, width: n.measured?.width, height: n.measured?.height })),
     edges,
   );
-  useEditor.getState().setPositions(positions);
+  useEditor.getState().setPositions(positions, new Map(edges.map((e, i) => [e.id, routes[i]])));
 }
 
 function runStatusText(run: RunState): string {
@@ -168,6 +164,15 @@ function EstimateLabel() {
   const estimate = useEstimate((s) => s.estimate);
   const status = useEstimate((s) => s.status);
   const error = useEstimate((s) => s.error);
+  const partial = useEstimate((s) => s.partial);
+  const reason = useEstimate((s) => s.reason);
+  if (status === 'unavailable') {
+    return (
+      <span className="fg-estimate fg-estimate-partial" data-testid="estimate" data-state="unavailable">
+        {reason}
+      </span>
+    );
+  }
   if (status === 'error') {
     return (
       <span className="fg-estimate" data-testid="estimate" data-state="error" title={error}>
@@ -187,18 +192,34 @@ function EstimateLabel() {
     ...estimate.nodes.map((n) => `  ${n.nodeId}: ${n.calls ? `${formatUsd(n.usd)} for ${n.calls} call${n.calls === 1 ? '' : 's'}` : '$0'}${n.cached ? `, ${n.cached} cached` : ''}`),
     ...(estimate.unpriced ? [`${estimate.unpriced} call(s) have no known price`] : []),
     ...estimate.warnings,
+    ...(partial ? [`Partial: ${partial.left.map((id) => `"${id}"`).join(', ')} left out until the errors on ${partial.invalid.map((id) => `"${id}"`).join(', ')} are fixed`] : []),
   ];
+  const left = partial?.left.length ?? 0;
   return (
     <span
-      className="fg-estimate"
+      className={`fg-estimate${partial ? ' fg-estimate-partial' : ''}`}
       data-testid="estimate"
       data-state={status}
+      data-partial={partial ? 'true' : undefined}
       data-usd={estimate.totalUsd}
       data-calls={estimate.calls}
       data-cached={estimate.cached}
       title={lines.join('\n')}
     >
       {estimateText(estimate)}
+      {partial ? ` · partial: ${left} node${left === 1 ? '' : 's'} with errors not counted` : ''}
+    </span>
+  );
+}
+
+function DocName() {
+  const name = useEditor((s) => s.name);
+  const source = useEditor((s) => s.source);
+  const where = source?.kind === 'file' ? source.path : source?.kind === 'template' ? `template ${source.name} (not saved)` : 'not saved in the base folder';
+  return (
+    <span className="fg-doc-name" title={`Pipeline name (edit it in the pipeline settings) · ${where}`} data-source={source?.kind === 'file' ? source.path : undefined}>
+      {name || 'untitled'}
+      <span className="fg-muted fg-doc-path">{source?.kind === 'file' ? ` · ${source.path}` : ''}</span>
     </span>
   );
 }
@@ -207,7 +228,6 @@ function Toolbar({ onOpen }: { onOpen(): void }) {
   const status = useRunStore((s) => s.status);
   const canUndo = useEditor((s) => s.history.past.length > 0);
   const canRedo = useEditor((s) => s.history.future.length > 0);
-  const name = useEditor((s) => s.name);
   const flow = useReactFlow<FlowNode, FlowEdge>();
   const active = isRunActive(status);
   return (
@@ -215,15 +235,16 @@ function Toolbar({ onOpen }: { onOpen(): void }) {
       <span className="fg-logo">
         flux<b>graph</b>
       </span>
-      <span className="fg-doc-name" title="Pipeline name (edit it in the pipeline settings)">
-        {name || 'untitled'}
-      </span>
+      <DocName />
       <div className="fg-group">
-        <button type="button" onClick={onOpen} title="Open a pipeline JSON file (Ctrl+O)">
+        <button type="button" onClick={onOpen} title="Open a pipeline from the server's base folder, a template, or this computer (Ctrl+O)">
           Open
         </button>
-        <button type="button" onClick={savePipeline} title="Save the pipeline as JSON (Ctrl+S)">
+        <button type="button" onClick={savePipeline} title="Save the pipeline in the server's base folder (Ctrl+S)">
           Save
+        </button>
+        <button type="button" onClick={downloadPipeline} title="Download the pipeline as a JSON file">
+          Download
         </button>
       </div>
       <div className="fg-group">
@@ -238,7 +259,7 @@ function Toolbar({ onOpen }: { onOpen(): void }) {
         <button type="button" onClick={autoLayout} title="Auto-layout (L)">
           Layout
         </button>
-        <button type="button" onClick={() => void flow.fitView({ padding: 0.12, duration: 200 })} title="Fit the view (F)">
+        <button type="button" onClick={() => fitReadable(flow, { duration: 200 })} title="Fit the view (F)">
           Fit
         </button>
       </div>
@@ -324,18 +345,28 @@ function Shell() {
   const loaded = useCatalog((s) => s.loaded);
   const catalogError = useCatalog((s) => s.error);
 
-  const openDialog = useCallback(() => fileInput.current?.click(), []);
+  const pickLocalFile = useCallback(() => fileInput.current?.click(), []);
 
   useEffect(() => {
-    presetViewport = (nodes) => {
-      const el = document.querySelector('.fg-canvas');
-      if (!el || nodes.length === 0) return;
-      const { width, height } = el.getBoundingClientRect();
-      const view = estimateFit(nodes, width, height);
-      void flow.setViewport(view);
+    // A big graph is first drawn at its final zoom (in compact form), not twice.
+    setViewportPreset((nodes) => fitReadable(flow, { nodes }));
+    viewCentre = () => {
+      const box = document.querySelector('.fg-canvas')?.getBoundingClientRect();
+      return box ? flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 }) : { x: 0, y: 0 };
     };
+    // Pasting an image (not into a text field) adds it as a reference image.
+    const onPaste = (e: ClipboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (target?.closest?.('input, textarea, [contenteditable="true"]')) return;
+      const image = [...(e.clipboardData?.files ?? [])].find(isImageFile);
+      if (!image) return;
+      e.preventDefault();
+      pasteImage(image);
+    };
+    window.addEventListener('paste', onPaste);
     return () => {
-      presetViewport = undefined;
+      setViewportPreset(undefined);
+      window.removeEventListener('paste', onPaste);
     };
   }, [flow]);
 
@@ -363,6 +394,7 @@ function Shell() {
         selectAll: () => editor.selectAll(),
         escape: () => {
           useUi.getState().setHelpOpen(false);
+          useUi.getState().setDocumentsDialog(undefined);
           editor.selectOnly(undefined);
         },
         open: openDialog,
@@ -371,7 +403,7 @@ function Shell() {
         runToHere: runToSelected,
         stop: () => void stopRun(),
         layout: autoLayout,
-        fit: () => void flow.fitView({ padding: 0.12, duration: 200 }),
+        fit: () => fitReadable(flow, { duration: 200 }),
         search: () => searchRef.current?.focus(),
         help: () => useUi.getState().setHelpOpen(true),
       });
@@ -391,7 +423,7 @@ function Shell() {
       window.removeEventListener('keydown', onRunKey, true);
       window.removeEventListener('keydown', onKeyDown);
     };
-  }, [flow, openDialog]);
+  }, [flow]);
 
   return (
     <div className="fg-app">
@@ -411,14 +443,18 @@ function Shell() {
       <div className="fg-main">
         <Palette ref={searchRef} />
         {loaded ? (
-          <Canvas onOpenFile={(f) => void openFile(f)} onOpenImage={(f) => void openImage(f)} />
+          <Canvas onOpenFile={(f) => void openFile(f)} onOpenImage={(f, at) => void openImage(f, at)} />
         ) : (
           <div className="fg-canvas fg-loading">{catalogError ? `Could not load the node catalog: ${catalogError}` : 'Loading the node catalog…'}</div>
         )}
-        <Inspector />
+        <div className="fg-side">
+          <Inspector />
+          {loaded ? <Overview /> : null}
+        </div>
       </div>
       <Gallery />
       <Notices />
+      <DocumentsDialog onPickLocal={pickLocalFile} />
       <Preview />
       <HelpPanel />
     </div>

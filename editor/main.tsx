@@ -5,6 +5,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api } from './api/client';
 import { App } from './App';
+import { openStartupFile } from './documents/document-actions';
 import { useCatalog } from './state/catalog-store';
 import { restoreAutosave, startEffects } from './state/effects';
 import { reattachToActiveRun } from './state/run-controller';
@@ -16,6 +17,7 @@ async function boot(): Promise<void> {
     useCatalog.getState().setProviders(providers);
     restoreAutosave();
     useCatalog.getState().setCatalog(nodes);
+    void openStartupFile();
     void reattachToActiveRun();
   } catch (e) {
     useCatalog.getState().setError(e instanceof Error ? e.message : String(e));

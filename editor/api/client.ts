@@ -6,9 +6,18 @@
 import type { RunEvent } from '../../engine/core/events';
 import type {
   ApiErrorBody,
+  AssetResponse,
+  DocumentSource,
   EstimateRequest,
   EstimateResponse,
+  FileResponse,
+  FilesResponse,
   Issue,
+  OpenedResponse,
+  SaveFileRequest,
+  TemplateResponse,
+  TemplatesResponse,
+  ValidateRequest,
   NodesResponse,
   ProvenanceResponse,
   ProvidersResponse,
@@ -55,14 +64,26 @@ export const api = {
   info: () => request<ServerInfo>('/api/info'),
   nodes: () => request<NodesResponse>('/api/nodes'),
   providers: () => request<ProvidersResponse>('/api/providers'),
-  validate: (pipeline: unknown, signal?: AbortSignal) =>
-    request<ValidateResponse>('/api/validate', { method: 'POST', body: { pipeline }, signal }),
+  validate: (body: ValidateRequest, signal?: AbortSignal) => request<ValidateResponse>('/api/validate', { method: 'POST', body, signal }),
   estimate: (body: EstimateRequest, signal?: AbortSignal) => request<EstimateResponse>('/api/estimate', { method: 'POST', body, signal }),
   /** The pipeline a saved image carries; an ApiError with code "no_provenance" when it has none. */
   provenance: (bytes: ArrayBuffer) => request<ProvenanceResponse>('/api/provenance', { method: 'POST', bytes }),
   startRun: (body: StartRunRequest) => request<StartRunResponse>('/api/runs', { method: 'POST', body }),
   cancelRun: (runId: string) => request<{ cancelled: boolean }>(`/api/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', body: {} }),
   runs: () => request<RunsResponse>('/api/runs'),
+  opened: () => request<OpenedResponse>('/api/opened'),
+  files: () => request<FilesResponse>('/api/files'),
+  readFile: (path: string) => request<FileResponse>(`/api/files/read?path=${encodeURIComponent(path)}`),
+  writeFile: (body: SaveFileRequest) => request<{ path: string }>('/api/files/write', { method: 'POST', body }),
+  templates: () => request<TemplatesResponse>('/api/templates'),
+  /** Writes an image into assets/ beside the document (see engine/server/assets.ts). */
+  uploadAsset: (bytes: ArrayBuffer, name: string, source: DocumentSource | undefined) => {
+    const q = new URLSearchParams({ name });
+    if (source?.kind === 'file') q.set('doc', source.path);
+    if (source?.kind === 'template') q.set('template', source.name);
+    return request<AssetResponse>(`/api/assets?${q}`, { method: 'POST', bytes });
+  },
+  template: (name: string) => request<TemplateResponse>(`/api/templates/${encodeURIComponent(name)}`),
 };
 
 export function imageUrl(hash: string): string {

@@ -41,6 +41,71 @@ export interface ValidateRequest {
 export interface ValidateResponse {
   ok: boolean;
   issues: Issue[];
+  /** The folder the document's relative paths resolve against (absolute, on the server). */
+  folder?: string;
+}
+
+/**
+ * Where the document being edited came from, so its relative paths resolve as the CLI resolves
+ * them: a file inside --base-dir (path relative to it), or an example template. None: --base-dir.
+ */
+export type DocumentSource = { kind: 'file'; path: string } | { kind: 'template'; name: string };
+
+export interface FileEntry {
+  /** Relative to --base-dir, "/" separated. */
+  path: string;
+  name: string;
+  nodes: number;
+  modifiedAt: number;
+}
+
+export interface FilesResponse {
+  baseDir: string;
+  files: FileEntry[];
+}
+
+export interface FileResponse {
+  path: string;
+  text: string;
+}
+
+export interface SaveFileRequest {
+  path: string;
+  text: string;
+  overwrite?: boolean;
+}
+
+export interface TemplateEntry {
+  name: string;
+  title: string;
+  description?: string;
+  nodes: number;
+  types: string[];
+}
+
+export interface TemplatesResponse {
+  templates: TemplateEntry[];
+}
+
+export interface TemplateResponse {
+  name: string;
+  text: string;
+}
+
+/** POST /api/assets: a reference image written beside the document. */
+export interface AssetResponse {
+  /** The value for the reference-image node's `source`: relative to the document's folder. */
+  source: string;
+  /** Where the file is, relative to --base-dir. */
+  path: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
+/** The document `fluxgraph serve pipeline.json` was started with, if any. */
+export interface OpenedResponse {
+  path?: string;
 }
 
 export interface StartRunRequest {
@@ -58,10 +123,17 @@ export interface StartRunRequest {
    * latest run of the same pipeline (by name) lends its seeds, so upstream results are reused.
    */
   only?: string[];
+  /** Where the document came from: its relative paths resolve against that file's folder. */
+  source?: DocumentSource;
 }
 
 /** POST /api/estimate: the same body as a run; the answer prices every provider call it would make. */
 export type EstimateRequest = StartRunRequest;
+
+export interface ValidateRequest {
+  pipeline: unknown;
+  source?: DocumentSource;
+}
 
 /** One node's share of an estimate (mirrors engine/host/estimate.ts). */
 export interface NodeEstimate {

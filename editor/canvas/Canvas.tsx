@@ -11,27 +11,36 @@ import {
   Panel,
   ReactFlow,
   useConnection,
+  useNodesInitialized,
   useReactFlow,
   type Connection,
   type Edge,
   type OnConnectEnd,
   type IsValidConnection,
   type NodeMouseHandler,
+  type XYPosition,
 } from '@xyflow/react';
-import { useCallback, useEffect, useMemo, useState, type DragEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { checkConnection, connectionFromHandles, type ConnectionVerdict } from '../flow/connection-check';
 import { ESTIMATED_NODE_SIZE } from '../flow/layout';
 import { shortMessage } from '../flow/messages';
+import { freeSpot } from '../flow/placement';
 import { FLOW_NODE_TYPE, type EdgeEnds, type FlowEdge, type FlowNode } from '../flow/types';
 import { useCatalog } from '../state/catalog-store';
-import { useEditor } from '../state/editor-store';
+import { nodeBoxes, useEditor } from '../state/editor-store';
 import { useIssues } from '../state/issues-store';
+import { useUi } from '../state/ui-store';
 import { categoryColors, portColor } from '../theme';
+import { TemplateList, useTemplates } from '../documents/DocumentsDialog';
+import { referenceNodeAt, setReferenceImage } from '../documents/reference-images';
+import { fitReadable } from './fit';
 import { NodeMenu, type NodeMenuAt } from './NodeMenu';
 import { PipelineNode } from './PipelineNode';
+import { RoutedEdge } from './RoutedEdge';
 
 /** Module scope: React Flow re-mounts every node if this object changes. */
 const nodeTypes = { [FLOW_NODE_TYPE]: PipelineNode };
+const edgeTypes = { default: RoutedEdge };
 
 export const NODE_DRAG_TYPE = 'application/x-fluxgraph-node';
 
@@ -88,6 +97,38 @@ function minimapColor(node: FlowNode): string {
   return d ? categoryColors[d.category] : '#ef4444';
 }
 
+/** An empty canvas offers the examples as templates. */
+function EmptyCanvas() {
+  const templates = useTemplates();
+  return (
+    <div className="fg-empty-templates" data-testid="empty-canvas">
+      <p>
+        Start from a template, drag a node from the palette (or search and press Enter), or <b>Open</b> a pipeline — or drop a pipeline file here, or an image fluxgraph saved.
+      </p>
+      <TemplateList templates={templates} />
+    </div>
+  );
+}
+
+/**
+ * The minimap lives in its own corner of the window (below the inspector), never over the
+ * canvas, so it covers no node; it can be hidden.
+ */
+export function Overview() {
+  const shown = useUi((s) => s.minimap);
+  const count = useEditor((s) => s.nodes.length);
+  return (
+    <section className={`fg-overview${shown ? '' : ' fg-overview-hidden'}`} aria-label="Overview">
+      <button type="button" className="fg-link" onClick={() => useUi.getState().setMinimap(!shown)} aria-expanded={shown}>
+        {shown ? 'Hide minimap' : 'Show minimap'}
+      </button>
+      {shown && count > 0 ? (
+        <MiniMap<FlowNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} maskColor="rgba(12,14,20,0.7)" ariaLabel="Minimap" position="bottom-right" />
+      ) : null}
+    </section>
+  );
+}
+
 /** Image files that may carry a pipeline (what save-image writes). */
 export function isImageFile(file: Pick<File, 'name' | 'type'>): boolean {
   return /^image\/(png|jpeg|webp)$/.test(file.type) || /\.(png|jpe?g|webp)$/i.test(file.name);
@@ -95,8 +136,8 @@ export function isImageFile(file: Pick<File, 'name' | 'type'>): boolean {
 
 export interface CanvasProps {
   onOpenFile(file: File): void;
-  /** An image dropped on the canvas: open the pipeline it carries. */
-  onOpenImage(file: File): void;
+  /** An image dropped on the canvas (at a canvas position): open the pipeline it carries, or add it as a reference. */
+  onOpenImage(file: File, at: XYPosition): void;
 }
 
 export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
@@ -120,9 +161,19 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
     setMenu({ nodeId: n.id, x: box ? box.left + 16 : e.clientX, y: box ? box.top + 24 : e.clientY });
   }, []);
 
+  // Fit at once (estimated sizes), and again once the nodes are measured.
+  const initialized = useNodesInitialized();
+  const fitPending = useRef(false);
   useEffect(() => {
-    if (fitRequest > 0) void flow.fitView({ padding: 0.12, maxZoom: 1.2 });
+    if (fitRequest === 0) return;
+    fitReadable(flow);
+    fitPending.current = true;
   }, [fitRequest, flow]);
+  useEffect(() => {
+    if (!initialized || !fitPending.current) return;
+    fitPending.current = false;
+    fitReadable(flow);
+  }, [initialized, fitRequest, flow]);
 
   const shownEdges = useMemo(() => {
     const types = new Map(useEditor.getState().nodes.map((n) => [n.id, n.data.type]));
@@ -168,17 +219,22 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
       }
       const image = files.find(isImageFile);
       if (image) {
-        onOpenImage(image);
+        // On a reference-image node: that node's image. Elsewhere: an image fluxgraph saved
+        // opens its pipeline; any other image becomes a new reference-image node there.
+        const onNode = referenceNodeAt(e.target);
+        if (onNode) void setReferenceImage(onNode, image);
+        else onOpenImage(image, flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
         return;
       }
       if (files.length > 0) {
-        useEditor.getState().notify('error', 'drop a pipeline .json file, or an image saved by fluxgraph, to open it');
+        useEditor.getState().notify('error', 'drop a pipeline .json file or an image (PNG, JPEG, WebP)');
         return;
       }
       const type = e.dataTransfer.getData(NODE_DRAG_TYPE);
       if (!type || !useCatalog.getState().byType.has(type)) return;
+      // Where it was dropped, or the nearest free space if another node is there.
       const p = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
-      useEditor.getState().addNode(type, { x: Math.round(p.x - ESTIMATED_NODE_SIZE.width / 2), y: Math.round(p.y - 30) });
+      useEditor.getState().addNode(type, freeSpot(nodeBoxes(useEditor.getState().nodes), { x: p.x, y: p.y - 30 + ESTIMATED_NODE_SIZE.height / 2 }));
     },
     [flow, onOpenFile, onOpenImage],
   );
@@ -191,6 +247,7 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
         nodes={nodes}
         edges={shownEdges}
         nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={onConnect}
@@ -205,19 +262,16 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
         minZoom={0.05}
         maxZoom={2.5}
         colorMode="dark"
-        fitView
-        fitViewOptions={{ padding: 0.12, maxZoom: 1.2 }}
         proOptions={{ hideAttribution: true }}
         connectionRadius={28}
         elevateEdgesOnSelect
       >
         <Background variant={BackgroundVariant.Dots} gap={22} size={1.2} color="#2d3340" />
-        <MiniMap<FlowNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} maskColor="rgba(12,14,20,0.7)" ariaLabel="Minimap" />
         <Controls showInteractive={false} />
         <ConnectionHint />
         {nodes.length === 0 ? (
           <Panel position="top-center" className="fg-empty-hint">
-            Drag a node from the palette (or search and press Enter), or <b>Open</b> a pipeline file — or drop one here, or an image fluxgraph saved.
+            <EmptyCanvas />
           </Panel>
         ) : null}
       </ReactFlow>

@@ -20,6 +20,11 @@ export type FlowNode = Node<FlowNodeData, typeof FLOW_NODE_TYPE>;
 export interface FlowEdgeData extends Record<string, unknown> {
   /** The document gave this edge an explicit id, so saving writes it back. */
   keepId?: boolean;
+  /**
+   * View only (never saved): the points an auto-layout routed this edge through, with where its
+   * two nodes stood then; the route is used while they stay there.
+   */
+  route?: { points: { x: number; y: number }[]; source: { x: number; y: number }; target: { x: number; y: number } };
 }
 
 export type FlowEdge = Edge<FlowEdgeData>;

@@ -203,9 +203,11 @@ export function Gallery() {
       .sort((a, b) => rank(a.nodeId) - rank(b.nodeId) || a.item - b.item);
   }, [gallery, outside]);
   const images = historyRunId && historyImages ? historyImages : liveImages;
+  // Nothing to show: the gallery is just its tab bar, and the canvas gets the room.
+  const empty = tab === 'images' && images.length === 0 && !isRunActive(status);
 
   return (
-    <section className={`fg-gallery${collapsed ? ' fg-gallery-collapsed' : ''}`} aria-label="Gallery">
+    <section className={`fg-gallery${collapsed || empty ? ' fg-gallery-collapsed' : ''}`} aria-label="Gallery" data-empty={empty ? 'true' : undefined}>
       <div className="fg-gallery-tabs" role="tablist">
         <button type="button" role="tab" aria-selected={tab === 'images'} onClick={() => useUi.getState().setGalleryTab('images')}>
           Images {images.length ? `(${images.length})` : ''}
@@ -221,12 +223,15 @@ export function Gallery() {
             </button>
           </span>
         ) : null}
+        {empty ? <span className="fg-muted fg-gallery-empty">Run the pipeline to see its images here. Click a draft on its node to pick it for refining.</span> : null}
         <span className="fg-spacer" />
-        <button type="button" className="fg-link" onClick={() => setCollapsed(!collapsed)} aria-expanded={!collapsed}>
-          {collapsed ? 'Show gallery' : 'Hide gallery'}
-        </button>
+        {empty ? null : (
+          <button type="button" className="fg-link" onClick={() => setCollapsed(!collapsed)} aria-expanded={!collapsed}>
+            {collapsed ? 'Show gallery' : 'Hide gallery'}
+          </button>
+        )}
       </div>
-      {collapsed ? null : tab === 'images' ? (
+      {collapsed || empty ? null : tab === 'images' ? (
         images.length > 0 ? (
           <div className="fg-tiles" data-testid="gallery-images">
             {images.map((img, i) => (
@@ -234,7 +239,7 @@ export function Gallery() {
             ))}
           </div>
         ) : (
-          <p className="fg-muted fg-gallery-empty">{isRunActive(status) ? 'Waiting for the first image…' : 'Run the pipeline to see its images here. Click a draft on its node to pick it for refining.'}</p>
+          <p className="fg-muted fg-gallery-empty">Waiting for the first image…</p>
         )
       ) : (
         <HistoryList refreshKey={`${runId}/${status}`} />

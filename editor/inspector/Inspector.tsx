@@ -2,10 +2,12 @@
  * The right-hand panel: the selected node's params (a form generated from its descriptor) or,
  * with nothing selected, the pipeline's settings and the problems that name no node.
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { PipelineSettings } from '../../engine/core/pipeline-schema';
 import type { Issue } from '../api/types';
 import { shortMessage } from '../flow/messages';
+import { isUrl, resolvePath } from '../flow/paths';
+import { REFERENCE_TYPE, setReferenceImage } from '../documents/reference-images';
 import { useCatalog } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
 import { useIssues, useNodeIssues } from '../state/issues-store';
@@ -60,6 +62,44 @@ function RunToHereButton({ nodeId }: { nodeId: string }) {
   );
 }
 
+/** Pick an image file: written into assets/ beside the document, and this node points at it. */
+function ChooseImage({ nodeId }: { nodeId: string }) {
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <div className="fg-field">
+      <button type="button" onClick={() => input.current?.click()} title="The image is saved in an assets folder beside the pipeline file">
+        Choose image…
+      </button>
+      <input
+        ref={input}
+        type="file"
+        accept="image/png,image/jpeg,image/webp"
+        hidden
+        data-testid="choose-reference"
+        onChange={(e) => {
+          const file = e.target.files?.[0];
+          if (file) void setReferenceImage(nodeId, file);
+          e.target.value = '';
+        }}
+      />
+      <p className="fg-hint">Or drop an image on this node, or paste one with the node selected.</p>
+    </div>
+  );
+}
+
+/** Where a reference image's path points on the server: relative paths follow the document's folder. */
+function ResolvedPath({ source }: { source: unknown }) {
+  const folder = useIssues((s) => s.folder);
+  const docSource = useEditor((s) => s.source);
+  if (typeof source !== 'string' || source === '' || isUrl(source) || !folder) return null;
+  const from = docSource?.kind === 'file' ? `the folder of ${docSource.path}` : docSource?.kind === 'template' ? 'the templates folder' : "the server's base folder (this document has no folder of its own)";
+  return (
+    <p className="fg-hint fg-resolved-path" data-testid="resolved-path">
+      Reads <code>{resolvePath(folder, source)}</code> — relative paths resolve against {from}.
+    </p>
+  );
+}
+
 function NodeInspector({ nodeId }: { nodeId: string }) {
   const node = useEditor((s) => s.nodes.find((n) => n.id === nodeId));
   const descriptor = useCatalog((s) => (node ? s.byType.get(node.data.type) : undefined));
@@ -92,6 +132,12 @@ function NodeInspector({ nodeId }: { nodeId: string }) {
         ))}
         {descriptor && descriptor.params.length === 0 ? <p className="fg-muted">This node has no params.</p> : null}
       </form>
+      {node.data.type === REFERENCE_TYPE ? (
+        <>
+          <ChooseImage nodeId={nodeId} />
+          <ResolvedPath source={params.source} />
+        </>
+      ) : null}
       {descriptor ? (
         <section className="fg-ports-info">
           <h3>Ports</h3>

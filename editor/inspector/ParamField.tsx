@@ -3,7 +3,8 @@ import { useId, useState } from 'react';
 import type { ParamDescriptor } from '../../engine/core/describe';
 import type { Issue } from '../api/types';
 import { shortMessage } from '../flow/messages';
-import { fieldFor, parseFieldInput } from './param-form';
+import { useEditor } from '../state/editor-store';
+import { fieldFor, parseFieldInput, problemOf } from './param-form';
 
 export interface ParamFieldProps {
   param: ParamDescriptor;
@@ -15,37 +16,35 @@ export interface ParamFieldProps {
 export function ParamField({ param, params, issues, onChange }: ParamFieldProps) {
   const field = fieldFor(param, params);
   const id = useId();
-  const [draft, setDraft] = useState<string | null>(null);
-  const [localError, setLocalError] = useState<string>();
+  // The text being typed, kept while the document holds the value it became: an undo (or any
+  // other change of the value) shows the document's value again.
+  const [draft, setDraft] = useState<{ text: string; value: unknown } | null>(null);
+  const stored = params[param.name];
   const firstError = issues.find((i) => i.severity === 'error');
   const firstWarning = issues.find((i) => i.severity === 'warning');
   const serverError = firstError ? shortMessage(firstError.message) : undefined;
   const warning = firstWarning ? shortMessage(firstWarning.message) : undefined;
-  const error = localError ?? serverError;
+  // One source of truth: the error is the document value's, whatever the field shows.
+  const error = problemOf(param, stored) ?? serverError;
 
-  const commit = (raw: string | boolean) => {
+  /** Whatever was typed goes into the document, valid or not: the validator then refuses the run. */
+  const commit = (raw: string | boolean): unknown => {
     const parsed = parseFieldInput(param, raw);
-    if (parsed.ok) {
-      setLocalError(undefined);
-      onChange(parsed.value);
-    } else {
-      setLocalError(parsed.error);
-    }
+    onChange(parsed.value);
+    return parsed.value;
   };
-  const onText = (text: string) => {
-    setDraft(text);
-    commit(text);
-  };
+  const onText = (text: string) => setDraft({ text, value: commit(text) });
   const onBlur = () => {
-    if (!localError) setDraft(null);
+    setDraft(null);
+    // Typing coalesces into one undo step until the field is left.
+    useEditor.getState().endEdit();
   };
   const reset = () => {
     setDraft(null);
-    setLocalError(undefined);
     onChange(undefined);
   };
 
-  const text = draft ?? field.text;
+  const text = draft && Object.is(draft.value, stored) ? draft.text : field.text;
   const describedBy = `${id}-hint${error ? ` ${id}-error` : ''}`;
   const common = {
     id,

@@ -34,7 +34,12 @@ export interface FieldModel {
   placeholder: string;
 }
 
-export type ParsedField = { ok: true; value: unknown } | { ok: false; error: string };
+/**
+ * A failed parse still carries `value`: what the document holds from now on (the number typed, or
+ * the raw text when it is not one), so the field, the node, the validator and Run all see the
+ * same value and Run is refused until it is fixed.
+ */
+export type ParsedField = { ok: true; value: unknown } | { ok: false; error: string; value: unknown };
 
 /** "taskTimeoutSec" → "Task timeout sec". */
 export function humanize(name: string): string {
@@ -72,6 +77,8 @@ function exclusiveBound(p: ParamDescriptor, key: 'exclusiveMinimum' | 'exclusive
 
 export function formatValue(control: FieldControl, value: unknown): string {
   if (value === undefined || value === null) return '';
+  // Text typed into a number or list field that is not one stays as typed (see ParsedField).
+  if (typeof value === 'string') return value;
   switch (control) {
     case 'integer-list':
       return Array.isArray(value) ? value.join(', ') : JSON.stringify(value);
@@ -142,6 +149,17 @@ export function fieldsFor(params: readonly ParamDescriptor[], values: Record<str
   return params.map((p) => fieldFor(p, values));
 }
 
+/** The problem with the value a document holds for a field (typed text that is not a number included). */
+export function problemOf(p: ParamDescriptor, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const control = controlFor(p);
+  if (typeof value === 'string' && control !== 'text' && control !== 'textarea') {
+    const parsed = parseFieldInput(p, value);
+    return parsed.ok ? undefined : parsed.error;
+  }
+  return checkParamValue(p, value);
+}
+
 /** Checks a value against the descriptor's range rules; returns the message to show, if any. */
 export function checkParamValue(p: ParamDescriptor, value: unknown): string | undefined {
   if (value === undefined) return p.required ? 'required' : undefined;
@@ -201,26 +219,26 @@ export function parseFieldInput(p: ParamDescriptor, raw: string | boolean): Pars
   } else {
     const text = String(raw);
     if (text.trim() === '' && control !== 'text' && control !== 'textarea') {
-      return p.required ? { ok: false, error: 'required' } : { ok: true, value: undefined };
+      return p.required ? { ok: false, error: 'required', value: undefined } : { ok: true, value: undefined };
     }
     switch (control) {
       case 'integer':
       case 'number': {
         const n = Number(text.trim());
-        if (!Number.isFinite(n)) return { ok: false, error: 'must be a number' };
+        if (!Number.isFinite(n)) return { ok: false, error: 'must be a number', value: text };
         value = n;
         break;
       }
       case 'select': {
         const match = (p.enum ?? []).find((v) => String(v) === text);
-        if (match === undefined) return { ok: false, error: `must be one of ${(p.enum ?? []).join(', ')}` };
+        if (match === undefined) return { ok: false, error: `must be one of ${(p.enum ?? []).join(', ')}`, value: text };
         value = match;
         break;
       }
       case 'integer-list': {
         const parts = text.split(/[\s,]+/).filter((s) => s !== '');
         const nums = parts.map((s) => Number(s));
-        if (nums.some((n) => !Number.isInteger(n))) return { ok: false, error: 'must be whole numbers separated by commas' };
+        if (nums.some((n) => !Number.isInteger(n))) return { ok: false, error: 'must be whole numbers separated by commas', value: text };
         value = nums;
         break;
       }
@@ -228,7 +246,7 @@ export function parseFieldInput(p: ParamDescriptor, raw: string | boolean): Pars
         try {
           value = JSON.parse(text);
         } catch {
-          return { ok: false, error: 'must be valid JSON' };
+          return { ok: false, error: 'must be valid JSON', value: text };
         }
         break;
       }
@@ -238,5 +256,5 @@ export function parseFieldInput(p: ParamDescriptor, raw: string | boolean): Pars
     }
   }
   const error = checkParamValue(p, value);
-  return error ? { ok: false, error } : { ok: true, value };
+  return error ? { ok: false, error, value } : { ok: true, value };
 }

@@ -6,10 +6,13 @@
 import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange, type XYPosition } from '@xyflow/react';
 import { create } from 'zustand';
 import type { PipelineSettings } from '../../engine/core/pipeline-schema';
+import type { DocumentSource } from '../api/types';
 import { copyFragment, pasteFragment, type Fragment } from '../flow/clipboard';
 import { edgeId, toFlowNode, type FlowDocument } from '../flow/flow-mapping';
 import { baseIdFor, isValidNodeId, nextNodeId } from '../flow/ids';
 import type { EdgeEnds, FlowEdge, FlowNode } from '../flow/types';
+import { ESTIMATED_NODE_SIZE } from '../flow/layout';
+import { pushApart, type Box } from '../flow/placement';
 import { emptyHistory, recordChange, redoChange, undoChange, type History } from './history';
 
 export interface Snapshot extends FlowDocument {}
@@ -18,10 +21,21 @@ export interface Notice {
   id: number;
   kind: 'error' | 'info';
   text: string;
+  /** What the notice is about: it goes away as soon as that is no longer true (see effects.ts). */
+  cause?: NoticeCause;
 }
+
+/** issues: the document has errors; run: a run could not start or failed. */
+export type NoticeCause = 'issues' | 'run';
 
 export interface EditorState extends Snapshot {
   history: History<Snapshot>;
+  /**
+   * Where the document came from (a file in --base-dir, a template), so its relative paths
+   * resolve against that folder, and Save writes back there. Not part of undo.
+   */
+  source?: DocumentSource;
+  setSource(source: DocumentSource | undefined): void;
   /** Bumped on every change that is saved (positions included): drives autosave. */
   revision: number;
   /** Bumped on every change the validator cares about (positions excluded). */
@@ -34,6 +48,8 @@ export interface EditorState extends Snapshot {
 
   onNodesChange(changes: NodeChange<FlowNode>[]): void;
   onEdgesChange(changes: EdgeChange<FlowEdge>[]): void;
+  /** Ends an edit session (a field lost focus): the next edit is a new undo step. */
+  endEdit(): void;
   /** Called when a drag starts, so the whole drag is one undo step. */
   beginDrag(): void;
   connect(c: EdgeEnds, replaces?: readonly string[]): void;
@@ -45,7 +61,7 @@ export interface EditorState extends Snapshot {
   renameNode(oldId: string, newId: string): string | undefined;
   setName(name: string): void;
   setSettings(settings: PipelineSettings): void;
-  load(doc: FlowDocument, options?: { record?: boolean }): void;
+  load(doc: FlowDocument, options?: { record?: boolean; source?: DocumentSource }): void;
   undo(): void;
   redo(): void;
   copySelection(): Fragment | undefined;
@@ -53,13 +69,49 @@ export interface EditorState extends Snapshot {
   deleteSelection(): void;
   selectAll(): void;
   selectOnly(nodeId: string | undefined): void;
-  setPositions(positions: Map<string, XYPosition>): void;
+  /** Moves nodes (one undo step); `routes`: the layout's points per edge id (see RoutedEdge). */
+  setPositions(positions: Map<string, XYPosition>, routes?: Map<string, XYPosition[]>): void;
   requestFit(): void;
-  notify(kind: Notice['kind'], text: string): void;
+  notify(kind: Notice['kind'], text: string, cause?: NoticeCause): void;
   dismissNotice(id: number): void;
+  /** Dismisses the notice if it has this cause. */
+  dismissCause(cause: NoticeCause): void;
 }
 
 let noticeSeq = 0;
+
+/** Nodes that a dimensions change made taller or wider than they were measured before. */
+function grownNodes(changes: NodeChange<FlowNode>[], before: readonly FlowNode[]): Set<string> {
+  const grown = new Set<string>();
+  let byId: Map<string, FlowNode> | undefined;
+  for (const c of changes) {
+    if (c.type !== 'dimensions' || !c.dimensions) continue;
+    byId ??= new Map(before.map((n) => [n.id, n]));
+    const was = byId.get(c.id)?.measured;
+    if (was?.height !== undefined && was.width !== undefined && (c.dimensions.height > was.height + 1 || c.dimensions.width > was.width + 1)) grown.add(c.id);
+  }
+  return grown;
+}
+
+/** The nodes' boxes on the canvas, as measured (estimated before they are). */
+export function nodeBoxes(nodes: readonly FlowNode[]): Box[] {
+  return nodes.map((n) => ({
+    id: n.id,
+    ...n.position,
+    width: n.measured?.width ?? ESTIMATED_NODE_SIZE.width,
+    height: n.measured?.height ?? ESTIMATED_NODE_SIZE.height,
+  }));
+}
+
+/** Moves the nodes that the grown nodes now cover out from under them. */
+function withoutCover(nodes: FlowNode[], grown: ReadonlySet<string>): FlowNode[] {
+  const moved = pushApart(nodeBoxes(nodes), grown);
+  if (moved.size === 0) return nodes;
+  return nodes.map((n) => {
+    const p = moved.get(n.id);
+    return p ? { ...n, position: p } : n;
+  });
+}
 
 function snapshotOf(s: Snapshot): Snapshot {
   return { name: s.name, settings: s.settings, nodes: s.nodes, edges: s.edges };
@@ -102,7 +154,9 @@ export const useEditor = create<EditorState>()((set, get) => {
       const removes = changes.some((c) => c.type === 'remove' || c.type === 'add' || c.type === 'replace');
       const dragEnd = changes.some((c) => c.type === 'position' && c.dragging === false);
       const selects = changes.some((c) => c.type === 'select');
-      const nodes = applyNodeChanges(changes, s.nodes);
+      const applied = applyNodeChanges(changes, s.nodes);
+      const grown = grownNodes(changes, s.nodes);
+      const nodes = grown.size > 0 ? withoutCover(applied, grown) : applied;
       const patch: Partial<EditorState> = { nodes };
       if (selects || removes) patch.selectedId = selectedIdOf(nodes);
       if (removes) {
@@ -113,7 +167,8 @@ export const useEditor = create<EditorState>()((set, get) => {
         // The undo step was recorded when the drag began.
         set({ ...patch, revision: s.revision + 1 });
       } else {
-        set(patch);
+        // Nodes pushed from under a grown one moved: that is saved (not an undo step).
+        set(nodes !== applied ? { ...patch, revision: s.revision + 1 } : patch);
       }
     },
 
@@ -127,6 +182,8 @@ export const useEditor = create<EditorState>()((set, get) => {
       if (live.some((c) => c.type === 'remove' || c.type === 'add' || c.type === 'replace')) change({ edges });
       else set({ edges });
     },
+
+    endEdit: () => set((s) => (s.history.lastKey === undefined ? {} : { history: { ...s.history, lastKey: undefined } })),
 
     beginDrag: () => set((s) => ({ history: recordChange(s.history, snapshotOf(s)) })),
 
@@ -194,8 +251,11 @@ export const useEditor = create<EditorState>()((set, get) => {
     setName: (name) => change({ name: name || undefined }, 'name'),
     setSettings: (settings) => change({ settings }, 'settings'),
 
+    setSource: (source) => set((s) => ({ source, graphRevision: s.graphRevision + 1, revision: s.revision + 1 })),
+
     load: (doc, options) => {
       const patch = {
+        source: options?.source,
         name: doc.name,
         settings: doc.settings,
         nodes: doc.nodes,
@@ -266,23 +326,34 @@ export const useEditor = create<EditorState>()((set, get) => {
         selectedId: nodeId,
       })),
 
-    setPositions: (positions) =>
+    setPositions: (positions, routes) =>
       change(
-        (s) => ({
-          nodes: s.nodes.map((n) => {
+        (s) => {
+          const nodes = s.nodes.map((n) => {
             const p = positions.get(n.id);
             return p ? { ...n, position: p } : n;
-          }),
-          fitRequest: s.fitRequest + 1,
-        }),
+          });
+          if (!routes) return { nodes, fitRequest: s.fitRequest + 1 };
+          const at = new Map(nodes.map((n) => [n.id, n.position]));
+          const edges = s.edges.map((e) => {
+            const points = routes.get(e.id);
+            const source = at.get(e.source);
+            const target = at.get(e.target);
+            const { route: _, ...data } = e.data ?? {};
+            if (!points?.length || !source || !target) return e.data?.route ? { ...e, data } : e;
+            return { ...e, data: { ...data, route: { points, source, target } } };
+          });
+          return { nodes, edges, fitRequest: s.fitRequest + 1 };
+        },
         undefined,
         true,
       ),
 
     requestFit: () => set((s) => ({ fitRequest: s.fitRequest + 1 })),
 
-    notify: (kind, text) => set({ notice: { id: ++noticeSeq, kind, text } }),
+    notify: (kind, text, cause) => set({ notice: { id: ++noticeSeq, kind, text, ...(cause ? { cause } : {}) } }),
     dismissNotice: (id) => set((s) => (s.notice?.id === id ? { notice: undefined } : {})),
+    dismissCause: (cause) => set((s) => (s.notice?.cause === cause ? { notice: undefined } : {})),
   };
 });
 

@@ -4,6 +4,8 @@
  * run), and autosave to local storage. All are debounced and run outside React.
  */
 import { api, ApiError } from '../api/client';
+import type { DocumentSource } from '../api/types';
+import { validPart } from '../flow/estimate-scope';
 import { flowToPipeline } from '../flow/flow-mapping';
 import { useCatalog } from './catalog-store';
 import { readPipelineText, pipelineText } from './document-io';
@@ -15,6 +17,8 @@ import { isRunActive, seedSourceOf } from './run-state';
 import { useUi } from './ui-store';
 
 export const AUTOSAVE_KEY = 'fluxgraph.editor.autosave.v1';
+/** Where the autosaved document came from (a file or template), so it resolves the same after a reload. */
+export const AUTOSAVE_SOURCE_KEY = 'fluxgraph.editor.autosave.source.v1';
 
 function debounce(fn: () => void, ms: number): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -35,8 +39,9 @@ export async function validateNow(): Promise<void> {
   const edgeIds = flow.edges.map((e) => e.id);
   useIssues.getState().setChecking(true);
   try {
-    const res = await api.validate(doc, controller.signal);
-    if (validation === controller) useIssues.getState().setIssues(res.issues, edgeIds);
+    const source = useEditor.getState().source;
+    const res = await api.validate({ pipeline: doc, ...(source ? { source } : {}) }, controller.signal);
+    if (validation === controller) useIssues.getState().setIssues(res.issues, edgeIds, res.folder);
   } catch (e) {
     if (!controller.signal.aborted) useIssues.getState().setChecking(false);
   }
@@ -53,20 +58,31 @@ export async function estimateNow(): Promise<void> {
   estimation = undefined;
   const flow = currentFlow();
   const issues = useIssues.getState();
-  if (flow.nodes.length === 0 || issues.all.some((i) => i.severity === 'error')) {
+  if (flow.nodes.length === 0) {
     useEstimate.getState().clear();
     return;
   }
   const run = useRunStore.getState();
   if (isRunActive(run.status)) return;
+  const whole = flowToPipeline(flow, useCatalog.getState().byType);
+  // With errors, the part that can run is priced, and the estimate says what it leaves out.
+  const hasErrors = issues.all.some((i) => i.severity === 'error');
+  const scope = hasErrors ? validPart(whole, issues.all) : undefined;
+  if (hasErrors && (!scope || scope.pipeline.nodes.length === 0)) {
+    const errors = issues.all.filter((i) => i.severity === 'error').length;
+    useEstimate.getState().setUnavailable(`no estimate: the pipeline has ${errors} error${errors === 1 ? '' : 's'} to fix`);
+    return;
+  }
+  const partial = scope ? { left: scope.left, invalid: scope.invalid } : undefined;
+  const doc = scope ? scope.pipeline : whole;
   const controller = new AbortController();
   estimation = controller;
-  const doc = flowToPipeline(flow, useCatalog.getState().byType);
   const seedsFrom = useUi.getState().reuseSeeds ? seedSourceOf(run) : undefined;
   useEstimate.getState().setLoading();
   try {
-    const estimate = await api.estimate({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}) }, controller.signal);
-    if (estimation === controller) useEstimate.getState().setEstimate(estimate);
+    const source = useEditor.getState().source;
+    const estimate = await api.estimate({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}), ...(source ? { source } : {}) }, controller.signal);
+    if (estimation === controller) useEstimate.getState().setEstimate(estimate, partial);
   } catch (e) {
     if (controller.signal.aborted || estimation !== controller) return;
     // An invalid document has no estimate; the validator already says why.
@@ -86,7 +102,14 @@ export function restoreAutosave(): boolean {
   if (!text) return false;
   const read = readPipelineText(text);
   if (!read.ok) return false;
-  useEditor.getState().load(read.flow, { record: false });
+  let source: DocumentSource | undefined;
+  try {
+    const raw = localStorage.getItem(AUTOSAVE_SOURCE_KEY);
+    source = raw ? (JSON.parse(raw) as DocumentSource) : undefined;
+  } catch {
+    source = undefined;
+  }
+  useEditor.getState().load(read.flow, { record: false, ...(source ? { source } : {}) });
   return true;
 }
 
@@ -95,6 +118,9 @@ export function startEffects(): () => void {
   const saveSoon = debounce(() => {
     try {
       localStorage.setItem(AUTOSAVE_KEY, pipelineText(currentFlow(), useCatalog.getState().byType));
+      const source = useEditor.getState().source;
+      if (source) localStorage.setItem(AUTOSAVE_SOURCE_KEY, JSON.stringify(source));
+      else localStorage.removeItem(AUTOSAVE_SOURCE_KEY);
     } catch {
       // A full or disabled storage only loses the autosave; the editor keeps working.
     }
@@ -110,10 +136,15 @@ export function startEffects(): () => void {
   // A new validation result (the document changed) or the end of a run (its results are now
   // free) changes the estimate; so does whether Run reuses the last run's seeds.
   const unsubscribeIssues = useIssues.subscribe((s, prev) => {
-    if (s.all !== prev.all) estimateSoon();
+    if (s.all === prev.all) return;
+    estimateSoon();
+    // "cannot run: 2 problems to fix" goes once they are fixed.
+    if (!s.all.some((i) => i.severity === 'error')) useEditor.getState().dismissCause('issues');
   });
   const unsubscribeRun = useRunStore.subscribe((s, prev) => {
     if (isRunActive(prev.status) && !isRunActive(s.status)) estimateSoon();
+    // A run that starts makes what the last one said about starting old news.
+    if (!isRunActive(prev.status) && isRunActive(s.status)) useEditor.getState().dismissCause('run');
   });
   const unsubscribeUi = useUi.subscribe((s, prev) => {
     if (s.reuseSeeds !== prev.reuseSeeds) estimateSoon();

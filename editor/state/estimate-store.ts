@@ -12,11 +12,16 @@ export interface EstimateState {
   estimate?: EstimateResponse;
   byNode: Record<string, NodeEstimate>;
   /** idle: nothing to estimate (empty or invalid document); loading: a request is on its way. */
-  status: 'idle' | 'loading' | 'ready' | 'error';
+  status: 'idle' | 'loading' | 'ready' | 'error' | 'unavailable';
   error?: string;
+  /** The estimate leaves these nodes out: they have errors, or are fed by one. */
+  partial?: { left: string[]; invalid: string[] };
+  /** Why there is no estimate at all (status "unavailable"). */
+  reason?: string;
   setLoading(): void;
-  setEstimate(estimate: EstimateResponse): void;
+  setEstimate(estimate: EstimateResponse, partial?: EstimateState['partial']): void;
   setError(message: string): void;
+  setUnavailable(reason: string): void;
   clear(): void;
 }
 
@@ -28,15 +33,16 @@ export const useEstimate = create<EstimateState>()((set, get) => ({
   byNode: {},
   status: 'idle',
   setLoading: () => set({ status: 'loading' }),
-  setEstimate: (estimate) => {
+  setEstimate: (estimate, partial) => {
     const prev = get().byNode;
     const byNode: Record<string, NodeEstimate> = {};
     // An unchanged node keeps its object, so only nodes whose estimate changed re-render.
     for (const n of estimate.nodes) byNode[n.nodeId] = sameNode(prev[n.nodeId], n) ? prev[n.nodeId] : n;
-    set({ estimate, byNode, status: 'ready', error: undefined });
+    set({ estimate, byNode, status: 'ready', error: undefined, partial, reason: undefined });
   },
   setError: (error) => set({ status: 'error', error }),
-  clear: () => set({ estimate: undefined, byNode: {}, status: 'idle', error: undefined }),
+  setUnavailable: (reason) => set({ estimate: undefined, byNode: {}, status: 'unavailable', error: undefined, partial: undefined, reason }),
+  clear: () => set({ estimate: undefined, byNode: {}, status: 'idle', error: undefined, partial: undefined, reason: undefined }),
 }));
 
 export function useNodeEstimate(nodeId: string): NodeEstimate | undefined {

@@ -12,7 +12,9 @@ interface IssuesState {
   general: Issue[];
   all: Issue[];
   checking: boolean;
-  setIssues(issues: Issue[], edgeIds: readonly string[]): void;
+  /** The folder the document's relative paths resolve against, as the server reported it. */
+  folder?: string;
+  setIssues(issues: Issue[], edgeIds: readonly string[], folder?: string): void;
   setChecking(checking: boolean): void;
 }
 
@@ -28,7 +30,7 @@ export const useIssues = create<IssuesState>()((set, get) => ({
   all: [],
   checking: false,
   setChecking: (checking) => set({ checking }),
-  setIssues: (issues, edgeIds) => {
+  setIssues: (issues, edgeIds, folder) => {
     const prev = get();
     const nodeGroups: Record<string, Issue[]> = {};
     const edgeGroups: Record<string, Issue[]> = {};
@@ -43,7 +45,7 @@ export const useIssues = create<IssuesState>()((set, get) => ({
     for (const [id, list] of Object.entries(nodeGroups)) byNode[id] = sameIssues(prev.byNode[id], list) ? prev.byNode[id] : list;
     const byEdge: Record<string, Issue[]> = {};
     for (const [id, list] of Object.entries(edgeGroups)) byEdge[id] = sameIssues(prev.byEdge[id], list) ? prev.byEdge[id] : list;
-    set({ byNode, byEdge, general, all: issues, checking: false });
+    set({ byNode, byEdge, general, all: issues, checking: false, ...(folder !== undefined ? { folder } : {}) });
   },
 }));
 

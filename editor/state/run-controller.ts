@@ -32,7 +32,8 @@ export async function startRun(options: { only?: string[] } = {}): Promise<void>
   unfollow?.();
   useRunStore.getState().replace(starting());
   try {
-    const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}), ...(only ? { only } : {}) });
+    const source = useEditor.getState().source;
+    const { runId } = await api.startRun({ pipeline: doc, ...(seedsFrom ? { seedsFrom } : {}), ...(only ? { only } : {}), ...(source ? { source } : {}) });
     useRunStore.getState().replace({ ...starting(), runId, ...(seedsFrom ? { seedsFrom } : {}) });
     follow(runId);
   } catch (e) {
@@ -40,9 +41,9 @@ export async function startRun(options: { only?: string[] } = {}): Promise<void>
     if (e instanceof ApiError && e.issues.length > 0) {
       useIssues.getState().setIssues(e.issues, flow.edges.map((x) => x.id));
       const errors = e.issues.filter((i) => i.severity === 'error').length;
-      useEditor.getState().notify('error', `cannot run: ${errors} problem${errors === 1 ? '' : 's'} to fix (shown on the nodes)`);
+      useEditor.getState().notify('error', `cannot run: ${errors} problem${errors === 1 ? '' : 's'} to fix (shown on the nodes)`, 'issues');
     } else {
-      useEditor.getState().notify('error', `cannot run: ${message}`);
+      useEditor.getState().notify('error', `cannot run: ${message}`, 'run');
     }
     // A refused run to here leaves the previous run's state as it was.
     useRunStore.getState().replace(only ? { ...previousRun, error: message } : { ...idleRun, error: message });

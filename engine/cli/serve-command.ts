@@ -3,17 +3,23 @@
  * (see engine/server/editor-assets.ts); `--dev` serves it with hot reload instead.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isInside } from '../server/documents';
 import { DEFAULT_PORT, startServer } from '../server/server';
 
-const USAGE = `Usage: fluxgraph serve [--port N] [--open] [--dev] [--out DIR] [--cache-dir DIR] [--base-dir DIR] [--host ADDR]
+const USAGE = `Usage: fluxgraph serve [pipeline.json] [--port N] [--open] [--dev] [--out DIR] [--cache-dir DIR] [--base-dir DIR] [--host ADDR]
+
+  pipeline.json    open this pipeline in the editor (its relative paths resolve against its folder)
 
   --port N         port on 127.0.0.1 (default ${DEFAULT_PORT}, or the next free one)
   --open           open the editor in the default browser
   --dev            serve the editor's sources with hot reload (vite middleware)
   --out DIR        where save-image writes files (default ./out)
   --cache-dir DIR  artifact store, thumbnails and run history (default ./.fluxgraph)
-  --base-dir DIR   folder relative reference-image paths resolve against (default .)
+  --base-dir DIR   the folder the editor opens and saves pipelines in, and where uploaded reference
+                   images go (default: ., or the pipeline's folder when it is outside .)
   --host ADDR      interface to listen on (default 127.0.0.1; anything else is reachable by others)
 
 Keys stay in this process (environment or ./.env); the browser never sees them.`;
@@ -35,7 +41,7 @@ function openBrowser(url: string): void {
 }
 
 export async function runServeCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     options: {
       port: { type: 'string' },
@@ -48,7 +54,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -62,6 +68,21 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  if (positionals.length > 1) {
+    process.stderr.write(`fluxgraph: serve opens one pipeline file; got ${positionals.length}: ${positionals.join(' ')}\n`);
+    return 2;
+  }
+  const file = positionals[0];
+  if (file !== undefined && !existsSync(file)) {
+    process.stderr.write(`fluxgraph: ${file}: no such file\n`);
+    return 2;
+  }
+  // A pipeline outside the working folder: its own folder is the base folder, unless one is given.
+  const baseDir = values['base-dir'] ?? (file && !isInside(resolve('.'), resolve(file)) ? dirname(resolve(file)) : undefined);
+  if (file && values['base-dir'] && !isInside(resolve(values['base-dir']), resolve(file))) {
+    process.stderr.write(`fluxgraph: ${file} is outside --base-dir ${values['base-dir']}\n`);
+    return 2;
+  }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let server;
   try {
@@ -70,7 +91,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       ...(values.host ? { host: values.host } : {}),
       ...(values.out ? { outDir: values.out } : {}),
       ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
-      ...(values['base-dir'] ? { baseDir: values['base-dir'] } : {}),
+      ...(baseDir ? { baseDir } : {}),
+      ...(file ? { open: file } : {}),
       editor: values.dev ? 'dev' : 'build',
       log,
     });
@@ -80,7 +102,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`fluxgraph: ${inUse ? '' : 'could not start the editor server: '}${(e as Error).message}\n`);
     return inUse ? 2 : 1;
   }
-  process.stdout.write(`fluxgraph editor: ${server.url}${values.dev ? ' (dev, hot reload)' : ''}\nImages are saved under ${server.outDir}. Press Ctrl-C to stop.\n`);
+  process.stdout.write(`fluxgraph editor: ${server.url}${values.dev ? ' (dev, hot reload)' : ''}${file ? `, opening ${file}` : ''}\nImages are saved under ${server.outDir}. Press Ctrl-C to stop.\n`);
   if (values.open) openBrowser(server.url);
 
   await new Promise<void>((done) => {

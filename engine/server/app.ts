@@ -16,11 +16,17 @@
  *   POST /api/runs/:id/cancel       stop a run
  *   GET  /api/images/:hash          image bytes from the artifact store
  *   GET  /api/images/:hash/thumb    WebP thumbnail (?size=32..512)
+ *   …and the document routes (files in --base-dir, templates): see document-routes.ts.
+ *
+ * validate, estimate and runs take an optional `source` (DocumentSource): the document's
+ * relative paths then resolve against that file's folder, as the CLI resolves them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeDescriptor } from '../core/describe';
 import { extractProvenance } from '../store/provenance';
-import type { EstimateResponse, ProvenanceResponse, ProvidersResponse, ServerInfo, StartRunRequest } from '../../editor/api/types';
+import type { DocumentSource, EstimateResponse, ProvenanceResponse, ProvidersResponse, ServerInfo, StartRunRequest } from '../../editor/api/types';
+import { documentRoutes } from './document-routes';
+import type { DocumentFolders } from './documents';
 import type { EditorAssets } from './editor-assets';
 import { HttpError, readBinaryBody, readJsonBody, sendError, sendJson, type Redact } from './http-util';
 import type { ImageService } from './images';
@@ -42,14 +48,18 @@ export interface AppContext {
   runs: RunRegistry;
   images: ImageService;
   assets?: EditorAssets;
+  /** Pipeline files in --base-dir, templates, and the folder each document resolves against. */
+  documents?: DocumentFolders;
+  /** The file `fluxgraph serve pipeline.json` opened, relative to --base-dir. */
+  opened?: string;
   maxBodyBytes?: number;
   maxImageBytes?: number;
   log?: (line: string) => void;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void> | void;
+export type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void> | void;
 
-interface Route {
+export interface Route {
   method: 'GET' | 'POST';
   pattern: RegExp;
   handler: Handler;
@@ -61,7 +71,7 @@ function bodyObject(body: unknown): Record<string, unknown> {
 }
 
 /** The fields a run and an estimate share. */
-function runInput(body: Record<string, unknown>): StartRunRequest {
+function runInput(body: Record<string, unknown>): StartRunRequest & { folder?: string } {
   return {
     pipeline: body.pipeline,
     ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
@@ -74,6 +84,8 @@ function runInput(body: Record<string, unknown>): StartRunRequest {
 export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = ctx.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const json = (res: ServerResponse, status: number, body: unknown) => sendJson(res, status, body, ctx.redact);
+  /** The folder the request's document resolves relative paths against (see documents.ts). */
+  const folderOf = async (body: Record<string, unknown>) => (ctx.documents ? await ctx.documents.folderOf(body.source as DocumentSource | undefined) : undefined);
 
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/api\/info$/, handler: (_q, res) => json(res, 200, ctx.info) },
@@ -84,12 +96,14 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/validate$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
+        const folder = await folderOf(body);
         const result = ctx.runs.validate({
           pipeline: body.pipeline,
           ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
           ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
+          ...(folder ? { folder } : {}),
         });
-        json(res, 200, { ok: result.ok, issues: result.issues });
+        json(res, 200, { ok: result.ok, issues: result.issues, ...(folder ? { folder } : {}) });
       },
     },
     {
@@ -97,7 +111,8 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/runs$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
-        const input = runInput(body);
+        const folder = await folderOf(body);
+        const input = { ...runInput(body), ...(folder ? { folder } : {}) };
         const started = ctx.runs.start(input);
         ctx.log?.(`run ${started.runId} started${input.only ? ` (up to ${input.only.join(', ')})` : ''}`);
         json(res, 201, started);
@@ -107,7 +122,9 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       method: 'POST',
       pattern: /^\/api\/estimate$/,
       handler: async (req, res) => {
-        const input = runInput(bodyObject(await readJsonBody(req, limit)));
+        const body = bodyObject(await readJsonBody(req, limit));
+        const folder = await folderOf(body);
+        const input = { ...runInput(body), ...(folder ? { folder } : {}) };
         const gone = new AbortController();
         res.on('close', () => gone.abort());
         const estimate: EstimateResponse = await ctx.runs.estimate(input, gone.signal);
@@ -176,6 +193,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/images\/([^/]+)\/thumb$/,
       handler: (req, res, [hash], url) => ctx.images.serveThumbnail(req, res, hash, url.searchParams.get('size')),
     },
+    ...(ctx.documents ? documentRoutes({ documents: ctx.documents, ...(ctx.opened ? { opened: ctx.opened } : {}), redact: ctx.redact, maxBodyBytes: limit }) : []),
   ];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -59,6 +59,8 @@ export interface StartRunInput {
   seedsFrom?: string;
   /** Run only these nodes and what they depend on ("run to here"). */
   only?: unknown;
+  /** The folder relative paths resolve against (the opened file's); default the base folder. */
+  folder?: string;
 }
 
 type Listener = (seq: number, event: RunEvent) => void;
@@ -147,7 +149,7 @@ export class RunRegistry {
         providers: this.opts.providers,
         store: this.opts.store,
         ...(tasks ? { tasks } : {}),
-        baseDir: this.opts.baseDir,
+        baseDir: input.folder ?? this.opts.baseDir,
         ...(variables ? { variables } : {}),
         ...(typeof input.provider === 'string' ? { provider: input.provider } : {}),
         ...(only ? { only } : {}),
@@ -172,7 +174,7 @@ export class RunRegistry {
       providers: this.opts.providers,
       ...(input.provider ? { provider: input.provider } : {}),
       ...(variables ? { variables } : {}),
-      baseDir: this.opts.baseDir,
+      baseDir: input.folder ?? this.opts.baseDir,
     });
     // Way 5 of issue 10: a local reference no way can deliver is refused before anything is spent.
     const delivery = this.opts.references?.();
@@ -230,7 +232,7 @@ export class RunRegistry {
         ...(variables ? { variables } : {}),
         ...(input.provider ? { provider: input.provider } : {}),
         outDir: this.opts.outDir,
-        baseDir: this.opts.baseDir,
+        baseDir: input.folder ?? this.opts.baseDir,
         ...(only ? { only } : {}),
       },
     });
@@ -238,7 +240,7 @@ export class RunRegistry {
       registry: this.opts.registry,
       providers: this.opts.providers,
       store: this.opts.store,
-      baseDir: this.opts.baseDir,
+      baseDir: input.folder ?? this.opts.baseDir,
       outDir: this.opts.outDir,
       signal: controller.signal,
       runId,

@@ -3,7 +3,7 @@
  * or the embedded emulator), artifact store, run registry, editor files, all behind one
  * node:http server on loopback.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative, resolve } from 'node:path';
@@ -19,6 +19,7 @@ import { createReferenceDelivery } from '../refs/host';
 import { createRegistry } from '../../nodes/index';
 import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
 import { createApp, DEFAULT_MAX_BODY_BYTES } from './app';
+import { DocumentFolders, isInside } from './documents';
 import { devEditor, ensureEditorBuild, REPO_ROOT, staticEditor, type EditorAssets } from './editor-assets';
 import { redactor } from '../host/redact';
 import { ImageService } from './images';
@@ -40,8 +41,15 @@ export interface ServerOptions {
   outDir?: string;
   /** Artifact store, thumbnails and history live here (default ./.fluxgraph, or FLUXGRAPH_CACHE_DIR). */
   cacheDir?: string;
-  /** Relative paths in params (reference images) resolve against this (default cwd). */
+  /**
+   * The folder the editor may open and save pipeline files in (default cwd). Relative paths in a
+   * document resolve against its own file's folder, or against this one for a document without.
+   */
   baseDir?: string;
+  /** A pipeline file to open in the editor (inside `baseDir`). */
+  open?: string;
+  /** Where the templates come from (default: the repository's examples/). */
+  examplesDir?: string;
   env?: Record<string, string | undefined>;
   /** build (default): build on demand and serve static files; dev: vite middleware with hot reload; none: API only. */
   editor?: 'build' | 'dev' | 'none';
@@ -105,6 +113,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const outDir = resolve(cwd, options.outDir ?? 'out');
   const cacheDir = resolve(cwd, options.cacheDir ?? env.FLUXGRAPH_CACHE_DIR ?? '.fluxgraph');
   const baseDir = resolve(cwd, options.baseDir ?? '.');
+  const documents = new DocumentFolders(baseDir, options.examplesDir ?? join(REPO_ROOT, 'examples'));
+  let opened: string | undefined;
+  if (options.open !== undefined) {
+    const abs = resolve(cwd, options.open);
+    if (!isInside(baseDir, abs)) throw new Error(`${options.open} is outside the base folder ${baseDir}: pass --base-dir to a folder that holds it`);
+    if (!existsSync(abs)) throw new Error(`${options.open}: no such file`);
+    opened = documents.relativeName(abs);
+  }
   const registry = options.registry ?? createRegistry();
   const store = options.store ?? new FileArtifactStore(join(cacheDir, 'store'));
 
@@ -196,6 +212,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       runs,
       images: new ImageService(store, join(cacheDir, 'thumbs')),
       ...(state.assets ? { assets: state.assets } : {}),
+      documents,
+      ...(opened ? { opened } : {}),
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       ...(options.maxImageBytes ? { maxImageBytes: options.maxImageBytes } : {}),
       log,

@@ -79,7 +79,7 @@ describe('building a pipeline by hand', () => {
     await page.getByLabel('Name', { exact: true }).fill('paper-boats');
     await page.getByText(/· no errors/).waitFor();
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save', exact: true }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
     expect(download.suggestedFilename()).toBe('paper-boats.json');
     const dir = tempDir('fluxgraph-saved-');
     const file = join(dir, 'paper-boats.json');
@@ -164,7 +164,8 @@ describe('building a pipeline by hand', () => {
       ],
       edges: [{ source: 'idea', sourceHandle: 'text', target: 'drafts', targetHandle: 'prompt' }],
     });
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.getByRole('button', { name: 'Open', exact: true }).click()]);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.getByRole('button', { name: 'From this computer…' }).click()]);
     await chooser.setFiles({ name: 'too-big.json', mimeType: 'application/json', buffer: Buffer.from(text) });
     // The 4-megapixel rule lives in the node's zod schema: only the engine's validator knows it.
     await node(page, 'drafts').locator('.fg-node-invalid').waitFor();

@@ -2,6 +2,8 @@
  * Browser tests: Debian's Chromium driven by playwright-core, against a real server (built
  * editor, embedded emulator) started in the test on a free port.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../../engine/server/server';
 import { tempDir } from '../helpers/tmp';
@@ -29,9 +31,16 @@ export async function launchBrowser(): Promise<BrowserContext> {
   });
 }
 
-export async function startEditorServer(): Promise<RunningServer & { cwd: string }> {
-  const cwd = tempDir('fluxgraph-e2e-');
-  const server = await startServer({ cwd, port: 0, editor: 'build', env: { FLUXGRAPH_EMULATOR: 'always' } });
+export async function startEditorServer(options: { cwd?: string; open?: string; baseDir?: string } = {}): Promise<RunningServer & { cwd: string }> {
+  const cwd = options.cwd ?? tempDir('fluxgraph-e2e-');
+  const server = await startServer({
+    cwd,
+    port: 0,
+    editor: 'build',
+    env: { FLUXGRAPH_EMULATOR: 'always' },
+    ...(options.open ? { open: options.open } : {}),
+    ...(options.baseDir ? { baseDir: options.baseDir } : {}),
+  });
   return Object.assign(server, { cwd });
 }
 
@@ -48,9 +57,11 @@ export async function openEditor(context: BrowserContext, url: string): Promise<
   const list: string[] = [];
   errors.set(page, list);
   page.on('pageerror', (e) => list.push(e.message));
-  await page.goto(url);
+  // Cleared from a page of the same origin that runs no editor code, so no autosave timer of a
+  // restored document can write it back between the clear and the load.
+  await page.goto(`${url}/api/info`);
   await page.evaluate(() => localStorage.clear());
-  await page.reload();
+  await page.goto(url);
   await page.locator('.react-flow').waitFor();
   return page;
 }
@@ -75,8 +86,10 @@ export async function connect(page: Page, from: Locator, to: Locator): Promise<v
   await page.mouse.up();
 }
 
+/** Open → "From this computer…" → the browser's file chooser. */
 export async function openFileWithButton(page: Page, path: string): Promise<void> {
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.getByRole('button', { name: 'Open', exact: true }).click()]);
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.getByRole('button', { name: 'From this computer…' }).click()]);
   await chooser.setFiles(path);
 }
 
@@ -105,4 +118,12 @@ export async function dropBytesOnCanvas(page: Page, name: string, type: string, 
     [name, type, bytes.toString('base64')] as const,
   );
   await page.locator('.fg-canvas').dispatchEvent('drop', { dataTransfer: transfer });
+}
+
+/** With FLUXGRAPH_SCREENSHOTS=dir, saves a screenshot there to look at (not part of the assertions). */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.FLUXGRAPH_SCREENSHOTS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, name) });
 }

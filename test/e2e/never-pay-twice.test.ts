@@ -176,11 +176,13 @@ describe('never paying twice in the editor', () => {
     await page.keyboard.press('Escape');
     await page.getByText('no errors').waitFor();
 
-    // An image fluxgraph did not save (the provider's bytes, as stored) says so.
+    // An image fluxgraph did not save (the provider's bytes, as stored) becomes a reference image,
+    // written beside the document (no file of its own here: in the base folder).
     const bare = Buffer.from(await (await fetch(`${server.url}/api/images/${record.images[0].hash}`)).arrayBuffer());
     await dropBytesOnCanvas(page, 'photo.jpg', 'image/jpeg', bare);
-    await page.getByRole('alert').filter({ hasText: 'photo.jpg: this image carries no fluxgraph pipeline' }).waitFor();
-    expect(await page.locator('.react-flow__node').count()).toBe(6);
+    await page.getByTestId('notice').filter({ hasText: 'saved photo.jpg as assets/photo.jpg' }).waitFor();
+    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(7);
+    await page.locator('.react-flow__node .fg-node[data-node-type="reference-image"]').getByText('assets/photo.jpg').waitFor();
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });

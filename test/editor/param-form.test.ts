@@ -58,19 +58,19 @@ describe('typed text → param value', () => {
   it.each([
     ['flux-flex-generate', 'steps', '6', { ok: true, value: 6 }],
     ['flux-flex-generate', 'steps', '', { ok: true, value: undefined }],
-    ['flux-flex-generate', 'steps', '80', { ok: false, error: 'must be between 1 and 50' }],
-    ['flux-flex-generate', 'steps', '2.5', { ok: false, error: 'must be a whole number' }],
-    ['flux-flex-generate', 'steps', 'abc', { ok: false, error: 'must be a number' }],
-    ['flux-flex-generate', 'width', '1000', { ok: false, error: 'must be a multiple of 16' }],
+    ['flux-flex-generate', 'steps', '80', { ok: false, error: 'must be between 1 and 50', value: 80 }],
+    ['flux-flex-generate', 'steps', '2.5', { ok: false, error: 'must be a whole number', value: 2.5 }],
+    ['flux-flex-generate', 'steps', 'abc', { ok: false, error: 'must be a number', value: 'abc' }],
+    ['flux-flex-generate', 'width', '1000', { ok: false, error: 'must be a multiple of 16', value: 1000 }],
     ['flux-flex-generate', 'guidance', '3.5', { ok: true, value: 3.5 }],
     ['flux-flex-generate', 'outputFormat', 'png', { ok: true, value: 'png' }],
-    ['flux-flex-generate', 'outputFormat', 'gif', { ok: false, error: 'must be one of jpeg, png' }],
+    ['flux-flex-generate', 'outputFormat', 'gif', { ok: false, error: 'must be one of jpeg, png', value: 'gif' }],
     ['flux-flex-generate', 'promptUpsampling', true, { ok: true, value: true }],
     ['pick-images', 'indices', '0, 2 3', { ok: true, value: [0, 2, 3] }],
-    ['pick-images', 'indices', '0, x', { ok: false, error: 'must be whole numbers separated by commas' }],
-    ['pick-images', 'indices', '-1', { ok: false, error: 'numbers must be at least 0' }],
+    ['pick-images', 'indices', '0, x', { ok: false, error: 'must be whole numbers separated by commas', value: '0, x' }],
+    ['pick-images', 'indices', '-1', { ok: false, error: 'numbers must be at least 0', value: [-1] }],
     ['prompt', 'text', 'a cat', { ok: true, value: 'a cat' }],
-    ['prompt', 'text', '', { ok: false, error: 'must not be empty' }],
+    ['prompt', 'text', '', { ok: false, error: 'must not be empty', value: '' }],
   ] as const)('%s.%s: %j', (type, name, raw, expected) => {
     expect(parseFieldInput(param(type, name), raw)).toEqual(expected);
   });
