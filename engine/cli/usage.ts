@@ -18,7 +18,7 @@ Usage:
   fluxgraph nodes [--json]              node types with their ports and params
   fluxgraph schema                      print the pipeline JSON Schema
   fluxgraph emulator [--port N] [...]   serve the local provider emulator
-  fluxgraph serve [--port N] [--open]   the editor on http://127.0.0.1
+  fluxgraph serve [pipeline.json] [...] the editor on http://127.0.0.1
   fluxgraph worker [--concurrency ...]  team mode: take provider calls from the shared queue
   fluxgraph --version
 
