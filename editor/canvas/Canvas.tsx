@@ -24,6 +24,7 @@ import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } fro
 import { checkConnection, connectionFromHandles, type ConnectionVerdict } from '../flow/connection-check';
 import { ESTIMATED_NODE_SIZE } from '../flow/layout';
 import { shortMessage } from '../flow/messages';
+import { connectCandidates } from '../flow/connect-candidates';
 import { freeSpot } from '../flow/placement';
 import { FLOW_NODE_TYPE, type EdgeEnds, type FlowEdge, type FlowNode } from '../flow/types';
 import { useCatalog } from '../state/catalog-store';
@@ -34,6 +35,7 @@ import { categoryColors, portColor } from '../theme';
 import { TemplateList, useTemplates } from '../documents/DocumentsDialog';
 import { referenceNodeAt, setReferenceImage } from '../documents/reference-images';
 import { fitReadable } from './fit';
+import { ConnectMenu, type ConnectMenuAt } from './ConnectMenu';
 import { NodeMenu, type NodeMenuAt } from './NodeMenu';
 import { PipelineNode } from './PipelineNode';
 import { RoutedEdge } from './RoutedEdge';
@@ -197,11 +199,27 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
     if (verdict.replaces.length > 0) useEditor.getState().notify('info', `input "${ends.targetHandle}" of "${ends.target}" takes one connection: replaced the old one`);
   }, []);
 
-  const onConnectEnd = useCallback<OnConnectEnd>((_, state) => {
-    if (state.isValid) return;
-    const reason = refusalOf(state);
-    if (reason) useEditor.getState().notify('error', `Connection refused: ${reason}`);
-  }, []);
+  const [connectMenu, setConnectMenu] = useState<ConnectMenuAt>();
+  const closeConnectMenu = useCallback(() => setConnectMenu(undefined), []);
+
+  const onConnectEnd = useCallback<OnConnectEnd>(
+    (event, state) => {
+      if (state.isValid) return;
+      // Dropped on empty canvas: offer the node types that can connect to the dragged port.
+      const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+      const onPane = !(event.target as Element | null)?.closest?.('.react-flow__node');
+      if (!state.toHandle && state.fromHandle && onPane && point) {
+        const from = { nodeId: state.fromHandle.nodeId, id: state.fromHandle.id ?? null, type: state.fromHandle.type };
+        const types = new Map(useEditor.getState().nodes.map((n) => [n.id, n.data.type]));
+        const flowAt = flow.screenToFlowPosition({ x: point.clientX, y: point.clientY });
+        setConnectMenu({ from, candidates: connectCandidates(from, useCatalog.getState().byType, (id) => types.get(id)), x: point.clientX, y: point.clientY, flowX: flowAt.x, flowY: flowAt.y });
+        return;
+      }
+      const reason = refusalOf(state);
+      if (reason) useEditor.getState().notify('error', `Connection refused: ${reason}`);
+    },
+    [flow],
+  );
 
   const onDragOver = useCallback((e: DragEvent) => {
     e.preventDefault();
@@ -276,6 +294,7 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
         ) : null}
       </ReactFlow>
       {menu ? <NodeMenu at={menu} onClose={closeMenu} /> : null}
+      {connectMenu ? <ConnectMenu at={connectMenu} onClose={closeConnectMenu} /> : null}
     </div>
   );
 }

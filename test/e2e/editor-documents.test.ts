@@ -34,55 +34,6 @@ afterAll(async () => {
   rmSync(cwd, { recursive: true, force: true });
 });
 
-describe('reference images from the browser', () => {
-  it('a dropped, pasted or picked image is written into assets/ beside the file, and the CLI runs the saved pipeline', async () => {
-    const page = await openEditor(browser, server.url);
-    await page.getByRole('button', { name: 'Open', exact: true }).click();
-    await page.getByRole('dialog', { name: 'Open a pipeline' }).locator('button[data-path="proj/reference-edit.json"]').click();
-    await page.locator('[data-source="proj/reference-edit.json"]').waitFor();
-    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(4);
-    const png = readFileSync(join(EXAMPLES, 'assets/still-life.png'));
-
-    // Dropped on the reference node: its image (the existing still-life.png is kept).
-    const transfer = await page.evaluateHandle((b64) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'still-life.png', { type: 'image/png' }));
-      return dt;
-    }, png.toString('base64'));
-    await node(page, 'photo').dispatchEvent('drop', { dataTransfer: transfer });
-    await node(page, 'photo').getByText('assets/still-life-2.png').waitFor();
-    expect(readFileSync(join(cwd, 'proj/assets/still-life-2.png')).equals(png)).toBe(true);
-    expect(readFileSync(join(cwd, 'proj/assets/still-life.png')).equals(png)).toBe(true);
-
-    // Pasted on the canvas with nothing selected: a new reference-image node.
-    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
-    await page.evaluate((b64) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'Pasted Image.png', { type: 'image/png' }));
-      window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
-    }, png.toString('base64'));
-    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(5);
-    await node(page, 'reference-image-1').getByText('assets/pasted-image.png').waitFor();
-
-    // Picked in the inspector.
-    await node(page, 'reference-image-1').locator('.fg-node-header').click();
-    await page.getByTestId('choose-reference').setInputFiles({ name: 'picked.png', mimeType: 'image/png', buffer: png });
-    await node(page, 'reference-image-1').getByText('assets/picked.png').waitFor();
-    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
-    await page.getByText('no errors').waitFor();
-
-    await page.getByRole('button', { name: 'Save', exact: true }).click();
-    await page.getByTestId('notice').filter({ hasText: 'saved proj/reference-edit.json' }).waitFor();
-    const saved = readFileSync(join(cwd, 'proj/reference-edit.json'), 'utf8');
-    expect(saved).toContain('"source": "assets/still-life-2.png"');
-    // The CLI finds every image of the saved file, from any working folder.
-    const cli = await run(process.execPath, [BIN, 'validate', join(cwd, 'proj/reference-edit.json')], { cwd: tmpdir() });
-    expect(cli.stdout + cli.stderr).not.toContain('not found');
-    expect(pageErrors(page)).toEqual([]);
-    await page.close();
-  });
-});
-
 describe('pipelines opened by path', () => {
   it('opens the file given to serve, resolves its reference against its folder, runs it and saves it back', async () => {
     const page = await openEditor(browser, server.url);
@@ -135,6 +86,56 @@ describe('pipelines opened by path', () => {
     await dialog.locator('button[data-path="proj/reference-edit.json"]').click();
     await expect.poll(() => page.locator('.react-flow__node').count()).toBe(4);
     await page.locator('[data-source="proj/reference-edit.json"]').waitFor();
+    expect(pageErrors(page)).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('reference images from the browser', () => {
+  it('a dropped, pasted or picked image is written into assets/ beside the file, and the CLI runs the saved pipeline', async () => {
+    const page = await openEditor(browser, server.url);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await page.getByRole('dialog', { name: 'Open a pipeline' }).locator('button[data-path="proj/reference-edit.json"]').click();
+    await page.locator('[data-source="proj/reference-edit.json"]').waitFor();
+    // Run last: this saves the file with one more node.
+    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(4);
+    const png = readFileSync(join(EXAMPLES, 'assets/still-life.png'));
+
+    // Dropped on the reference node: its image (the existing still-life.png is kept).
+    const transfer = await page.evaluateHandle((b64) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'still-life.png', { type: 'image/png' }));
+      return dt;
+    }, png.toString('base64'));
+    await node(page, 'photo').dispatchEvent('drop', { dataTransfer: transfer });
+    await node(page, 'photo').getByText('assets/still-life-2.png').waitFor();
+    expect(readFileSync(join(cwd, 'proj/assets/still-life-2.png')).equals(png)).toBe(true);
+    expect(readFileSync(join(cwd, 'proj/assets/still-life.png')).equals(png)).toBe(true);
+
+    // Pasted on the canvas with nothing selected: a new reference-image node.
+    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
+    await page.evaluate((b64) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'Pasted Image.png', { type: 'image/png' }));
+      window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, png.toString('base64'));
+    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(5);
+    await node(page, 'reference-image-1').getByText('assets/pasted-image.png').waitFor();
+
+    // Picked in the inspector.
+    await node(page, 'reference-image-1').locator('.fg-node-header').click();
+    await page.getByTestId('choose-reference').setInputFiles({ name: 'picked.png', mimeType: 'image/png', buffer: png });
+    await node(page, 'reference-image-1').getByText('assets/picked.png').waitFor();
+    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
+    await page.getByText('no errors').waitFor();
+
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByTestId('notice').filter({ hasText: 'saved proj/reference-edit.json' }).waitFor();
+    const saved = readFileSync(join(cwd, 'proj/reference-edit.json'), 'utf8');
+    expect(saved).toContain('"source": "assets/still-life-2.png"');
+    // The CLI finds every image of the saved file, from any working folder.
+    const cli = await run(process.execPath, [BIN, 'validate', join(cwd, 'proj/reference-edit.json')], { cwd: tmpdir() });
+    expect(cli.stdout + cli.stderr).not.toContain('not found');
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });

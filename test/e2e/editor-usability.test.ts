@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bigPipeline } from '../../bench/editor-open';
 import type { Pipeline } from '../../engine/core/pipeline-schema';
 import { layoutProblems, smallestNodeTextPx, viewportSettled } from './geometry';
-import { dropFileOnCanvas, launchBrowser, node, openEditor, pageErrors, screenshot, startEditorServer } from './helpers';
+import { dropFileOnCanvas, handle, launchBrowser, node, openEditor, pageErrors, screenshot, startEditorServer } from './helpers';
 
 let server: Awaited<ReturnType<typeof startEditorServer>>;
 let browser: BrowserContext;
@@ -84,9 +84,8 @@ describe('readable at any window size', () => {
     ]) {
       await page.setViewportSize(size);
       await page.getByRole('button', { name: 'Fit', exact: true }).click();
-      await viewportSettled(page);
-      const text = await smallestNodeTextPx(page);
-      expect(text.px, `${size.width}×${size.height}: ${text.sample}`).toBeGreaterThanOrEqual(11);
+      // Once the fit's animation is over.
+      await expect.poll(async () => (await smallestNodeTextPx(page)).px, { message: `${size.width}×${size.height}` }).toBeGreaterThanOrEqual(11);
     }
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.getByRole('button', { name: 'Fit', exact: true }).click();
@@ -176,6 +175,44 @@ describe('finding and placing nodes', () => {
     await expect.poll(() => node(page, 'drafts-0').locator('.fg-thumb img').count()).toBe(4);
     await expect.poll(async () => (await layoutProblems(page)).overlaps).toEqual([]);
     await screenshot(page, 'after-run-thumbnails.png');
+    expect(pageErrors(page)).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('dragging a connection onto empty canvas', () => {
+  it('opens a menu of the node types that can connect there, and connects the one picked', async () => {
+    const page = await openEditor(browser, server.url);
+    await page.locator('.fg-palette-item[data-node-type="prompt"]').click();
+    await node(page, 'prompt-1').waitFor();
+    const from = (await handle(page, 'prompt-1', 'text', 'source').boundingBox())!;
+    await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(from.x + 200, from.y + 120, { steps: 8 });
+    await page.mouse.move(from.x + 260, from.y + 160, { steps: 4 });
+    await page.mouse.up();
+    const menu = page.getByTestId('connect-menu');
+    await menu.waitFor();
+    // A text output: the generate and refine nodes (prompt inputs), not an image-only node.
+    const offered = await menu.locator('button[role="menuitem"]').evaluateAll((bs) => bs.map((b) => (b as HTMLElement).dataset.nodeType));
+    expect(offered.sort()).toEqual(['flux-flex-generate', 'flux-max-refine', 'flux-pro-generate']);
+    await screenshot(page, 'connect-menu.png');
+    await menu.locator('button[data-node-type="flux-flex-generate"]').click();
+    await node(page, 'flex-generate-1').waitFor();
+    await expect.poll(() => page.locator('.react-flow__edge').count()).toBe(1);
+    await page.locator('.react-flow__edge path[data-source="prompt-1"][data-target="flex-generate-1"]').waitFor({ state: 'attached' });
+    expect((await layoutProblems(page)).overlaps).toEqual([]);
+
+    // From an input: what can feed it.
+    const input = (await handle(page, 'flex-generate-1', 'references', 'target').boundingBox())!;
+    await page.mouse.move(input.x + input.width / 2, input.y + input.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(input.x - 150, input.y + 160, { steps: 8 });
+    await page.mouse.move(input.x - 200, input.y + 200, { steps: 4 });
+    await page.mouse.up();
+    await menu.locator('button[data-node-type="reference-image"]').click();
+    await expect.poll(() => page.locator('.react-flow__edge').count()).toBe(2);
+    await page.locator('.react-flow__edge path[data-source="reference-image-1"][data-target="flex-generate-1"]').waitFor({ state: 'attached' });
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });
