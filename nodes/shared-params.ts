@@ -19,7 +19,7 @@ export const seedParam = z
 
 export const safetyToleranceParam = z.number().int().min(0).max(5).default(2).describe('0 is strictest, 5 most permissive');
 
-export const outputFormatParam = z.enum(['jpeg', 'png']).default('jpeg');
+export const outputFormatParam = z.enum(['jpeg', 'png', 'webp']).default('jpeg').describe('webp on BFL and crun; kie and novita choose their own format (a warning says so)');
 
 /** Adds the 4-megapixel limit to a params object with width and height. */
 export function checkPixels(value: { width?: number; height?: number }, ctx: z.RefinementCtx): void {

@@ -11,6 +11,7 @@ import { parsePipeline, validatePipeline, type ValidationResult } from '../core/
 import { onlyUpTo } from '../core/run-pipeline';
 import { createReferenceDelivery } from '../refs/host';
 import { checkReferenceDelivery } from '../refs/plan';
+import { checkPromptLengths } from '../host/prompt-length';
 import type { StoredRunOptions } from '../store/ledger';
 import { applySets } from './args';
 import { withProviders, type CliHost, type ProviderHost } from './cli-host';
@@ -101,7 +102,9 @@ export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHo
     const delivery = createReferenceDelivery({ env: cli.env, host, ...(cli.ledger ? { ledger: cli.ledger } : {}) });
     const target = only ? onlyUpTo(checked.pipeline, only) : checked.pipeline;
     const refIssues = checkReferenceDelivery(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), availability: (p) => delivery.availability(p) });
-    if (refIssues.length) Object.assign(checked, { ok: false, issues: [...checked.issues, ...refIssues] });
+    const promptIssues = checkPromptLengths(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables });
+    const more = [...refIssues, ...promptIssues];
+    if (more.length) Object.assign(checked, { ok: false, issues: [...checked.issues, ...more] });
   }
   return { ...loaded, checked, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}) };
 }

@@ -117,6 +117,8 @@ export interface NodeDefinition<
    * Nodes without it and without `usesProvider` pass images through (pick-images).
    */
   imageSource?: (params: z.output<S>) => 'local' | 'url';
+  /** The text this node emits when it is known before the run (a prompt with its placeholders filled). */
+  staticText?: (params: z.output<S>, variables: Record<string, string>) => string | undefined;
   /** Checks beyond the params schema (placeholders, files): returned issues are errors. */
   check?: (params: z.output<S>, env: CheckEnv) => NodeCheckIssue[];
   /**

@@ -26,7 +26,8 @@ export interface ImageRequest {
   guidance?: number;
   promptUpsampling?: boolean;
   safetyTolerance?: number;
-  outputFormat?: 'jpeg' | 'png';
+  /** webp: in BFL's current output_format enum (providers.md 9); crun's other models take it too. */
+  outputFormat?: 'jpeg' | 'png' | 'webp';
 }
 
 /** Plain, storable data identifying a submitted (paid) task: enough to resume waiting on it. */
@@ -78,6 +79,8 @@ export interface ProviderCapabilities {
   referencesMustBeUrls: boolean;
   /** Documented concurrency cap (active tasks per account). */
   defaultConcurrency: number;
+  /** Prompt length the provider accepts, in characters (kie.ai: 3 to 5,000). */
+  promptLength?: { min: number; max: number };
   /** Maps a wanted size to one the provider accepts. */
   mapSize(width: number, height: number): { width: number; height: number; note?: string };
 }

@@ -101,9 +101,11 @@ async function submit(ctx: RequestContext): Promise<HandlerResult> {
   });
   if (admission.dropAfterAccept) return state.dropAccepted(ctx.res);
   const pollingUrl = `${state.pollBaseUrl}/v1/get_result?id=${id}`;
-  // AsyncWebhookResponse requires id/status/webhook_url; polling_url is kept so polling still works [U].
+  // AsyncWebhookResponse requires only id/status/webhook_url; whether BFL adds polling_url is [U].
+  const omit = input.webhookUrl !== undefined && state.options.bflWebhookPollingUrl === 'omit';
+  if (omit) state.tasks.get('bfl', id, state.now())!.meta.pollOnSubmitHost = true;
   const body = input.webhookUrl
-    ? { id, status: 'Pending', webhook_url: input.webhookUrl, polling_url: pollingUrl, ...price }
+    ? { id, status: 'Pending', webhook_url: input.webhookUrl, ...(omit ? {} : { polling_url: pollingUrl }), ...price }
     : { id, polling_url: pollingUrl, ...price };
   return { status: 200, body };
 }
@@ -146,9 +148,10 @@ async function getResult(ctx: RequestContext): Promise<HandlerResult> {
     'x-ratelimit-reset': String(now / 1000 + 1),
   };
   const notFound = { id, status: 'Task not found', result: null, progress: null, details: null, preview: null };
-  // The task lives on the polling cluster; a client that rebuilt the URL on the submit host loses it.
-  if (ctx.origin === 'submit' && state.options.strictPollingHost) return { status: 200, body: notFound, headers: { ...headers, 'retry-after': '0' } };
   const task = state.tasks.get('bfl', id, now);
+  // The task lives on the polling cluster; a client that rebuilt the URL on the submit host loses
+  // it, unless no polling_url was given (then the submit host is where it is asked for).
+  if (ctx.origin === 'submit' && state.options.strictPollingHost && task?.meta.pollOnSubmitHost !== true) return { status: 200, body: notFound, headers: { ...headers, 'retry-after': '0' } };
   if (!task || task.key !== auth.key) return { status: 200, body: notFound, headers: { ...headers, 'retry-after': '0' } };
   const phase = taskPhase(task, now);
   return { status: 200, body: resultBody(ctx, task, phase), headers: { ...headers, 'retry-after': phase.state === 'pending' ? '1' : '0' } };

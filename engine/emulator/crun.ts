@@ -1,22 +1,19 @@
 /**
  * crun.ai (providers.md section 4): POST /api/v1/client/job/CreateTask, GET
  * /api/v1/client/job/TaskInfo; `x-api-key` auth; body `code` errors with `message`; `param` as an
- * object; times in epoch seconds. The flux-2 `input` fields were never captured [U]: we accept
- * crun's usual image fields (prompt, aspect_ratio, resolution, img_urls, output_format) plus seed,
- * and steps/guidance on flex.
+ * object; times in epoch seconds. The flux-2 `input` fields were never captured [U]: either of
+ * two shapes is enforced (crun-inputs.ts, option `crunInputStyle`).
  */
 import { header, isPlainObject, type Reply } from './http';
 import { InputImageError, isHttpUrl, loadImages, type LoadedImage } from './inputs';
 import { crunCredits } from './pricing';
 import { codeReply, readJson, type HandlerResult, type ProviderProtocol, type RequestContext } from './protocol';
-import { ASPECT_RATIOS, RESOLUTIONS, aspectSize } from './sizes';
+import { parseCrunInput, type CrunInputStyle, type CrunParsedInput } from './crun-inputs';
 import type { EmulatorState } from './state';
 import { taskPhase, type EmulatedTask, type TaskPhase } from './tasks';
-import type { ImageFormat } from './types';
 
 const MODELS = ['flux-2-flex', 'flux-2-max'];
 const MAX_INPUT_BYTES = 10 * 1024 * 1024;
-const FORMATS: Record<string, ImageFormat> = { png: 'png', jpeg: 'jpeg', jpg: 'jpeg', webp: 'webp' };
 
 const err = (state: EmulatorState, code: number, message: string, headers?: Record<string, string>, httpStatus = code): Reply =>
   codeReply(state, code, { message, data: null }, headers, httpStatus);
@@ -26,22 +23,12 @@ function authorize(ctx: RequestContext): { key: string } | { reply: Reply } {
   return auth.ok ? { key: auth.key } : { reply: err(ctx.state, 401, 'Unauthorized: invalid or missing API key') };
 }
 
-interface CrunInput {
+interface CrunInput extends CrunParsedInput {
   model: string;
   callbackUrl?: string;
-  prompt: string;
-  aspectRatio: string;
-  resolution: string;
-  imgUrls: string[];
-  format: ImageFormat;
-  seed?: number;
 }
 
-function inRange(v: unknown, min: number, max: number, integer: boolean): boolean {
-  return typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!integer || Number.isInteger(v));
-}
-
-function validate(body: unknown): { ok: true; value: CrunInput } | { ok: false; message: string } {
+function validate(body: unknown, style: CrunInputStyle): { ok: true; value: CrunInput } | { ok: false; message: string } {
   const fail = (message: string) => ({ ok: false as const, message });
   if (!isPlainObject(body)) return fail('request body must be a JSON object');
   const { model, callback_url, input } = body;
@@ -49,40 +36,9 @@ function validate(body: unknown): { ok: true; value: CrunInput } | { ok: false; 
   if (callback_url !== undefined && callback_url !== null && (typeof callback_url !== 'string' || !isHttpUrl(callback_url))) {
     return fail('callback_url must be an http(s) URL');
   }
-  if (!isPlainObject(input)) return fail('input is required');
-  const { prompt, aspect_ratio = '1:1', resolution = '1K', img_urls, output_format = 'png', seed, steps, guidance } = input;
-  if (typeof prompt !== 'string' || prompt.trim() === '' || prompt.length > 5000) return fail('input.prompt is required (1 to 5000 characters)');
-  if (typeof aspect_ratio !== 'string' || !(ASPECT_RATIOS as readonly string[]).includes(aspect_ratio)) {
-    return fail(`input.aspect_ratio must be one of ${ASPECT_RATIOS.join(', ')}`);
-  }
-  if (typeof resolution !== 'string' || !(RESOLUTIONS as readonly string[]).includes(resolution)) return fail(`input.resolution must be one of ${RESOLUTIONS.join(', ')}`);
-  if (typeof output_format !== 'string' || !FORMATS[output_format]) return fail(`input.output_format must be one of ${Object.keys(FORMATS).join(', ')}`);
-  let imgUrls: string[] = [];
-  if (img_urls !== undefined && img_urls !== null) {
-    if (!Array.isArray(img_urls) || img_urls.length > 8 || !img_urls.every((u) => typeof u === 'string' && isHttpUrl(u))) {
-      return fail('input.img_urls must be an array of at most 8 http(s) URLs');
-    }
-    imgUrls = img_urls as string[];
-  }
-  if (aspect_ratio === 'auto' && imgUrls.length === 0) return fail('input.aspect_ratio auto needs input.img_urls');
-  if (seed !== undefined && seed !== null && !inRange(seed, 0, 2 ** 32 - 1, true)) return fail('input.seed must be a non-negative integer');
-  if (model === 'flux-2-flex') {
-    if (steps !== undefined && !inRange(steps, 1, 50, true)) return fail('input.steps must be an integer between 1 and 50');
-    if (guidance !== undefined && !inRange(guidance, 1.5, 10, false)) return fail('input.guidance must be between 1.5 and 10');
-  }
-  return {
-    ok: true,
-    value: {
-      model,
-      callbackUrl: (callback_url as string | null | undefined) ?? undefined,
-      prompt,
-      aspectRatio: aspect_ratio,
-      resolution,
-      imgUrls,
-      format: FORMATS[output_format],
-      seed: (seed as number | null | undefined) ?? undefined,
-    },
-  };
+  const parsed = parseCrunInput(input, model, style);
+  if (!parsed.ok) return parsed;
+  return { ok: true, value: { ...parsed.value, model, ...(typeof callback_url === 'string' ? { callbackUrl: callback_url } : {}) } };
 }
 
 function admissionError(state: EmulatorState, admission: { reason: 'cap'; cap: number } | { reason: 'credits' }): Reply {
@@ -99,13 +55,13 @@ async function parse(ctx: RequestContext): Promise<{ ok: true; input: CrunInput;
     () => err(state, 422, 'request body too large'),
   );
   if (!json.ok) return json;
-  const checked = validate(json.value);
+  const checked = validate(json.value, state.options.crunInputStyle ?? 'img_urls');
   if (!checked.ok) return { ok: false, reply: err(state, 422, checked.message) };
   try {
-    const images = await loadImages(checked.value.imgUrls, { allowBase64: false, maxBytes: MAX_INPUT_BYTES });
+    const images = await loadImages(checked.value.imageUrls, { allowBase64: false, maxBytes: MAX_INPUT_BYTES });
     return { ok: true, input: checked.value, body: json.value, images };
   } catch (e) {
-    if (e instanceof InputImageError) return { ok: false, reply: err(state, 422, `input.img_urls: ${e.message}`) };
+    if (e instanceof InputImageError) return { ok: false, reply: err(state, 422, `input images: ${e.message}`) };
     throw e;
   }
 }
@@ -117,8 +73,8 @@ async function createTask(ctx: RequestContext): Promise<HandlerResult> {
   const parsed = await parse(ctx);
   if (!parsed.ok) return parsed.reply;
   const { input, images } = parsed;
-  const size = aspectSize(input.aspectRatio, input.resolution, images[0]);
-  const price = crunCredits(input.model, input.resolution);
+  const size = input.size(images[0]);
+  const price = crunCredits(input.model, input.tier);
   const admission = state.admit('crun', auth.key, price, input.prompt);
   if (!admission.ok) return admissionError(state, admission);
   const id = `task_${Date.now().toString(16)}${String(state.nextSeq()).padStart(4, '0')}`;
@@ -139,6 +95,7 @@ async function createTask(ctx: RequestContext): Promise<HandlerResult> {
     inputs: images,
     price,
     callback: input.callbackUrl ? { url: input.callbackUrl } : undefined,
+    meta: { input: input.kept },
     buildCallback: (task, phase) => ({ provider: 'crun', url: task.callback!.url, body: JSON.stringify(taskInfo(state, task, phase)), headers: {} }),
   });
   if (admission.dropAfterAccept) return state.dropAccepted(ctx.res);
@@ -150,7 +107,7 @@ async function estimateCredits(ctx: RequestContext): Promise<HandlerResult> {
   if ('reply' in auth) return auth.reply;
   const parsed = await parse(ctx);
   if (!parsed.ok) return parsed.reply;
-  return { status: 200, body: { code: 200, message: 'success', data: { credits: crunCredits(parsed.input.model, parsed.input.resolution) } } };
+  return { status: 200, body: { code: 200, message: 'success', data: { credits: crunCredits(parsed.input.model, parsed.input.tier) } } };
 }
 
 const FAILURES = {
@@ -181,7 +138,8 @@ function taskInfo(state: EmulatorState, task: EmulatedTask, phase: TaskPhase) {
     provider: 'black-forest-labs',
     model_version: task.model,
     status: statusName(phase),
-    param: { model: body.model, callback_url: body.callback_url ?? null, input: body.input },
+    // The input as crun kept it: fields of the other shape are gone (crun-inputs.ts).
+    param: { model: body.model, callback_url: body.callback_url ?? null, input: task.meta.input ?? body.input },
     create_at: seconds(task.createdAt),
     result,
     duration_s: terminal ? Math.max(0, Math.round((phase.completedAt - task.createdAt) / 100) / 10) : null,

@@ -48,6 +48,14 @@ export interface EmulatorOptions {
   bflSignatureHeader: string;
   /** BFL get_result on the submit origin answers "Task not found", so rebuilt polling URLs fail. */
   strictPollingHost: boolean;
+  /**
+   * BFL's answer to a submit with `webhook_url`: `include` a polling_url (as recorded traffic
+   * shows) or `omit` it, as the OpenAPI's AsyncWebhookResponse allows [U]; then the task is
+   * answered on the host that accepted the submit.
+   */
+  bflWebhookPollingUrl?: 'include' | 'omit';
+  /** Which of the two plausible crun.ai FLUX.2 input shapes to enforce (crun-inputs.ts, [U]); default img_urls. */
+  crunInputStyle?: 'img_urls' | 'input_images';
   /** Delays between callback retries after a non-2xx or network error, ms. */
   callbackRetryDelaysMs: number[];
   /** Lifetime of files uploaded through kie.ai's upload API, ms (default 24 h). */

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Provider, ProviderSet } from '../core/provider';
 import type { Emulator } from '../emulator/types';
-import { createBflProvider } from '../providers/bfl';
+import { createBflProvider, isLoopbackHost } from '../providers/bfl';
 import { CallbackReceiver } from '../providers/callbacks';
 import type { AdapterOptions } from '../providers/common';
-import { createCrunProvider } from '../providers/crun';
+import { createCrunProvider, CRUN_INPUT_STYLES, type CrunInputStyle } from '../providers/crun';
 import { createKieProvider } from '../providers/kie';
 import { createNovitaProvider } from '../providers/novita';
 import type { PollSettings } from '../providers/poll';
@@ -71,6 +71,13 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
   const keyed = PROVIDER_IDS.filter((id) => value(PROVIDER_ENV[id].key));
   const embedded = mode === 'always' || (mode === 'auto' && keyed.length === 0);
 
+  // crun.ai's FLUX.2 input shape is not published: one switch for the adapter and the embedded emulator.
+  const crunStyleText = value('CRUN_INPUT_STYLE');
+  if (crunStyleText && !(CRUN_INPUT_STYLES as readonly string[]).includes(crunStyleText)) {
+    throw new EngineError('usage', `CRUN_INPUT_STYLE=${crunStyleText}: expected one of ${CRUN_INPUT_STYLES.join(', ')}`);
+  }
+  const crunStyle = crunStyleText as CrunInputStyle | undefined;
+
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -81,7 +88,7 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     if (embedded) {
       const { startEmulator } = await import('../emulator/server');
       // A per-process kie HMAC key, so kie callbacks from the emulator are signed and verified.
-      emulator = await startEmulator({ host: '127.0.0.1', port: 0, pollPort: 0, kieWebhookHmacKey: randomBytes(24).toString('base64url') });
+      emulator = await startEmulator({ host: '127.0.0.1', port: 0, pollPort: 0, kieWebhookHmacKey: randomBytes(24).toString('base64url'), ...(crunStyle ? { crunInputStyle: crunStyle } : {}) });
       const em = emulator;
       closers.push(() => em.close());
       opts.onNotice?.(
@@ -129,11 +136,16 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
       poll: opts.poll,
       callbacks,
     });
+    // BFL delivers webhooks only to https endpoints (providers.md 9): over http its tasks are polled.
+    const bflCallbacks = callbacks && !embedded && publicBaseUrl && !webhookReachableByBfl(publicBaseUrl) ? undefined : callbacks;
+    if (callbacks && !bflCallbacks) {
+      opts.onNotice?.(`BFL sends webhooks only to https URLs and FLUXGRAPH_CALLBACK_URL is http: BFL tasks are polled instead (the other providers still call back)`);
+    }
     const list: Provider[] = [
-      createBflProvider({ ...optionsFor('bfl'), ...(embedded ? { signatureHeader: emulator!.options.bflSignatureHeader } : {}) }),
+      createBflProvider({ ...optionsFor('bfl'), callbacks: bflCallbacks, ...(embedded ? { signatureHeader: emulator!.options.bflSignatureHeader } : {}) }),
       createKieProvider({ ...optionsFor('kie'), ...(kieHmacKey ? { webhookHmacKey: kieHmacKey } : {}), ...(kieUploadBase ? { uploadBaseUrl: kieUploadBase } : {}) }),
       createNovitaProvider(optionsFor('novita')),
-      createCrunProvider(optionsFor('crun')),
+      createCrunProvider({ ...optionsFor('crun'), ...(crunStyle ? { inputStyle: crunStyle } : {}) }),
     ];
     const byId = new Map(list.map((p) => [p.id, p]));
     const defaultId = embedded || keyed.length === 0 || keyed.includes('bfl') ? 'bfl' : keyed[0];
@@ -167,6 +179,15 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
   } catch (e) {
     await close();
     throw e;
+  }
+}
+
+function webhookReachableByBfl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || isLoopbackHost(u.hostname);
+  } catch {
+    return false;
   }
 }
 

@@ -79,6 +79,9 @@ const ResultResponse = z.object({
     .nullish(),
   progress: z.number().nullish(),
   details: z.unknown().optional(),
+  // Webhook failure payloads carry the reason at the top level (providers.md 9, skills repo).
+  error: z.unknown().optional(),
+  message: z.unknown().optional(),
 });
 
 /** `{"detail": "..."}` or FastAPI's `{"detail": [{"loc": ["body", "steps"], "msg": "..."}]}`. */
@@ -181,6 +184,9 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
     if (!parsed.success) throw shapeError(req, 'no task id in the submit response');
     const { id, polling_url, cost } = parsed.data;
     const costUsd = creditsToUsd(cost, 0.01);
+    // A webhook submit may come back without polling_url (AsyncWebhookResponse): then the host
+    // that accepted the submit is the one to ask, recorded so a resume asks it too.
+    const pollHost = polling_url ? undefined : new URL(req.url).origin;
     return {
       provider: 'bfl',
       model: request.model,
@@ -190,6 +196,7 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
       submittedAt: Date.now(),
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       extra: {
+        ...(pollHost ? { pollHost } : {}),
         ...(request.safetyTolerance !== undefined ? { safetyTolerance: request.safetyTolerance } : {}),
         ...(request.outputFormat ? { outputFormat: request.outputFormat } : {}),
       },
@@ -199,8 +206,10 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
   async function wait(task: TaskRef, options: WaitOptions) {
     checkTask(ctx, task);
     const key = requireKey(ctx, opts.apiKey, task.taskId);
-    // Submits with a webhook get no polling_url back (AsyncWebhookResponse); only then is get_result built here.
-    const pollingUrl = task.pollingUrl ?? joinUrl(baseUrl, `/v1/get_result?id=${encodeURIComponent(task.taskId)}`);
+    // Submits with a webhook may get no polling_url back (AsyncWebhookResponse); only then is get_result
+    // asked of the host that accepted the submit. Not found early on is pending (poll.ts's grace rule).
+    const submitHost = typeof task.extra?.pollHost === 'string' ? task.extra.pollHost : baseUrl;
+    const pollingUrl = task.pollingUrl ?? joinUrl(submitHost, `/v1/get_result?id=${encodeURIComponent(task.taskId)}`);
     if (!isTrustedPollingUrl(pollingUrl, baseUrl)) {
       throw new EngineError(
         'provider_failed',
@@ -247,7 +256,7 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
       throw new EngineError('provider_failed', `BFL: unexpected status response for task ${taskId}`, { ...details, retryable: true });
     }
     const { status, result, progress } = parsed.data;
-    const reasons = moderationReasons(parsed.data.details, ctx.secrets);
+    const reasons = moderationReasons(parsed.data.details, ctx.secrets) ?? topLevelReason(parsed.data.error, parsed.data.message, ctx.secrets);
     switch (status) {
       case 'Ready': {
         const sample = result?.sample;
@@ -286,6 +295,13 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
 function retryAfter(headers: Headers): { retryAfterSec?: number } {
   const s = retryAfterSec(headers);
   return s === undefined ? {} : { retryAfterSec: s };
+}
+
+/** `{error, message}` beside `status` (webhook payloads): the message, with the error code if it adds something. */
+function topLevelReason(error: unknown, message: unknown, secrets: readonly string[]): string | undefined {
+  const parts = [error, message].filter((p): p is string => typeof p === 'string' && p.trim() !== '');
+  const unique = parts.filter((p, i) => parts.indexOf(p) === i);
+  return unique.length ? scrub(clip(unique.join(': '), 200), secrets) : undefined;
 }
 
 function moderationReasons(details: unknown, secrets: readonly string[]): string | undefined {

@@ -46,6 +46,8 @@ export const capabilities: ProviderCapabilities = {
   honours: { flex: HONOURED, pro: HONOURED },
   maxReferences: MAX_REFERENCES,
   referencesMustBeUrls: true,
+  promptLength: { min: 3, max: 5000 },
+  // Unsourced: kie publishes no per-account limit (providers.md 9 [U]); settable with --concurrency kie=N or settings.concurrency.
   defaultConcurrency: 10,
   mapSize: mapKieSize,
 };
@@ -118,6 +120,10 @@ export function createKieProvider(opts: KieOptions = {}): Provider {
   async function submit(request: ImageRequest, options: SubmitOptions): Promise<TaskRef> {
     const key = requireKey(ctx, opts.apiKey);
     if (!capabilities.models.includes(request.model)) throw unsupportedModel(ctx, request.model, capabilities.models);
+    const { min, max } = capabilities.promptLength!;
+    if (request.prompt.length < min || request.prompt.length > max) {
+      throw new EngineError('invalid_param', `kie.ai takes prompts of ${min} to ${max.toLocaleString('en')} characters; this one has ${request.prompt.length}`, { provider: 'kie', param: 'prompt', retryable: false });
+    }
     const urls = referenceUrls(ctx, request.references, MAX_REFERENCES);
     const input: Record<string, unknown> = { prompt: request.prompt };
     const size = wantedSize(request);

@@ -53,6 +53,7 @@ export const capabilities: ProviderCapabilities = {
   honours: { flex: HONOURED, pro: HONOURED },
   maxReferences: MAX_REFERENCES,
   referencesMustBeUrls: true,
+  // Unsourced: novita publishes no per-account limit (providers.md 9 [U]); settable with --concurrency novita=N or settings.concurrency.
   defaultConcurrency: 10,
   mapSize: mapNovitaSize,
 };

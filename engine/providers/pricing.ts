@@ -30,11 +30,21 @@ const KIE_USD_PER_CREDIT = 0.005;
 export const PRICE_SOURCES: PriceSource[] = [
   {
     provider: 'bfl',
-    models: ['flex', 'max', 'pro'],
-    basis: 'first output MP + each further started MP + input MP (total, rounded up) × rate; flex $0.05/$0.05, max $0.07/$0.03, pro $0.03/$0.015',
+    models: ['max', 'pro'],
+    basis: 'first output MP + each further started MP + input MP (total, rounded up) × rate; max $0.07/$0.03, pro $0.03/$0.015',
     asOf: '2026-01',
-    source: 'docs.bfl.ai pricing and the BFL skills repository (providers.md 1.10); flex first MP lowered from $0.06 on 2026-01-28',
+    source: 'docs.bfl.ai pricing and the BFL skills repository (providers.md 1.10)',
     confirmed: true,
+  },
+  {
+    // The sources disagree (providers.md 9): the submit's `cost` field is what a BFL run records.
+    provider: 'bfl',
+    models: ['flex'],
+    basis: 'as max/pro, $0.05 first MP and $0.05 each further or input MP',
+    asOf: '2026-01',
+    source:
+      'BFL skills repository: 5 cents per MP (changed from 6 in one commit, 2026-01-28); several resellers citing bfl.ai/pricing: 6 cents. Unconfirmed; the estimate uses 5',
+    confirmed: false,
   },
   {
     provider: 'kie',

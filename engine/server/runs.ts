@@ -25,6 +25,7 @@ import type { ReferenceDelivery } from '../refs/delivery';
 import { checkReferenceDelivery } from '../refs/plan';
 import { applyMoney } from '../core/run/summarise';
 import { isResumable } from '../core/money';
+import { checkPromptLengths } from '../host/prompt-length';
 
 export interface RunRegistryOptions {
   registry: NodeRegistry;
@@ -177,15 +178,14 @@ export class RunRegistry {
       baseDir: input.folder ?? this.opts.baseDir,
     });
     // Way 5 of issue 10: a local reference no way can deliver is refused before anything is spent.
+    if (!checked.pipeline) return checked;
     const delivery = this.opts.references?.();
-    if (!checked.pipeline || !delivery) return checked;
-    const refIssues = checkReferenceDelivery(checked.pipeline, {
-      registry: this.opts.registry,
-      providers: this.opts.providers,
-      ...(input.provider ? { provider: input.provider } : {}),
-      availability: (p) => delivery.availability(p),
-    });
-    return refIssues.length ? { ...checked, ok: false, issues: [...checked.issues, ...refIssues] } : checked;
+    const where = { registry: this.opts.registry, providers: this.opts.providers, ...(input.provider ? { provider: input.provider } : {}) };
+    const more = [
+      ...(delivery ? checkReferenceDelivery(checked.pipeline, { ...where, availability: (p) => delivery.availability(p) }) : []),
+      ...checkPromptLengths(checked.pipeline, { ...where, ...(variables ? { variables } : {}) }),
+    ];
+    return more.length ? { ...checked, ok: false, issues: [...checked.issues, ...more] } : checked;
   }
 
   start(input: StartRunInput): { runId: string; issues: ValidationIssue[] } {
