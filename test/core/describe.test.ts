@@ -15,7 +15,7 @@ describe('describeNode', () => {
     const steps = d.params.find((p) => p.name === 'steps');
     expect(steps).toMatchObject({ type: 'integer', minimum: 1, maximum: 50, default: 50, required: false });
     expect(d.params.find((p) => p.name === 'width')).toMatchObject({ multipleOf: 16, default: 1024 });
-    expect(d.params.find((p) => p.name === 'outputFormat')).toMatchObject({ type: 'enum', enum: ['jpeg', 'png'] });
+    expect(d.params.find((p) => p.name === 'outputFormat')).toMatchObject({ type: 'enum', enum: ['jpeg', 'png', 'webp'] });
     expect(d.params.find((p) => p.name === 'provider')).toMatchObject({ type: 'enum', enum: ['bfl', 'kie', 'novita', 'crun'], required: false });
     expect(d.usesProvider).toBe(true);
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);

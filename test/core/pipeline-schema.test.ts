@@ -33,7 +33,7 @@ describe('the published JSON Schema', () => {
     expect(branches.map((b) => b.properties.type.const)).toEqual(createRegistry().types());
     const flex = branches.find((b) => b.properties.type.const === 'flux-flex-generate')!;
     expect(flex.properties.params.properties.steps).toMatchObject({ type: 'integer', minimum: 1, maximum: 50, default: 50 });
-    expect(flex.properties.params.properties.outputFormat).toMatchObject({ enum: ['jpeg', 'png'] });
+    expect(flex.properties.params.properties.outputFormat).toMatchObject({ enum: ['jpeg', 'png', 'webp'] });
   });
 
   it.each(readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')))('accepts the example %s', (file) => {

@@ -29,7 +29,7 @@ describe('validatePipeline', () => {
     ['width not a multiple of 16', withNodes([prompt, flex({ width: 1000 }), save]), { code: 'invalid_param', nodeId: 'drafts', param: 'width' }, /param "width" must be a multiple of 16, got 1000/],
     ['more than 4 megapixels', withNodes([prompt, flex({ width: 4096, height: 2048 }), save]), { code: 'invalid_param', param: 'width' }, /at most 4 megapixels/],
     ['a misspelled param', withNodes([prompt, flex({ stpes: 4 }), save]), { code: 'invalid_param', param: 'stpes' }, /unknown param "stpes" \(allowed: width, height, steps/],
-    ['a bad enum', withNodes([prompt, flex({ outputFormat: 'gif' }), save]), { code: 'invalid_param', param: 'outputFormat' }, /must be one of "jpeg", "png", got "gif"/],
+    ['a bad enum', withNodes([prompt, flex({ outputFormat: 'gif' }), save]), { code: 'invalid_param', param: 'outputFormat' }, /must be one of "jpeg", "png", "webp", got "gif"/],
     ['a param of the wrong type', withNodes([prompt, flex({ count: 'four' }), save]), { code: 'invalid_param', param: 'count' }, /param "count" must be a number, got "four"/],
     ['a missing required input', withNodes([prompt, flex(), save], [e('drafts', 'images', 'save', 'images')]), { code: 'missing_input', nodeId: 'drafts', port: 'prompt' }, /required input "prompt" \(text\) is not connected/],
     ['an edge between incompatible kinds', withNodes([prompt, flex(), save], [...good.edges, e('idea', 'text', 'drafts', 'references')]), { code: 'incompatible_edge', nodeId: 'drafts', port: 'references' }, /input "references" takes image, but idea.text gives text/],

@@ -36,7 +36,7 @@ describe('descriptor → form fields', () => {
     const steps = fieldFor(param('flux-flex-generate', 'steps'), { steps: 6 });
     expect(steps).toMatchObject({ isSet: true, value: 6, text: '6' });
     const format = fieldFor(param('flux-flex-generate', 'outputFormat'), {});
-    expect(format.options?.map((o) => o.value)).toEqual(['jpeg', 'png']);
+    expect(format.options?.map((o) => o.value)).toEqual(['jpeg', 'png', 'webp']);
     expect(fieldFor(param('pick-images', 'indices'), { indices: [0, 2] }).text).toBe('0, 2');
   });
 
@@ -64,7 +64,7 @@ describe('typed text → param value', () => {
     ['flux-flex-generate', 'width', '1000', { ok: false, error: 'must be a multiple of 16', value: 1000 }],
     ['flux-flex-generate', 'guidance', '3.5', { ok: true, value: 3.5 }],
     ['flux-flex-generate', 'outputFormat', 'png', { ok: true, value: 'png' }],
-    ['flux-flex-generate', 'outputFormat', 'gif', { ok: false, error: 'must be one of jpeg, png', value: 'gif' }],
+    ['flux-flex-generate', 'outputFormat', 'gif', { ok: false, error: 'must be one of jpeg, png, webp', value: 'gif' }],
     ['flux-flex-generate', 'promptUpsampling', true, { ok: true, value: true }],
     ['pick-images', 'indices', '0, 2 3', { ok: true, value: [0, 2, 3] }],
     ['pick-images', 'indices', '0, x', { ok: false, error: 'must be whole numbers separated by commas', value: '0, x' }],

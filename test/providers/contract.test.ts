@@ -14,7 +14,11 @@ const signal = () => new AbortController().signal;
 /** A request each provider's API refuses as invalid, and the wire parameter it must name. */
 const INVALID: Record<ProviderName, { req: Partial<ImageRequest>; param: string }> = {
   bfl: { req: { steps: 80 }, param: 'steps' },
-  kie: { req: { prompt: 'a' }, param: 'prompt' },
+  // (A short prompt is refused by the adapter itself now, before sending: test/cli/prompt-length.test.ts.)
+  kie: {
+    req: { references: [{ asset: { hash: 'b'.repeat(64), mime: 'image/png', width: 8, height: 8 }, url: 'http://127.0.0.1:9/missing.png', read: async () => Buffer.alloc(0) }] },
+    param: 'input_urls',
+  },
   novita: { req: { seed: -5 }, param: 'seed' },
   crun: { req: { prompt: '' }, param: 'prompt' },
 };
