@@ -203,7 +203,7 @@ export class ProviderCalls {
     // task resumable with its id, never "failed" (a resume downloads it again, it does not pay again).
     let hash: string;
     try {
-      hash = await this.o.store.put(image.bytes);
+      hash = await this.o.store.put(image.bytes, image.sha256);
     } catch (e) {
       const where = (this.o.store as { root?: string }).root;
       const cause = e as NodeJS.ErrnoException;

@@ -55,6 +55,8 @@ export interface GeneratedImage {
   resultUrl?: string;
   /** When `resultUrl` stops working (epoch ms): published by the provider, read from the URL, or assumed. */
   resultExpiresAt?: number;
+  /** sha-256 hex of `bytes`, when the download already computed it (the store then skips hashing). */
+  sha256?: string;
 }
 
 export interface WaitOptions {

@@ -2,8 +2,11 @@
 import type { ImageAsset } from './ports';
 
 export interface ArtifactStore {
-  /** Stores bytes and returns their sha-256 hex; storing the same bytes twice is a no-op. */
-  put(bytes: Buffer): Promise<string>;
+  /**
+   * Stores bytes and returns their sha-256 hex; storing the same bytes twice is a no-op.
+   * `sha256`: the hash already computed from these very bytes (as they were downloaded).
+   */
+  put(bytes: Buffer, sha256?: string): Promise<string>;
   read(hash: string): Promise<Buffer>;
   has(hash: string): Promise<boolean>;
   /** Absolute path of the stored file. */

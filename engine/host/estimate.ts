@@ -59,8 +59,8 @@ function placeholderPng(width: number, height: number): Buffer {
 /** Reads from the real store (cache hits), writes placeholders elsewhere. */
 class OverlayStore implements ArtifactStore {
   constructor(private readonly real: ArtifactStore, private readonly scratch: FileArtifactStore) {}
-  put(bytes: Buffer) {
-    return this.scratch.put(bytes);
+  put(bytes: Buffer, sha256?: string) {
+    return this.scratch.put(bytes, sha256);
   }
   async read(hash: string) {
     return (await this.scratch.has(hash)) ? this.scratch.read(hash) : this.real.read(hash);

@@ -5,8 +5,10 @@
  * verified (signature checked: BFL, kie with an HMAC key), and its payload may settle the task, or
  * unverified (the provider does not sign: crun, kie without a key), and it only nudges the poller
  * to ask the provider at once. A bad or missing signature where one is expected is refused with
- * 401. Callbacks that arrive before anyone waits are kept for a while and replayed; polling stays
- * the fallback, and the poller settles a task once, whichever source is first.
+ * 401, and only nudges the task's waiter (a forged body costs one status request, nothing more).
+ * Callbacks that arrive before anyone waits are kept for a while and replayed; polling stays
+ * the fallback, and the poller settles a task once, whichever source is first. Waiters and kept
+ * callbacks are maps keyed by provider and task id, so a delivery costs the same at any volume.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -37,6 +39,8 @@ export class CallbackRejected extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The task the refused body names: it may still be finished, so its waiter polls at once. */
+    readonly taskId?: string,
   ) {
     super(message);
   }
@@ -65,6 +69,7 @@ export class CallbackReceiver {
   private readonly verifiers = new Map<string, CallbackVerifier>();
   private readonly secrets = new Map<string, string>();
   private readonly subscribers = new Map<string, Set<(e: CallbackEvent) => void>>();
+  /** Callbacks nobody was waiting for, oldest delivery first (re-inserted on every delivery). */
   private readonly retained = new Map<string, CallbackEvent[]>();
   private readonly counters: CallbackReceiverStats = { accepted: 0, rejected: 0 };
   /** Handlers tried before the callback routes; each returns true when it took the request. */
@@ -150,7 +155,9 @@ export class CallbackReceiver {
    */
   subscribe<T>(provider: string, taskId: string, map: (payload: unknown) => PollStep<T>): PushedSteps<T> {
     const key = `${provider}\u0000${taskId}`;
-    const queue: CallbackEvent[] = [...(this.retained.get(key) ?? [])];
+    // Kept callbacks are handed over once: the waiter owns them now.
+    const queue: CallbackEvent[] = this.retained.get(key) ?? [];
+    this.retained.delete(key);
     let waiter: ((e: CallbackEvent) => void) | undefined;
     const listener = (e: CallbackEvent) => {
       if (waiter) {
@@ -210,6 +217,7 @@ export class CallbackReceiver {
     } catch (e) {
       this.counters.rejected++;
       const status = e instanceof CallbackRejected ? e.status : 400;
+      if (e instanceof CallbackRejected && e.taskId) this.nudge(provider, e.taskId, body);
       return { status, body: { error: e instanceof Error ? e.message : 'rejected' } };
     }
     this.counters.accepted++;
@@ -219,17 +227,34 @@ export class CallbackReceiver {
 
   private deliver(e: CallbackEvent): void {
     const key = `${e.provider}\u0000${e.taskId}`;
-    const now = Date.now();
-    for (const [k, list] of this.retained) {
-      if (list[list.length - 1].receivedAt < now - this.retainMs) this.retained.delete(k);
+    const listeners = this.subscribers.get(key);
+    if (listeners && listeners.size > 0) {
+      for (const l of listeners) l(e);
+      return;
     }
+    this.expireRetained(e.receivedAt);
     const list = this.retained.get(key) ?? [];
     list.push(e);
     if (list.length > 4) list.shift();
     this.retained.delete(key);
     this.retained.set(key, list);
     if (this.retained.size > MAX_RETAINED) this.retained.delete(this.retained.keys().next().value as string);
-    for (const l of this.subscribers.get(key) ?? []) l(e);
+  }
+
+  /** A refused callback for a task someone waits on: ask the provider now instead of later. */
+  private nudge(provider: string, taskId: string, payload: unknown): void {
+    const listeners = this.subscribers.get(`${provider}\u0000${taskId}`);
+    if (!listeners) return;
+    const e: CallbackEvent = { provider, taskId, verified: false, payload, receivedAt: Date.now() };
+    for (const l of listeners) l(e);
+  }
+
+  /** Drops kept callbacks older than the retention, from the oldest; stops at the first young one. */
+  private expireRetained(now: number): void {
+    for (const [k, list] of this.retained) {
+      if (list[list.length - 1].receivedAt >= now - this.retainMs) return;
+      this.retained.delete(k);
+    }
   }
 }
 
@@ -257,10 +282,10 @@ export function verifyBflSignature(secret: string, rawBody: Buffer, signatureHea
 
 export function bflVerifier(secret: string, headerName = 'x-bfl-signature'): CallbackVerifier {
   return ({ headers, rawBody, body }) => {
-    if (!verifyBflSignature(secret, rawBody, header(headers, headerName))) {
-      throw new CallbackRejected(401, 'missing or bad signature');
-    }
     const id = (body as { id?: unknown; task_id?: unknown } | null)?.id ?? (body as { task_id?: unknown } | null)?.task_id;
+    if (!verifyBflSignature(secret, rawBody, header(headers, headerName))) {
+      throw new CallbackRejected(401, 'missing or bad signature', typeof id === 'string' && id ? id : undefined);
+    }
     if (typeof id !== 'string' || !id) throw new CallbackRejected(400, 'no task id');
     return { taskId: id, verified: true };
   };
@@ -292,7 +317,7 @@ export function kieVerifier(hmacKey: string | undefined): CallbackVerifier {
     if (typeof taskId !== 'string' || !taskId) throw new CallbackRejected(400, 'no task id');
     if (!hmacKey) return { taskId, verified: false };
     const ok = verifyKieSignature(hmacKey, taskId, header(headers, 'x-webhook-timestamp'), header(headers, 'x-webhook-signature'));
-    if (!ok) throw new CallbackRejected(401, 'missing or bad signature');
+    if (!ok) throw new CallbackRejected(401, 'missing or bad signature', taskId);
     return { taskId, verified: true };
   };
 }

@@ -164,7 +164,7 @@ async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Pro
       onRetry: () => options.onProgress?.(1, 'download failed, retrying'),
     });
   let url = info.url;
-  let image: Pick<GeneratedImage, 'bytes' | 'mime'>;
+  let image: Pick<GeneratedImage, 'bytes' | 'mime' | 'sha256'>;
   try {
     image = await get(url);
   } catch (e) {

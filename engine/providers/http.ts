@@ -1,9 +1,13 @@
 /**
- * The one HTTP wrapper of the provider adapters: JSON in/out, per-request timeouts, and the
- * mapping of every transport or status failure to an `EngineError`. Nothing here ever puts a
+ * The one HTTP client of the provider adapters: node:http(s) over one keep-alive agent per origin,
+ * JSON in/out, an inactivity timeout per request, and the mapping of every transport or status
+ * failure to an `EngineError`. Nothing here ever puts a
  * request header (API key) into an error: messages quote only the provider's response text,
  * scrubbed of every secret the adapter knows.
  */
+import { createHash } from 'node:crypto';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
 import { EngineError, isEngineError, type ErrorCode, type ErrorDetails } from '../core/errors';
 import type { GeneratedImage } from '../core/provider';
 
@@ -60,44 +64,154 @@ const NOT_SENT_CODES = new Set([
 /** Sends one JSON request. Throws only for transport failures; any HTTP status is returned. */
 export async function requestJson(req: HttpRequest): Promise<JsonResponse> {
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
-  let body: string | undefined;
+  let body: Buffer | undefined;
   if (req.json !== undefined) {
+    body = Buffer.from(JSON.stringify(req.json));
     headers['content-type'] = 'application/json';
-    body = JSON.stringify(req.json);
+    headers['content-length'] = String(body.length);
   }
-  return withTransport(req, async (signal) => {
-    const res = await fetch(req.url, { method: req.method, headers, body, signal, redirect: 'error' });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: parseJson(text), text };
-  });
+  const res = await send(req, req.url, headers, body, false);
+  const text = res.body.toString('utf8');
+  const raw = res.raw;
+  return {
+    status: res.status,
+    get headers() {
+      return toHeaders(raw);
+    },
+    body: parseJson(text),
+    text,
+  };
 }
 
-/** GET of raw bytes (result images). Throws only for transport failures. */
-export async function requestBytes(req: HttpRequest): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
-  return withTransport(req, async (signal) => {
-    const res = await fetch(req.url, { method: 'GET', headers: req.headers, signal, redirect: 'follow' });
-    const bytes = Buffer.from(await res.arrayBuffer());
-    return { status: res.status, headers: res.headers, bytes };
-  });
+/** GET of raw bytes (result images), hashed as they arrive. Throws only for transport failures. */
+export async function requestBytes(req: HttpRequest): Promise<{ status: number; headers: Headers; bytes: Buffer; sha256?: string }> {
+  let url = req.url;
+  // Result URLs may redirect (CDNs, storage gateways); a JSON API never should.
+  for (let hop = 0; ; hop++) {
+    const res = await send(req, url, { ...req.headers }, undefined, true);
+    const location = res.raw.location;
+    if (res.status >= 300 && res.status < 400 && location && hop < MAX_REDIRECTS) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    const raw = res.raw;
+    return {
+      status: res.status,
+      get headers() {
+        return toHeaders(raw);
+      },
+      bytes: res.body,
+      ...(res.sha256 ? { sha256: res.sha256 } : {}),
+    };
+  }
 }
 
-async function withTransport<T>(req: HttpRequest, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+const MAX_REDIRECTS = 5;
+
+/**
+ * One keep-alive agent per origin: connections (and TLS sessions) are reused across submits, polls
+ * and downloads. Idle sockets are unref'd by the agent, so they never keep a process alive, and
+ * closed before the server's announced Keep-Alive timeout.
+ */
+const agents = new Map<string, http.Agent>();
+const MAX_AGENTS = 64;
+
+function agentFor(url: URL): http.Agent {
+  const key = `${url.protocol}//${url.host}`;
+  let agent = agents.get(key);
+  if (agent) return agent;
+  const options: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' };
+  agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+  if (agents.size >= MAX_AGENTS) {
+    const [oldest, old] = agents.entries().next().value as [string, http.Agent];
+    agents.delete(oldest);
+    old.destroy();
+  }
+  agents.set(key, agent);
+  return agent;
+}
+
+/** Closes every pooled connection (tests and hosts that want a clean exit; new requests reconnect). */
+export function closeHttpAgents(): void {
+  for (const a of agents.values()) a.destroy();
+  agents.clear();
+}
+
+interface RawResponse {
+  status: number;
+  raw: IncomingHttpHeaders;
+  body: Buffer;
+  sha256?: string;
+}
+
+/**
+ * One request over the origin's agent. The timeout is the socket's own inactivity timer and the
+ * cancel signal gets one listener, so a request allocates no AbortSignal and no timer of its own.
+ */
+function send(req: HttpRequest, href: string, headers: Record<string, string>, body: Buffer | undefined, hash: boolean): Promise<RawResponse> {
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUTS[req.phase];
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), timeoutMs);
-  const signal = req.signal ? AbortSignal.any([req.signal, timeout.signal]) : timeout.signal;
-  try {
-    req.signal?.throwIfAborted();
-    return await run(signal);
-  } catch (e) {
-    if (req.signal?.aborted) throw new EngineError('aborted', 'the run was cancelled', baseDetails(req));
-    throw transportError(req, e, timeout.signal.aborted, timeoutMs);
-  } finally {
-    clearTimeout(timer);
-  }
+  const signal = req.signal;
+  return new Promise<RawResponse>((resolve, reject) => {
+    if (signal?.aborted) return reject(new EngineError('aborted', 'the run was cancelled', baseDetails(req)));
+    let url: URL;
+    try {
+      url = new URL(href);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
+    } catch (e) {
+      return reject(transportError(req, e, false, timeoutMs));
+    }
+    let timedOut = false;
+    let settled = false;
+    const finish = (err: unknown, value?: RawResponse) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) return resolve(value!);
+      if (signal?.aborted) return reject(new EngineError('aborted', 'the run was cancelled', baseDetails(req)));
+      reject(transportError(req, err, timedOut, timeoutMs));
+    };
+    const lib = url.protocol === 'https:' ? https : http;
+    const request = lib.request(url, { method: req.method, headers, agent: agentFor(url) }, (res) => {
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      const digest = hash && status >= 200 && status < 300 ? createHash('sha256') : undefined;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        digest?.update(c);
+      });
+      res.on('error', (e) => finish(e));
+      res.on('aborted', () => finish(Object.assign(new Error('the response was cut off'), { code: 'ECONNRESET' })));
+      res.on('end', () => {
+        if (!res.complete) return finish(Object.assign(new Error('the response was cut off'), { code: 'ECONNRESET' }));
+        finish(undefined, {
+          status,
+          raw: res.headers,
+          body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+          ...(digest ? { sha256: digest.digest('hex') } : {}),
+        });
+      });
+    });
+    function onAbort() {
+      request.destroy(new Error('aborted'));
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    request.setTimeout(timeoutMs, () => {
+      timedOut = true;
+      request.destroy(new Error(`timeout after ${timeoutMs} ms`));
+    });
+    request.on('error', (e) => finish(e));
+    request.end(body);
+  });
 }
 
-function transportError(req: HttpRequest, e: unknown, timedOut: boolean, timeoutMs: number): EngineError {
+/** A WHATWG `Headers` of a response, built only when an adapter reads a header (errors, Retry-After). */
+function toHeaders(raw: IncomingHttpHeaders): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+  return h;
+}
+
+function transportError(req: Pick<HttpRequest, 'ctx' | 'phase' | 'taskId' | 'url'>, e: unknown, timedOut: boolean, timeoutMs: number): EngineError {
   const { ctx } = req;
   const sysCode = socketCode(e);
   const where = `${ctx.title} (${hostOf(req.url)})`;
@@ -202,7 +316,7 @@ export async function downloadImage(
   ctx: ProviderContext,
   url: string,
   opts: { signal?: AbortSignal; taskId: string; timeoutMs?: number; attempts?: number; headers?: Record<string, string> },
-): Promise<Pick<GeneratedImage, 'bytes' | 'mime'>> {
+): Promise<Pick<GeneratedImage, 'bytes' | 'mime' | 'sha256'>> {
   const req: HttpRequest = { ctx, phase: 'download', method: 'GET', url, signal: opts.signal, taskId: opts.taskId, timeoutMs: opts.timeoutMs, headers: opts.headers };
   const attempts = opts.attempts ?? 3;
   if (!/^https?:\/\//i.test(url)) throw shapeError(req, `result URL is not http(s): ${clip(stripQuery(url))}`);
@@ -233,7 +347,7 @@ export async function downloadImage(
           retryable: false,
         });
       }
-      return { bytes: res.bytes, mime };
+      return { bytes: res.bytes, mime, ...(res.sha256 ? { sha256: res.sha256 } : {}) };
     } catch (e) {
       if (!isEngineError(e) || e.code === 'aborted' || e.details.retryable !== true) throw e;
       last = e;

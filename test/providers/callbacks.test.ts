@@ -82,3 +82,34 @@ describe('callback receiver', () => {
     expect(await post('novita', { task_id: 'x' })).toBe(404);
   });
 });
+
+describe('callback receiver bookkeeping', () => {
+  it('turns a refused BFL callback for a waited-on task into a nudge, never a result', async () => {
+    receiver.register('bfl', bflVerifier(receiver.secretFor('bfl')));
+    const sub = receiver.subscribe('bfl', 'task-5', asStep);
+    expect(await post('bfl', { id: 'task-5', status: 'Ready' }, { 'X-BFL-Signature': `sha256=${'0'.repeat(64)}` })).toBe(401);
+    await expect(sub.next()).resolves.toEqual({ state: 'pending', status: 'callback received' });
+    expect(receiver.stats()).toEqual({ accepted: 0, rejected: 1 });
+  });
+
+  it('hands a kept callback to one waiter only', async () => {
+    receiver.register('crun', unsignedVerifier((b) => (b as { task_id?: string }).task_id));
+    expect(await post('crun', { task_id: 'once' })).toBe(200);
+    const first = receiver.subscribe('crun', 'once', asStep);
+    await expect(first.next()).resolves.toMatchObject({ state: 'pending' });
+    first.close();
+    const second = receiver.subscribe('crun', 'once', asStep);
+    const next = await Promise.race([second.next(), new Promise((r) => setTimeout(() => r('nothing'), 50))]);
+    expect(next).toBe('nothing');
+    second.close();
+  });
+
+  it('keeps callbacks of many tasks apart', async () => {
+    receiver.register('crun', unsignedVerifier((b) => (b as { task_id?: string }).task_id));
+    for (let i = 0; i < 50; i++) expect(await post('crun', { task_id: `t${i}` })).toBe(200);
+    const sub = receiver.subscribe('crun', 't37', asStep);
+    await expect(sub.next()).resolves.toMatchObject({ state: 'pending' });
+    const none = await Promise.race([sub.next(), new Promise((r) => setTimeout(() => r('nothing'), 50))]);
+    expect(none).toBe('nothing');
+  });
+});
