@@ -29,6 +29,16 @@ export interface SubmitFaults extends PhaseFaults {
   insufficientCredits?: number;
 }
 
+/** Status-request faults, on top of the phase faults. */
+export interface PollFaults extends PhaseFaults {
+  /**
+   * The first this many status requests of every task are answered "not found" in the provider's
+   * own shape, as a replica that has not seen the new task yet would (BFL documents this for
+   * webhook submits). The task itself is unaffected.
+   */
+  notFoundPolls?: number;
+}
+
 /** Faults of result-image downloads, on top of the phase faults. */
 export interface DownloadFaults extends PhaseFaults {
   /** Probability a result URL answers as expired although its TTL has not passed. */
@@ -68,7 +78,7 @@ export interface CallbackFaults {
 /** Everything that can go wrong, settable at start and at runtime (`setFaults` replaces it). */
 export interface FaultConfig {
   submit?: SubmitFaults;
-  poll?: PhaseFaults;
+  poll?: PollFaults;
   download?: DownloadFaults;
   outcome?: OutcomeFaults;
   callback?: CallbackFaults;
@@ -148,7 +158,7 @@ export class FaultEngine {
     return !this.config.providers || this.config.providers.includes(provider);
   }
 
-  phaseFaults(phase: Phase, provider: ProviderName): PhaseFaults & SubmitFaults & DownloadFaults {
+  phaseFaults(phase: Phase, provider: ProviderName): PhaseFaults & SubmitFaults & DownloadFaults & PollFaults {
     if (!this.applies(provider)) return {};
     return { ...(this.config[phase] ?? {}) };
   }
@@ -167,6 +177,12 @@ export class FaultEngine {
     if (err) return { kind: 'error5xx', status: f.status5xx ?? 500 };
     if (limited) return { kind: 'rate429', retryAfterSec: f.retryAfterSec ?? 1 };
     return { kind: 'pass' };
+  }
+
+  /** How many first status requests of each task answer "not found". */
+  notFoundPolls(provider: ProviderName): number {
+    if (!this.applies(provider)) return 0;
+    return Math.max(0, Math.floor(this.config.poll?.notFoundPolls ?? 0));
   }
 
   /** Draws a submit-only fault: insufficient credits, or losing the response after accepting. */

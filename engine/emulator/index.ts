@@ -1,6 +1,6 @@
 /** Public entry of the provider emulator: start it, configure faults, read its counters. */
 export { startEmulator, DEFAULT_OPTIONS } from './server';
-export type { CallbackFaults, DownloadFaults, FaultConfig, OutcomeFaults, PhaseFaults, SubmitFaults } from './faults';
+export type { CallbackFaults, DownloadFaults, FaultConfig, OutcomeFaults, PhaseFaults, PollFaults, SubmitFaults } from './faults';
 export { PROMPT_TRIGGERS } from './faults';
 export type {
   DuplicateSubmission,

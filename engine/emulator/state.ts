@@ -70,6 +70,7 @@ export class EmulatorState {
     this.tasks = new TaskStore(
       () => this.options.taskTtlMs,
       () => this.now(),
+      (task) => this.hideFromPoll(task),
     );
     this.callbacks = new CallbackSender({
       stats: this.stats,
@@ -85,6 +86,15 @@ export class EmulatorState {
 
   nextSeq(): number {
     return ++this.seq;
+  }
+
+  /** The `notFoundPolls` fault: the first N status requests of a task do not find it. */
+  private hideFromPoll(task: EmulatedTask): boolean {
+    const hidden = task.hiddenPolls ?? 0;
+    if (hidden >= this.faults.notFoundPolls(task.provider)) return false;
+    task.hiddenPolls = hidden + 1;
+    this.stats.data.injected.poll.notFound++;
+    return true;
   }
 
   /** A timer that close() cancels. */

@@ -8,7 +8,7 @@ function perProvider<T>(make: () => T): Record<ProviderName, T> {
 }
 
 function injected(): InjectedCounts {
-  return { rate429: 0, error5xx: 0, drop: 0, dropAfterAccept: 0, insufficientCredits: 0, expired: 0, truncate: 0, delayed: 0, failedFirst: 0 };
+  return { rate429: 0, error5xx: 0, drop: 0, dropAfterAccept: 0, insufficientCredits: 0, expired: 0, truncate: 0, delayed: 0, failedFirst: 0, notFound: 0 };
 }
 
 function emptyStats(): EmulatorStats {

@@ -46,6 +46,8 @@ export interface EmulatedTask {
   renderError?: string;
   rendering: Promise<void>;
   delivery?: { token: string; url: string; expiresAt: number };
+  /** Status requests answered "not found" so far (poll fault `notFoundPolls`). */
+  hiddenPolls?: number;
   /** Provider-specific facts for responses. */
   meta: Record<string, unknown>;
 }
@@ -91,6 +93,8 @@ export class TaskStore {
   constructor(
     private readonly ttlMs: () => number,
     private readonly now: () => number,
+    /** Whether a status request is to be answered "not found" for this (existing) task. */
+    private readonly hideFromPoll: (task: EmulatedTask) => boolean = () => false,
   ) {}
 
   add(task: EmulatedTask): void {
@@ -102,7 +106,10 @@ export class TaskStore {
     set.add(task);
   }
 
-  /** The task, unless unknown, expired, or asked for by another provider. */
+  /**
+   * The task a status request asks about, unless unknown, expired, asked for by another provider,
+   * or still hidden by the `notFoundPolls` fault (each such answer counts one).
+   */
   get(provider: ProviderName, id: string, now: number): EmulatedTask | undefined {
     const task = this.byId.get(id);
     if (!task || task.provider !== provider) return undefined;
@@ -110,7 +117,7 @@ export class TaskStore {
       this.byId.delete(id);
       return undefined;
     }
-    return task;
+    return this.hideFromPoll(task) ? undefined : task;
   }
 
   setDelivery(task: EmulatedTask, delivery: NonNullable<EmulatedTask['delivery']>): void {

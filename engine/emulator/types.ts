@@ -76,6 +76,8 @@ export interface InjectedCounts {
   delayed: number;
   /** Downloads refused by the deterministic `failFirst` fault. */
   failedFirst: number;
+  /** Status requests answered "not found" for a task that exists (poll fault `notFoundPolls`). */
+  notFound: number;
 }
 
 /** Counters for tests; a snapshot, safe to keep. */

@@ -9,6 +9,17 @@ import { downloadImage, type ProviderContext } from './http';
 import { resultUrlExpiry } from './result-expiry';
 import { downloadWithRetry } from './download-retry';
 import { pollSettings, pollTask, type PollSettings, type PollStep, type PushedSteps } from './poll';
+import { LatencyBook } from './poll-schedule';
+
+/** Each adapter's latency record, keyed by its context (one per adapter instance). */
+const books = new WeakMap<ProviderContext, LatencyBook>();
+
+/** The latencies observed by the adapter of `ctx`, per model: they time its polls. */
+export function latencyBook(ctx: ProviderContext): LatencyBook {
+  let book = books.get(ctx);
+  if (!book) books.set(ctx, (book = new LatencyBook()));
+  return book;
+}
 
 /** What every adapter factory accepts. */
 export interface AdapterOptions {
@@ -150,6 +161,8 @@ async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Pro
     timeoutMs: options.timeoutMs,
     onProgress: options.onProgress,
     pushed: args.pushed,
+    ...(Number.isFinite(task.submittedAt) ? { submittedAt: task.submittedAt } : {}),
+    latency: { book: latencyBook(ctx), model: task.model },
   });
   // Retried until the task's deadline or the result URL's expiry, whichever is first.
   const urlExpires = args.resultTtlMs !== undefined ? Date.now() + args.resultTtlMs : resultUrlExpiry(info.url, Date.now(), info.urlTtlSec);

@@ -1,10 +1,13 @@
 /**
- * The one poller shared by every adapter: exponential backoff with jitter, Retry-After,
- * bounded retries of transient poll failures, an overall deadline per task (stuck "pending"
- * included) and abort. Each adapter supplies `check` (one status request mapped to a step).
- * Callbacks feed the same loop through `pushed`, so a task settles exactly once.
+ * The one poller shared by every adapter. Polls are timed by `PollSchedule` from the provider's
+ * observed latency (first poll just after the expected finish; none at all while a callback is
+ * expected and the task is not overdue), with Retry-After, bounded retries of transient poll
+ * failures, a grace period for tasks the provider does not know yet, an overall deadline per task
+ * (stuck "pending" included) and abort. Each adapter supplies `check` (one status request mapped
+ * to a step). Callbacks feed the same loop through `pushed`, so a task settles exactly once.
  */
 import { EngineError, isAbortError, toEngineError } from '../core/errors';
+import { PollSchedule, type LatencyBook, type Settled } from './poll-schedule';
 
 export interface PollSettings {
   /** First wait between polls. */
@@ -23,6 +26,11 @@ export interface PollSettings {
   requestTimeoutMs: number;
   /** Upper bound on a Retry-After we honour (the deadline still applies). */
   maxRetryAfterMs: number;
+  /**
+   * A task the provider answers "not found" for within this long after its submit is taken as
+   * not visible yet (replicas catch up) and asked again; after it, it is reported lost (resumable).
+   */
+  notFoundGraceMs: number;
 }
 
 /**
@@ -39,6 +47,7 @@ export const DEFAULT_POLL_SETTINGS: PollSettings = {
   maxErrors: 8,
   requestTimeoutMs: 30_000,
   maxRetryAfterMs: 60_000,
+  notFoundGraceMs: 30_000,
 };
 
 export function pollSettings(overrides?: Partial<PollSettings>): PollSettings {
@@ -72,6 +81,10 @@ export interface PollTaskOptions<T> {
   onProgress?: (fraction: number | undefined, status: string) => void;
   /** Terminal pushed steps settle the task; pending ones trigger a poll at once. */
   pushed?: PushedSteps<T>;
+  /** When the task was submitted (epoch ms): polls are timed from it. Unknown: the first poll is at once. */
+  submittedAt?: number;
+  /** The provider's recent latencies; `model` picks the model's record. */
+  latency?: { book: LatencyBook; model: string };
 }
 
 const TRANSIENT = new Set(['rate_limited', 'provider_failed', 'network', 'timeout']);
@@ -85,13 +98,18 @@ export function isTransientPollError(e: EngineError): boolean {
 export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
   const { settings, taskId } = opts;
   const timeoutMs = opts.timeoutMs ?? settings.timeoutMs;
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   const local = new AbortController();
   const stop = () => local.abort();
   opts.signal.addEventListener('abort', stop, { once: true });
-  let interval = settings.intervalMs;
+  const book = opts.latency?.book;
+  const schedule = new PollSchedule(settings, opts.submittedAt, opts.pushed !== undefined, book, book?.model(opts.latency!.model));
+  const graceUntil = (opts.submittedAt ?? started) + settings.notFoundGraceMs;
   let errors = 0;
   let lastStatus = 'submitted';
+  let seen = false;
+  let nudgedAt: number | undefined;
   let pushed: Promise<PushedOutcome<T>> | undefined = opts.pushed ? nextPushed(opts.pushed) : undefined;
 
   const timeoutError = () =>
@@ -100,69 +118,98 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       `${opts.title}: task ${taskId} did not finish within ${formatDuration(timeoutMs)} (last status: ${lastStatus}); it may still complete at the provider, look it up by task id ${taskId}`,
       { provider: opts.provider, taskId, retryable: false, lastStatus },
     );
-  const settle = (step: PollStep<T>): T => {
-    if (step.state === 'done') return step.value;
+  const settle = (step: PollStep<T>, how: Settled): T => {
+    if (step.state === 'done') {
+      schedule.settled(how);
+      return step.value;
+    }
     if (step.state === 'failed') throw withTask(step.error, opts.provider, taskId);
     throw new EngineError('internal', 'settle called on a pending step');
   };
+  /** Takes the next pushed step; a terminal one settles, a pending one asks for a poll now. */
+  const takePushed = (out: PushedOutcome<T>): PollStep<T> | undefined => {
+    pushed = opts.pushed ? nextPushed(opts.pushed) : undefined;
+    if (out.step.state !== 'pending') return out.step;
+    nudgedAt ??= Date.now();
+    return undefined;
+  };
 
   try {
+    let nextAt = schedule.first(Date.now());
+    // Nothing is asked yet; say so, so a waiting task shows a status (and can be cancelled from it).
+    if (nextAt > Date.now()) opts.onProgress?.(undefined, 'waiting for the provider');
     for (;;) {
       if (opts.signal.aborted) throw abortedError(opts.provider, taskId);
       if (Date.now() >= deadline) throw timeoutError();
 
-      let step: PollStep<T>;
-      let waitMs: number | undefined;
+      if (nudgedAt === undefined && nextAt > Date.now()) {
+        const slept = await waitFor(nextAt, deadline, pushed, local.signal);
+        if (slept.kind === 'aborted') throw abortedError(opts.provider, taskId);
+        if (slept.kind === 'deadline') throw timeoutError();
+        if (slept.kind === 'pushed') {
+          const step = takePushed(slept.value);
+          if (step) return settle(step, { by: 'callback' });
+        }
+      }
+
+      const askedAt = Date.now();
       const checking = runCheck(opts, local.signal, deadline);
-      let race = await raceAll<PollStep<T> | CheckError | PushedOutcome<T>>([checking, ...(pushed ? [pushed] : [])], deadline, local.signal);
-      if (race.kind === 'value' && race.index === 1) {
-        const out = race.value as PushedOutcome<T>;
-        pushed = opts.pushed ? nextPushed(opts.pushed) : undefined;
-        if (out.step.state !== 'pending') return settle(out.step);
+      let race = await waitFor(Infinity, deadline, pushed, local.signal, checking);
+      if (race.kind === 'pushed') {
+        const step = takePushed(race.value);
+        if (step) return settle(step, { by: 'callback' });
         // A nudge while a status request is in flight: that request is the poll it asked for.
-        race = await raceAll<PollStep<T> | CheckError>([checking], deadline, local.signal);
+        race = await waitFor(Infinity, deadline, undefined, local.signal, checking);
       }
       if (race.kind === 'aborted') throw abortedError(opts.provider, taskId);
       if (race.kind === 'deadline') throw timeoutError();
-      const checked = race.value as PollStep<T> | CheckError;
-      if (isCheckError(checked)) {
-        const err = checked.error;
+      if (race.kind !== 'checked') throw new EngineError('internal', 'poll race ended without an answer');
+      // This answer is the poll every nudge so far asked for.
+      const nudged = nudgedAt;
+      nudgedAt = undefined;
+
+      const checked = race.value;
+      const now = Date.now();
+      if (isCheckError(checked) || (checked.state === 'failed' && checked.error.code === 'task_not_found')) {
+        const err = isCheckError(checked) ? checked.error : (checked as { error: EngineError }).error;
         if (err.code === 'aborted' || opts.signal.aborted) throw abortedError(opts.provider, taskId);
+        if (err.code === 'task_not_found') {
+          if (seen) throw withTask(err, opts.provider, taskId);
+          if (now >= graceUntil) throw notFoundAfterGrace(err, opts.provider, taskId, settings.notFoundGraceMs);
+          lastStatus = 'not visible at the provider yet';
+          nextAt = schedule.afterError(now, ++errors, undefined);
+          continue;
+        }
         // A 429 asks us to slow down: it is bounded by the deadline, not by the error budget.
         const counts = err.code !== 'rate_limited';
         if (!isTransientPollError(err) || (counts && ++errors > settings.maxErrors)) throw withTask(err, opts.provider, taskId);
         lastStatus = `retrying after ${err.code}`;
-        step = { state: 'pending', status: lastStatus };
+        opts.onProgress?.(undefined, lastStatus);
         const ra = err.details.retryAfterSec;
-        if (typeof ra === 'number') waitMs = Math.min(ra * 1000, settings.maxRetryAfterMs);
-      } else {
-        step = checked;
-        errors = 0;
+        nextAt = schedule.afterError(now, Math.max(errors, 1), typeof ra === 'number' ? Math.min(ra * 1000, settings.maxRetryAfterMs) : undefined);
+        continue;
       }
-      if (step.state !== 'pending') return settle(step);
-      lastStatus = step.status;
-      opts.onProgress?.(step.progress, step.status);
-
-      const sleepMs = Math.max(waitMs ?? 0, jittered(interval, settings.jitter));
-      interval = Math.min(interval * settings.backoff, settings.maxIntervalMs);
-      const slept = await raceAll<PushedOutcome<T> | undefined>(
-        [delay(sleepMs, local.signal), ...(pushed ? [pushed] : [])],
-        deadline,
-        local.signal,
-      );
-      if (slept.kind === 'aborted') throw abortedError(opts.provider, taskId);
-      if (slept.kind === 'deadline') throw timeoutError();
-      if (slept.index === 1) {
-        const out = slept.value as PushedOutcome<T>;
-        pushed = opts.pushed ? nextPushed(opts.pushed) : undefined;
-        if (out.step.state !== 'pending') return settle(out.step);
-      }
+      errors = 0;
+      seen = true;
+      if (checked.state !== 'pending') return settle(checked, nudged !== undefined ? { by: 'nudged-poll', nudgedAt: nudged } : { by: 'poll', at: askedAt });
+      lastStatus = checked.status;
+      opts.onProgress?.(checked.progress, checked.status);
+      nextAt = nudged !== undefined ? schedule.afterNudgedPending(now) : schedule.afterPending(now, askedAt);
     }
   } finally {
     local.abort();
     opts.signal.removeEventListener('abort', stop);
     opts.pushed?.close();
   }
+}
+
+function notFoundAfterGrace(e: EngineError, provider: string, taskId: string, graceMs: number): EngineError {
+  return new EngineError(
+    'task_not_found',
+    `${e.message}; still unknown ${formatDuration(graceMs)} after its submit, so it is reported lost (it may still appear: resuming the run asks again)`,
+    { ...e.details, provider, taskId, retryable: false, resumable: true },
+    { cause: e.cause ?? e },
+  );
 }
 
 interface CheckError {
@@ -192,13 +239,27 @@ function nextPushed<T>(src: PushedSteps<T>): Promise<PushedOutcome<T>> {
   return src.next().then((step) => ({ step }));
 }
 
-type RaceResult<T> = { kind: 'value'; index: number; value: T } | { kind: 'deadline' } | { kind: 'aborted' };
+type WaitResult<T> =
+  | { kind: 'time' }
+  | { kind: 'deadline' }
+  | { kind: 'aborted' }
+  | { kind: 'pushed'; value: PushedOutcome<T> }
+  | { kind: 'checked'; value: PollStep<T> | CheckError };
 
-/** Waits for the first of `promises`, the deadline or the abort; never leaves a timer behind. */
-function raceAll<T>(promises: Promise<T>[], deadline: number, signal: AbortSignal): Promise<RaceResult<T>> {
+/**
+ * Waits until `at`, a pushed step, a status answer, the deadline or the abort, whichever is first,
+ * with one timer and one abort listener, and never leaves either behind.
+ */
+function waitFor<T>(
+  at: number,
+  deadline: number,
+  pushed: Promise<PushedOutcome<T>> | undefined,
+  signal: AbortSignal,
+  checking?: Promise<PollStep<T> | CheckError>,
+): Promise<WaitResult<T>> {
   return new Promise((resolve) => {
     let done = false;
-    const finish = (r: RaceResult<T>) => {
+    const finish = (r: WaitResult<T>) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -206,35 +267,16 @@ function raceAll<T>(promises: Promise<T>[], deadline: number, signal: AbortSigna
       resolve(r);
     };
     const onAbort = () => finish({ kind: 'aborted' });
-    const timer = setTimeout(() => finish({ kind: 'deadline' }), Math.max(0, deadline - Date.now()));
+    const until = Math.min(at, deadline);
+    const timer = setTimeout(() => finish(Date.now() >= deadline || until === deadline ? { kind: 'deadline' } : { kind: 'time' }), Math.max(0, until - Date.now()));
     if (signal.aborted) return finish({ kind: 'aborted' });
     signal.addEventListener('abort', onAbort, { once: true });
-    promises.forEach((p, index) =>
-      p.then(
-        (value) => finish({ kind: 'value', index, value }),
-        () => undefined,
-      ),
+    checking?.then((value) => finish({ kind: 'checked', value }));
+    pushed?.then(
+      (value) => finish({ kind: 'pushed', value }),
+      () => undefined,
     );
   });
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<undefined> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(undefined);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(undefined);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function jittered(ms: number, jitter: number): number {
-  const j = Math.min(Math.max(jitter, 0), 1);
-  return Math.max(0, ms * (1 - j + Math.random() * 2 * j));
 }
 
 function withTask(e: EngineError, provider: string, taskId: string): EngineError {
