@@ -68,9 +68,11 @@ export async function handleDelivery(ctx: RequestContext): Promise<Reply | null>
   }
   const extra = state.faults.downloadExtra(provider);
   if (extra.expired) state.stats.data.injected.download.expired++;
-  if (extra.expired || state.now() > task.delivery.expiresAt || !task.image) return expiredReply(provider, task.delivery.expiresAt);
+  if (extra.expired || state.now() > task.delivery.expiresAt) return expiredReply(provider, task.delivery.expiresAt);
+  const image = await state.resultImage(task);
+  if (!image) return expiredReply(provider, task.delivery.expiresAt);
   if (extra.truncate) state.stats.data.injected.download.truncate++;
-  sendImage(ctx.res, task.image.bytes, task.image.mime, extra.truncate);
+  sendImage(ctx.res, image.bytes, image.mime, extra.truncate);
   return null;
 }
 

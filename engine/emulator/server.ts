@@ -186,6 +186,7 @@ export async function startEmulator(opts: Partial<EmulatorOptions> = {}): Promis
       options.latencyMs = Math.max(0, ms);
     },
     stats: () => state.stats.snapshot(),
+    memory: () => state.memory(),
     duplicateSubmissions: () => state.stats.duplicates(),
     tasks: () => state.tasks.all().map((t) => summarize(t, state.now())),
     reset() {

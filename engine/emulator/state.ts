@@ -7,7 +7,8 @@ import type { ServerResponse } from 'node:http';
 import { CallbackSender, type CallbackMessage } from './callbacks';
 import { FaultEngine, type Outcome } from './faults';
 import type { LoadedImage } from './inputs';
-import { renderImage } from './render';
+import { RenderPool } from './render-pool';
+import type { RenderedImage } from './render';
 import { StatsRecorder, requestHash } from './stats';
 import { TaskStore, taskPhase, type CallbackTarget, type EmulatedTask, type TaskPhase } from './tasks';
 import type { EmulatorOptions, ImageFormat, ProviderName } from './types';
@@ -47,6 +48,9 @@ export interface NewTask {
   meta?: Record<string, unknown>;
 }
 
+/** Bytes of rendered, not yet downloaded images kept at most; older ones are rendered again on demand. */
+const HELD_BYTES_MAX = 64 * 1024 * 1024;
+
 /** Outcomes the providers do not charge for (BFL: moderation is free; kie: consumeCredits 0 on fail). */
 const UNCHARGED: Outcome[] = ['request_moderated', 'content_moderated', 'failed'];
 
@@ -62,6 +66,10 @@ export class EmulatorState {
   private readonly closing = new AbortController();
   private readonly deliverySecret = randomBytes(16);
   private seq = 0;
+  private readonly renderer = new RenderPool();
+  /** Rendered images not downloaded yet, oldest first, and their total size (bounded by HELD_BYTES_MAX). */
+  private readonly held = new Set<EmulatedTask>();
+  private heldBytes = 0;
   /** Bumped by reset(), so callbacks of forgotten tasks are not sent. */
   private generation = 0;
 
@@ -178,16 +186,17 @@ export class EmulatorState {
       meta: spec.meta ?? {},
     };
     if (task.outcome === 'ready') {
-      task.rendering = renderImage({
+      task.render = {
         prompt: task.prompt,
         seed: task.seed,
         width: task.width,
         height: task.height,
         format: task.format,
-        input: spec.inputs[0]?.bytes,
-      }).then(
+        ...(spec.inputs[0] ? { input: spec.inputs[0].bytes } : {}),
+      };
+      task.rendering = this.renderer.render(task.render).then(
         (image) => {
-          task.image = image;
+          this.hold(task, image);
           task.renderedAt = this.now();
         },
         (e: unknown) => {
@@ -237,6 +246,43 @@ export class EmulatorState {
     }
   }
 
+  /**
+   * The image behind a result URL. The render made at completion is handed out once (the client's
+   * download) and forgotten; any later fetch renders it again, byte for byte the same, so the
+   * emulator's memory does not grow with the number of images it has made.
+   */
+  async resultImage(task: EmulatedTask): Promise<RenderedImage | undefined> {
+    if (task.image) {
+      const image = task.image;
+      this.release(task);
+      return image;
+    }
+    return task.render ? this.renderer.render(task.render) : undefined;
+  }
+
+  /** Image bytes held for downloads not made yet (a test's and the benchmark's view). */
+  memory(): { heldImages: number; heldBytes: number } {
+    return { heldImages: this.held.size, heldBytes: this.heldBytes };
+  }
+
+  private hold(task: EmulatedTask, image: RenderedImage): void {
+    task.image = image;
+    this.held.add(task);
+    this.heldBytes += image.bytes.length;
+    // Results nobody downloads (cancelled runs) must not pile up: the oldest are rendered again if asked for.
+    for (const old of this.held) {
+      if (this.heldBytes <= HELD_BYTES_MAX) break;
+      this.release(old);
+    }
+  }
+
+  private release(task: EmulatedTask): void {
+    if (!task.image) return;
+    this.heldBytes -= task.image.bytes.length;
+    task.image = undefined;
+    this.held.delete(task);
+  }
+
   /** The signed, expiring result URL of a finished task (issued once, never re-signed [U]). */
   resultUrl(task: EmulatedTask, completedAt: number, fileName: string): string {
     if (task.delivery) return task.delivery.url;
@@ -256,6 +302,8 @@ export class EmulatorState {
 
   reset(): void {
     this.tasks.clear();
+    this.held.clear();
+    this.heldBytes = 0;
     this.stats.reset();
     this.balances.clear();
     this.faults.reseed();
@@ -264,6 +312,7 @@ export class EmulatorState {
 
   close(): void {
     this.closing.abort();
+    void this.renderer.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
   }

@@ -3,7 +3,7 @@
  * advanced by timers, so polls see a consistent state machine however the event loop is loaded.
  */
 import type { Outcome } from './faults';
-import type { RenderedImage } from './render';
+import type { RenderedImage, RenderSpec } from './render';
 import type { ImageFormat, ProviderName, TaskSummary } from './types';
 
 /** Where and how to POST a task's completion. */
@@ -41,6 +41,9 @@ export interface EmulatedTask {
   /** Credits the provider reports for this task. */
   price: number;
   callback?: CallbackTarget;
+  /** What the result image is rendered from, again on every fetch after the first (deterministic). */
+  render?: RenderSpec;
+  /** The render made at completion, until its first download. */
   image?: RenderedImage;
   renderedAt?: number;
   renderError?: string;
@@ -148,7 +151,8 @@ export class TaskStore {
         this.byId.delete(id);
         if (task.delivery) this.byToken.delete(task.delivery.token);
       } else if (task.delivery && now > task.delivery.expiresAt) {
-        task.image = undefined;
+        // Its URL no longer works: nothing to render it for (frees an edit's input image too).
+        task.render = undefined;
       }
     }
   }

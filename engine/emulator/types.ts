@@ -146,6 +146,8 @@ export interface Emulator {
   setFaults(faults: FaultConfig): void;
   setLatency(ms: number): void;
   stats(): EmulatorStats;
+  /** Rendered image bytes held for downloads not made yet (all others are rendered again when fetched). */
+  memory(): { heldImages: number; heldBytes: number };
   /** Requests that created more than one task (a client paid twice). */
   duplicateSubmissions(): DuplicateSubmission[];
   tasks(): TaskSummary[];

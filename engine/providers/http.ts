@@ -115,12 +115,28 @@ const MAX_REDIRECTS = 5;
  */
 const agents = new Map<string, http.Agent>();
 const MAX_AGENTS = 64;
+/**
+ * How long an idle connection is kept. A server closes idle connections on its own schedule (Node
+ * after 5 s, announced in Keep-Alive, which the agent honours only when this is set); a request
+ * sent on a connection the server is just closing fails with ECONNRESET, which for a submit is
+ * ambiguous. So idle connections are dropped early, and submits use them only when fresher still.
+ */
+const IDLE_MS = 4_000;
+const SUBMIT_IDLE_MS = 1_500;
 
-function agentFor(url: URL): http.Agent {
-  const key = `${url.protocol}//${url.host}`;
+function agentFor(url: URL, phase: HttpPhase): http.Agent {
+  const submit = phase === 'submit';
+  const key = `${submit ? 'submit ' : ''}${url.protocol}//${url.host}`;
   let agent = agents.get(key);
   if (agent) return agent;
-  const options: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' };
+  const options: http.AgentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: 1_000,
+    maxSockets: 256,
+    maxFreeSockets: 256,
+    scheduling: 'lifo',
+    timeout: submit ? SUBMIT_IDLE_MS : IDLE_MS,
+  };
   agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
   if (agents.size >= MAX_AGENTS) {
     const [oldest, old] = agents.entries().next().value as [string, http.Agent];
@@ -171,7 +187,7 @@ function send(req: HttpRequest, href: string, headers: Record<string, string>, b
       reject(transportError(req, err, timedOut, timeoutMs));
     };
     const lib = url.protocol === 'https:' ? https : http;
-    const request = lib.request(url, { method: req.method, headers, agent: agentFor(url) }, (res) => {
+    const request = lib.request(url, { method: req.method, headers, agent: agentFor(url, req.phase) }, (res) => {
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       const digest = hash && status >= 200 && status < 300 ? createHash('sha256') : undefined;

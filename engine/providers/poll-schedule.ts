@@ -20,6 +20,11 @@ const PROBE = 0.03;
 const TAIL = 0.03;
 /** ...but never closer than this. */
 const MIN_GAP_MS = 20;
+/**
+ * A task is overdue at twice the 95th percentile latency, and never less than this after it: a
+ * callback delayed by a busy network or event loop is not a missing one.
+ */
+const OVERDUE_MARGIN_MS = 2_000;
 /** Longest wait between safety polls while callbacks are armed. */
 const MAX_SAFETY_GAP_MS = 60_000;
 /** Safety polls that found a task done (its callback never came) before callbacks are not trusted. */
@@ -114,7 +119,7 @@ export class PollSchedule {
     if (t0 === undefined) return now;
     const { intervalMs } = this.settings;
     let at: number;
-    if (this.armed) at = t0 + (this.p95 !== undefined ? 2 * this.p95 : 4 * intervalMs);
+    if (this.armed) at = t0 + this.overdueAfter();
     else at = t0 + (this.expected !== undefined ? this.expected * (1 + AFTER_EXPECTED) : intervalMs);
     return Math.max(now, at);
   }
@@ -125,14 +130,21 @@ export class PollSchedule {
     const k = this.pendingPolls++;
     const { intervalMs, maxIntervalMs, backoff } = this.settings;
     if (this.armed) {
-      const base = this.p95 !== undefined ? 2 * this.p95 : 4 * intervalMs;
+      const base = this.overdueAfter();
       return now + Math.min(base * 2 ** k, Math.max(MAX_SAFETY_GAP_MS, base));
     }
     if (this.expected !== undefined) {
-      const gap = Math.max(MIN_GAP_MS, this.expected * TAIL) * backoff ** k;
+      // Doubling: a task much later than usual costs a few polls, not one per tail gap.
+      const gap = Math.max(MIN_GAP_MS, this.expected * TAIL) * 2 ** k;
       return now + Math.min(gap, maxIntervalMs);
     }
     return now + jittered(Math.min(intervalMs * backoff ** k, maxIntervalMs), this.settings.jitter);
+  }
+
+  /** Time from submit after which a task whose callback has not come is asked about. */
+  private overdueAfter(): number {
+    if (this.p95 === undefined) return 4 * this.settings.intervalMs;
+    return Math.max(2 * this.p95, this.p95 + OVERDUE_MARGIN_MS);
   }
 
   /** After a callback said "look now" and the provider still said pending: a short gap, then again. */
@@ -155,11 +167,10 @@ export class PollSchedule {
     if (t0 === undefined || !this.latency) return;
     if (how.by === 'callback') return this.latency.record(Date.now() - t0);
     if (how.by === 'nudged-poll') return this.latency.record(how.nudgedAt - t0);
-    if (this.armed) {
-      // A safety poll found it done: its callback never came. Its latency is known only coarsely.
-      this.book?.callbackMissed();
-      return;
-    }
+    // A safety poll found it done: its callback has not come (yet). Its latency is an upper bound,
+    // which only makes the next safety polls later.
+    if (this.armed) this.book?.callbackMissed();
+    if (this.armed && this.lastPendingAt === undefined) return this.latency.record(how.at - t0);
     if (this.lastPendingAt !== undefined) this.latency.record((this.lastPendingAt + how.at) / 2 - t0);
     else this.latency.record((how.at - t0) * (1 - PROBE));
   }

@@ -23,6 +23,7 @@ afterAll(() => emu.close());
 beforeEach(async () => {
   emu.reset();
   emu.setFaults({});
+  emu.setLatency(LATENCY);
   receiver = await CallbackReceiver.start();
   return () => receiver.close();
 });
@@ -41,9 +42,9 @@ async function runTasks(p: Provider, id: ProviderName, n: number, from = 0): Pro
 describe.each(['bfl', 'kie'] as const)('%s with verified callbacks', (id) => {
   it('sends no status request between submit and the callback', async () => {
     const p = adapter(id, emu, { callbacks: receiver });
-    await runTasks(p, id, 1);
+    await runTasks(p, id, 2);
     expect(await runTasks(p, id, 4, 10)).toBe(0);
-    expect(emu.stats().callbacks.delivered).toBe(5);
+    expect(emu.stats().callbacks.delivered).toBe(6);
   });
 
   it('polls an overdue task once when its callback never comes', async () => {
@@ -58,16 +59,17 @@ describe.each(['bfl', 'kie'] as const)('%s with verified callbacks', (id) => {
 describe.each(['novita', 'crun'] as const)('%s with unsigned callbacks', (id) => {
   it('confirms each callback with exactly one status request', async () => {
     const p = adapter(id, emu, { callbacks: receiver });
-    await runTasks(p, id, 1);
+    await runTasks(p, id, 2);
     expect(await runTasks(p, id, 4, 10)).toBe(4);
   });
 });
 
 describe.each(['bfl', 'kie', 'novita', 'crun'] as const)('%s without callbacks', (id) => {
   it('times the first poll from the latency of earlier tasks', async () => {
-    // Polling every 10 ms (FAST_POLL) a 120 ms task would take about 8 status requests.
+    // Polling every 10 ms growing to 40 ms (FAST_POLL), a 300 ms task takes about 10 status requests.
+    emu.setLatency(300);
     const p = adapter(id, emu);
-    await runTasks(p, id, 4);
+    await runTasks(p, id, 3);
     const polls = await runTasks(p, id, 6, 10);
     expect(polls).toBeGreaterThanOrEqual(6);
     expect(polls).toBeLessThanOrEqual(12);
