@@ -53,7 +53,8 @@ function inlineOnly(names) {
 }
 
 const BUNDLES = [
-  { entryPoints: { cli: 'engine/cli/main.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', plugins: [inlineOnly(CLI_INLINE)] },
+  // The embedded emulator's render thread is its own entry: engine/emulator/render-pool.ts loads it by file name.
+  { entryPoints: { cli: 'engine/cli/main.ts', 'emulator-render-worker': 'engine/emulator/render-worker.ts' }, chunkNames: 'cli-chunks/[name]-[hash]', plugins: [inlineOnly(CLI_INLINE)] },
   { entryPoints: { index: 'engine/index.ts', 'editor-assets': 'engine/server/editor-assets.ts' }, chunkNames: 'chunks/[name]-[hash]', packages: 'external' },
 ];
 
