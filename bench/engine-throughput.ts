@@ -11,11 +11,10 @@
  * near 1 means the engine adds little on top of the provider.
  *
  * Run alone: `npx tsx bench/engine-throughput.ts [calls] [latencyMs] [cap] [pollMs]` with optional
- * flags --callbacks, --node-http, --no-save, --default-poll, --main-only (see bench/README.md).
+ * flags --callbacks, --ledger, --embedded, --no-save, --default-poll, --main-only (see bench/README.md).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -29,6 +28,7 @@ import type { EmulatorStats } from '../engine/emulator/types';
 import { createProviders } from '../engine/host/create-providers';
 import { pollSettings, type PollSettings } from '../engine/providers/poll';
 import { FileArtifactStore } from '../engine/store/artifacts';
+import { Ledger } from '../engine/store/ledger';
 import { createRegistry } from '../nodes';
 
 const CHILD_FLAG = '--fluxgraph-bench-emulator';
@@ -50,12 +50,10 @@ export interface BenchOptions {
    * (default false: polling only, what a host without a public callback URL does against the real API).
    */
   callbacks?: boolean;
-  /**
-   * HTTP client under the adapters. `fetch` (default) is the engine as shipped (global fetch =
-   * undici). `node-http` swaps global fetch for a minimal node:http keep-alive client, a what-if
-   * that measures how much of the engine's CPU per call is the HTTP client.
-   */
-  transport?: 'fetch' | 'node-http';
+  /** Record every task in a SQLite ledger as the CLI does (default false). */
+  ledger?: boolean;
+  /** Run the emulator in this process, as the CLI embeds it (default false: a child process, so CPU and memory are the engine's alone). */
+  embedded?: boolean;
   /** Save every image with save-image nodes (default true); false = generate only, a what-if for the save cost. */
   save?: boolean;
   /** Calls of the smaller run used for the memory comparison (default calls ÷ 2; 0 = skip it). */
@@ -103,6 +101,8 @@ export interface RunResult {
   baseHeapMB: number;
   /** heapUsed after a full GC forced when 90% of the images were done: the live set at its largest. */
   liveHeapMB: number;
+  /** external + arrayBuffers (Buffers) after that forced GC. */
+  liveExternalMB: number;
   /** That forced GC's pause, ms (included in the makespan). */
   gcPauseMs: number;
   memorySamples: number;
@@ -122,8 +122,6 @@ export interface RunResult {
   pollsPerCall: number;
   /** Requests the emulator saw, by kind (each call: 1 submit, ≥1 poll, 1 download). */
   requests: { submit: number; poll: number; download: number };
-  /** Mean HTTP round trips seen by the adapter, to response headers, ms. */
-  http: { submitMs: number; pollMs: number; downloadMs: number };
 }
 
 export interface Result {
@@ -134,7 +132,8 @@ export interface Result {
   /** Poll schedule in words. */
   poll: string;
   callbacks: boolean;
-  transport: 'fetch' | 'node-http';
+  ledger: boolean;
+  embedded: boolean;
   /** Whether images went through save-image nodes. */
   save: boolean;
   /** The main run (calls as asked). */
@@ -285,84 +284,6 @@ function dist(values: number[]): Dist {
   return { mean: round(v.reduce((a, b) => a + b, 0) / v.length), p50: round(at(0.5)), p95: round(at(0.95)), max: round(v[v.length - 1]) };
 }
 
-/** Times the adapter's HTTP round trips (to response headers) by kind: submit, poll, download. */
-class FetchTimer {
-  sums = { submit: 0, poll: 0, download: 0 };
-  counts = { submit: 0, poll: 0, download: 0 };
-  private readonly original = globalThis.fetch;
-
-  /** Wraps `inner` (default: the current global fetch) and installs the wrapper as global fetch. */
-  install(inner: typeof fetch = this.original): void {
-    globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      const kind = url.includes('/get_result') ? 'poll' : url.includes('/delivery/') ? 'download' : 'submit';
-      const t0 = performance.now();
-      const res = await inner(input, init);
-      this.sums[kind] += performance.now() - t0;
-      this.counts[kind]++;
-      return res;
-    }) as typeof fetch;
-  }
-
-  reset(): void {
-    this.sums = { submit: 0, poll: 0, download: 0 };
-    this.counts = { submit: 0, poll: 0, download: 0 };
-  }
-
-  uninstall(): void {
-    globalThis.fetch = this.original;
-  }
-
-  mean(kind: 'submit' | 'poll' | 'download'): number {
-    return this.counts[kind] ? round(this.sums[kind] / this.counts[kind], 2) : NaN;
-  }
-}
-
-/**
- * What-if transport: the part of fetch the adapters use (status, headers.get, text, arrayBuffer,
- * abort), over node:http with a keep-alive agent. Not used by default.
- */
-function nodeHttpFetch(): { fetch: typeof fetch; close(): void } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-  const impl = (input: string | URL | Request, init?: RequestInit) =>
-    new Promise<Response>((resolve, reject) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      const signal = init?.signal ?? undefined;
-      if (signal?.aborted) return reject(signal.reason);
-      const headers = init?.headers as Record<string, string> | undefined;
-      const body = init?.body as string | undefined;
-      const req = http.request(url, { method: init?.method ?? 'GET', headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
-        res.on('end', () => {
-          signal?.removeEventListener('abort', onAbort);
-          const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-          resolve({
-            status: res.statusCode ?? 0,
-            ok: (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300,
-            headers: h,
-            text: async () => bytes.toString('utf8'),
-            arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
-          } as unknown as Response);
-        });
-      });
-      function fail(e: Error) {
-        signal?.removeEventListener('abort', onAbort);
-        reject(e);
-      }
-      function onAbort() {
-        req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', fail);
-      req.end(body);
-    });
-  return { fetch: impl as typeof fetch, close: () => agent.destroy() };
-}
-
 /** Share of one core a busy loop gets for `ms`: about 1 on an idle machine, less under other load. */
 function cpuProbe(ms = 200): number {
   const c0 = process.cpuUsage();
@@ -374,13 +295,33 @@ function cpuProbe(ms = 200): number {
   return round((c.user + c.system) / 1000 / (performance.now() - t0), 2);
 }
 
+/** The emulator as the benchmark drives it: a child process, or embedded in this one. */
+interface EmulatorHandle {
+  baseUrl: string;
+  stats(): Promise<ChildStats>;
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function embeddedEmulator(latencyMs: number, activeTaskCap: number): Promise<EmulatorHandle> {
+  const { startEmulator } = await import('../engine/emulator/server');
+  const em = await startEmulator({ host: '127.0.0.1', port: 0, pollPort: 0, latencyMs, activeTaskCap, faults: {} });
+  return {
+    baseUrl: em.baseUrl,
+    // Same process: its CPU is not separable from the engine's.
+    stats: async () => ({ cpu: { user: 0, system: 0 }, stats: em.stats() }),
+    reset: async () => em.reset(),
+    close: () => em.close(),
+  };
+}
+
 interface RunContext {
-  emulator: EmulatorChild;
+  emulator: EmulatorHandle;
   providers: Awaited<ReturnType<typeof createProviders>>['providers'];
   latencyMs: number;
   cap: number;
-  fetchTimer: FetchTimer;
   save: boolean;
+  ledger: boolean;
 }
 
 async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
@@ -398,6 +339,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   let done = 0;
   const gcAt = Math.max(1, Math.floor(calls * 0.9));
   let liveHeap = NaN;
+  let liveExternal = NaN;
   let gcPauseMs = 0;
   const onEvent = (e: RunEvent) => {
     if (e.type !== 'nodeProgress' && e.type !== 'itemDone') return;
@@ -411,7 +353,9 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
         setImmediate(() => {
           const t = performance.now();
           fullGc(1);
-          liveHeap = process.memoryUsage().heapUsed;
+          const m = process.memoryUsage();
+          liveHeap = m.heapUsed;
+          liveExternal = m.external + m.arrayBuffers;
           gcPauseMs = performance.now() - t;
         });
       }
@@ -421,7 +365,6 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   };
 
   await ctx.emulator.reset();
-  ctx.fetchTimer.reset();
   fullGc();
   const cpuAvailable = cpuProbe();
   const loadAvg = round(loadavg()[0], 2);
@@ -430,11 +373,16 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   let peakRss = base.rss;
   let peakHeap = base.heapUsed;
   let samples = 0;
+  // rss() is cheap; the full memoryUsage() walks the heap, so it is read every 500 ms only
+  // (the sampler's own CPU counts as the engine's).
   const sampler = setInterval(() => {
-    const m = process.memoryUsage();
     samples++;
-    if (m.rss > peakRss) peakRss = m.rss;
-    if (m.heapUsed > peakHeap) peakHeap = m.heapUsed;
+    const rss = process.memoryUsage.rss();
+    if (rss > peakRss) peakRss = rss;
+    if (samples % 10 === 0) {
+      const heap = process.memoryUsage().heapUsed;
+      if (heap > peakHeap) peakHeap = heap;
+    }
   }, 50);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   const emuBefore = await ctx.emulator.stats();
@@ -442,9 +390,14 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
 
+  const runId = `bench-${calls}-${Date.now()}`;
+  const ledger = ctx.ledger ? Ledger.open(join(work, 'ledger.sqlite')) : undefined;
   let summary: RunSummary;
   try {
+    // As `fluxgraph run` does: the run and each task recorded in the ledger, summary at the end.
+    ledger?.startRun({ runId, pipeline, options: { concurrency: { bfl: ctx.cap }, outDir: join(work, 'out'), baseDir: work } });
     summary = await runPipeline(pipeline, {
+      ...(ledger ? { runId, tasks: ledger.hooks(runId, { cache: true, reattach: true }) } : {}),
       registry: createRegistry(),
       providers: ctx.providers,
       store,
@@ -453,9 +406,11 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
       concurrency: { bfl: ctx.cap },
       onEvent,
     });
+    ledger?.finishRun(summary);
   } finally {
     clearInterval(sampler);
     loop.disable();
+    ledger?.close();
   }
   const makespanMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
@@ -504,6 +459,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
     peakHeapMB: round(peakHeap / MB),
     baseHeapMB: round(base.heapUsed / MB),
     liveHeapMB: round(liveHeap / MB),
+    liveExternalMB: round(liveExternal / MB),
     gcPauseMs: round(gcPauseMs),
     memorySamples: samples,
     loopDelay: { mean: round(loop.mean / 1e6, 1), p99: round(loop.percentile(99) / 1e6, 1), max: round(loop.max / 1e6, 1) },
@@ -514,7 +470,6 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
     laneUtilisation: round(busy / (ctx.cap * makespanMs), 3),
     pollsPerCall: round(diff('polls') / calls, 2),
     requests: { submit: diff('submitRequests'), poll: diff('polls'), download: diff('downloads') },
-    http: { submitMs: ctx.fetchTimer.mean('submit'), pollMs: ctx.fetchTimer.mean('poll'), downloadMs: ctx.fetchTimer.mean('download') },
   };
 }
 
@@ -530,14 +485,14 @@ function explain(r: Result): string[] {
   out.push(
     `time: a call holds its lane slot ${m.laneHold.mean} ms on average for ${latencyMs} ms of emulator latency (+${round(over)} ms, ${round((100 * over) / latencyMs)}%): ` +
       `submit ${m.submit.mean} ms, then Ready → downloaded ${round(m.waitAndDownload.mean - latencyMs)} ms ` +
-      `(${pollNote}, + poll ${m.http.pollMs} ms + download ${m.http.downloadMs} ms round trips). ` +
+      `(${pollNote}, + the download round trip). ` +
       `Lane utilisation ${round(100 * m.laneUtilisation)}%, so makespan ≈ calls × hold ÷ cap ÷ utilisation: predicted ratio ${round(m.laneHold.mean / latencyMs / m.laneUtilisation, 3)}, measured ${m.ratio}.`,
   );
   const demand = ((cap / latencyMs) * 1000 * m.cpuPerCallMs) / 1000;
   out.push(
     `cpu: the engine spends ${m.cpuPerCallMs} ms CPU per provider call (${m.cpuPerInvocationMs} ms per node invocation, ${m.pollsPerCall} polls per call); ` +
       `at the lower bound's pace (${round((cap / latencyMs) * 1000)} calls/s) that is ${round(demand, 2)} cores (main thread + fs and GC threads), it got ${m.cpuCoreShare}; ` +
-      `event-loop delay mean ${m.loopDelay.mean} ms, p99 ${m.loopDelay.p99} ms${demand > 0.6 ? ' — the main thread is the bottleneck: HTTP round trips on loopback take ' + `${m.http.submitMs}/${m.http.pollMs}/${m.http.downloadMs} ms (submit/poll/download) because responses wait behind other work` : ''}. ` +
+      `event-loop delay mean ${m.loopDelay.mean} ms, p99 ${m.loopDelay.p99} ms${demand > 0.6 ? ' — the main thread is the bottleneck: HTTP round trips on loopback wait behind other work' : ''}. ` +
       `Machine: ${cpus().length} cores, load ${m.loadAvg}, a busy loop got ${m.cpuAvailable} of a core before the run.`,
   );
   if (small && small.calls !== m.calls) {
@@ -558,16 +513,15 @@ export async function benchEngineThroughput(opts: BenchOptions = {}): Promise<Re
   const latencyMs = opts.latencyMs ?? 250;
   const cap = opts.cap ?? 50;
   const pollMs = opts.pollSettings ? undefined : (opts.pollMs ?? 20);
-  const transport = opts.transport ?? 'fetch';
+  const embedded = opts.embedded ?? false;
+  const ledgerOn = opts.ledger ?? false;
   const callbacks = opts.callbacks ?? false;
   const smallCalls = Math.max(0, Math.floor(opts.smallCalls ?? calls / 2));
   const log = opts.log ?? (() => undefined);
 
   // The emulator's per-key active-task cap must not refuse what the lane lets through.
-  const emulator = await EmulatorChild.start(latencyMs, cap * 2);
-  const fetchTimer = new FetchTimer();
-  const shim = transport === 'node-http' ? nodeHttpFetch() : undefined;
-  fetchTimer.install(shim?.fetch);
+  const emulator: EmulatorHandle = embedded ? await embeddedEmulator(latencyMs, cap * 2) : await EmulatorChild.start(latencyMs, cap * 2);
+  const label = `${embedded ? 'embedded emulator' : 'emulator child'}${callbacks ? ', callbacks' : ''}${opts.save === false ? ', no save' : ''}${ledgerOn ? ', ledger' : ''}`;
   const poll: Partial<PollSettings> = opts.pollSettings ?? { intervalMs: pollMs, maxIntervalMs: pollMs, backoff: 1, jitter: 0.2 };
   const eff = pollSettings(poll);
   const pollText =
@@ -586,7 +540,7 @@ export async function benchEngineThroughput(opts: BenchOptions = {}): Promise<Re
       callbacks: callbacks ? 'on' : 'off',
       poll,
     });
-    const ctx: RunContext = { emulator, providers: host.providers, latencyMs, cap, fetchTimer, save: opts.save ?? true };
+    const ctx: RunContext = { emulator, providers: host.providers, latencyMs, cap, save: opts.save ?? true, ledger: ledgerOn };
     process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
       const text = typeof w === 'string' ? w : w.message;
       if (text.includes('abort listeners added')) {
@@ -595,22 +549,20 @@ export async function benchEngineThroughput(opts: BenchOptions = {}): Promise<Re
       }
       (warn as (...a: unknown[]) => void).call(process, w, ...rest);
     }) as typeof process.emitWarning;
-    log(`engine throughput (${transport}${callbacks ? ', callbacks' : ''}): warm-up, ${cap} calls`);
+    log(`engine throughput (${label}): warm-up, ${cap} calls`);
     await runOnce(ctx, cap);
     let small: RunResult | undefined;
     if (smallCalls > 0) {
-      log(`engine throughput (${transport}${callbacks ? ', callbacks' : ''}): ${smallCalls} calls`);
+      log(`engine throughput (${label}): ${smallCalls} calls`);
       small = await runOnce(ctx, smallCalls);
     }
-    log(`engine throughput (${transport}${callbacks ? ', callbacks' : ''}): ${calls} calls`);
+    log(`engine throughput (${label}): ${calls} calls`);
     const main = await runOnce(ctx, calls);
-    const result: Result = { latencyMs, cap, ...(pollMs !== undefined ? { pollMs } : {}), poll: pollText, callbacks, transport, save: ctx.save, main, ...(small ? { small } : {}), findings: [], warnings: [...warnings] };
+    const result: Result = { latencyMs, cap, ...(pollMs !== undefined ? { pollMs } : {}), poll: pollText, callbacks, ledger: ledgerOn, embedded, save: ctx.save, main, ...(small ? { small } : {}), findings: [], warnings: [...warnings] };
     result.findings = explain(result);
     return result;
   } finally {
     process.emitWarning = warn;
-    fetchTimer.uninstall();
-    shim?.close();
     await host?.close();
     await emulator.close();
   }
@@ -622,12 +574,12 @@ export function formatResult(r: Result): string {
       `${name}: ${x.calls} calls (${x.generateNodes} generate nodes × ≤${PER_NODE}, ${x.invocations} node invocations, ${x.imagesWritten} files written, ${x.failures} failures, ${x.status})`,
       `  makespan ${x.makespanMs} ms, lower bound ${x.lowerBoundMs} ms, ratio ${x.ratio}`,
       `  engine CPU ${x.cpuMs} ms = ${x.cpuPerInvocationMs} ms per node invocation, ${x.cpuPerCallMs} ms per call (${round(100 * x.cpuCoreShare)}% of a core); emulator CPU ${x.emulatorCpuMs} ms (child process)`,
-      `  peak RSS ${x.peakRssMB} MB, peak heap ${x.peakHeapMB} MB, base heap ${x.baseHeapMB} MB, live heap at 90% ${x.liveHeapMB} MB (GC pause ${x.gcPauseMs} ms), ${x.memorySamples} samples`,
+      `  peak RSS ${x.peakRssMB} MB, peak heap ${x.peakHeapMB} MB, base heap ${x.baseHeapMB} MB, live heap at 90% ${x.liveHeapMB} MB, external ${x.liveExternalMB} MB (GC pause ${x.gcPauseMs} ms), ${x.memorySamples} samples`,
       `  per call mean/p50/p95/max ms: lane hold ${fmt(x.laneHold)}, submit ${fmt(x.submit)}, wait+download ${fmt(x.waitAndDownload)}, store ${fmt(x.store)}`,
-      `  HTTP mean ms: submit ${x.http.submitMs}, poll ${x.http.pollMs}, download ${x.http.downloadMs}; requests ${x.requests.submit}/${x.requests.poll}/${x.requests.download}; lane utilisation ${x.laneUtilisation}; loop delay mean ${x.loopDelay.mean}, p99 ${x.loopDelay.p99} ms; load ${x.loadAvg}, cpu available ${x.cpuAvailable}`,
+      `  requests ${x.requests.submit}/${x.requests.poll}/${x.requests.download}; lane utilisation ${x.laneUtilisation}; loop delay mean ${x.loopDelay.mean}, p99 ${x.loopDelay.p99} ms; load ${x.loadAvg}, cpu available ${x.cpuAvailable}`,
     ].join('\n');
   return [
-    `engine throughput — emulator latency ${r.latencyMs} ms (fixed, no faults, child process), lane cap bfl=${r.cap}, ${r.poll}, transport ${r.transport}${r.callbacks ? ', callbacks on' : ''}${r.save ? '' : ', no save-image nodes'}`,
+    `engine throughput — emulator latency ${r.latencyMs} ms (fixed, no faults, ${r.embedded ? 'embedded' : 'child process'}), lane cap bfl=${r.cap}, ${r.poll}${r.callbacks ? ', callbacks on' : ''}${r.save ? '' : ', no save-image nodes'}${r.ledger ? ', ledger' : ''}`,
     ...(r.small ? [row('small run', r.small)] : []),
     row('main run', r.main),
     'findings:',
@@ -645,7 +597,7 @@ function fmt(d: Dist): string {
 if (process.argv.includes(CHILD_FLAG)) {
   void emulatorChildMain();
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  // npx tsx bench/engine-throughput.ts [calls] [latencyMs] [cap] [pollMs] [--callbacks] [--node-http] [--default-poll] [--no-save] [--main-only]
+  // npx tsx bench/engine-throughput.ts [calls] [latencyMs] [cap] [pollMs] [--callbacks] [--ledger] [--embedded] [--default-poll] [--no-save] [--main-only]
   const args = process.argv.slice(2);
   const [calls, latencyMs, cap, pollMs] = args.filter((a) => !a.startsWith('--')).map(Number);
   benchEngineThroughput({
@@ -657,7 +609,8 @@ if (process.argv.includes(CHILD_FLAG)) {
     ...(args.includes('--default-poll') ? { pollSettings: {} } : {}),
     save: !args.includes('--no-save'),
     ...(args.includes('--main-only') ? { smallCalls: 0 } : {}),
-    transport: args.includes('--node-http') ? 'node-http' : 'fetch',
+    ledger: args.includes('--ledger'),
+    embedded: args.includes('--embedded'),
     log: (l) => console.error(l),
   })
     .then((r) => console.log(formatResult(r)))

@@ -1,199 +1,189 @@
 /**
- * `npm run bench`: engine throughput (bench/engine-throughput.ts); when bench/editor-open.ts
- * exists, the editor's open time for a 500-node pipeline; then two diagnostic throughput runs
- * (skipped when time is short). Ends with a short table. Budget: under 3 minutes on 2 cores.
+ * `npm run bench`: every figure of issue 11 beside its target, as one table (bench/table.ts).
+ *
+ * - Engine throughput (bench/engine-throughput.ts), the emulator in a child process so the CPU is
+ *   the engine's own: the headline run without save-image, the same with save-image and the
+ *   ledger as `fluxgraph run` records it, 10,000 calls (makespan and memory against 1,000), the
+ *   same with the embedded emulator in this process, and a run without callbacks.
+ * - Passthrough nodes (bench/passthrough.ts), CLI start (bench/cli-start.ts) and the editor
+ *   (bench/editor-open.ts), each when its file is there.
+ *
+ * Budget: under 10 minutes on 2 cores; sections that would not fit are skipped and say so.
  */
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { benchEngineThroughput, formatResult, type BenchOptions, type Result } from './engine-throughput';
-import { formatCliStart, measureCliStart } from './cli-start';
+import { failedRow, formatTable, info, judged, skippedRow, type BenchRow } from './table';
 
-const BUDGET_MS = 170_000;
+const BUDGET_MS = 540_000;
 const started = performance.now();
 const elapsed = () => performance.now() - started;
 const log = (line: string) => console.error(`[${(elapsed() / 1000).toFixed(1)} s] ${line}`);
+const rows: BenchRow[] = [];
+const MB = (n: number) => `${n.toFixed(1)} MB`;
 
-interface Row {
-  what: string;
-  value: string;
-  note?: string;
-}
-const rows: Row[] = [];
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
-    }),
-  ]);
+/** One engine run: its options, and whether enough budget is left to start it. */
+interface EngineRun {
+  label: string;
+  opts: BenchOptions;
+  /** Expected duration, ms: skipped when it would not fit in the budget. */
+  expectMs: number;
+  rows(r: Result): BenchRow[];
 }
 
-function throughputRows(r: Result, label: string): void {
+const conditions = (r: Result, calls = r.main.calls) => `${calls.toLocaleString('en')} calls, ${r.latencyMs} ms latency, cap ${r.cap}`;
+const ratio = (r: Result, calls: number) => judged(`makespan ÷ lower bound (${conditions(r, calls)})`, `${r.main.ratio}`, '≤ 1.03', r.main.ratio <= 1.03, `${r.main.makespanMs} / ${r.main.lowerBoundMs} ms`);
+const cpuPerCall = (r: Result, what: string, target: number) =>
+  judged(`engine CPU per provider call, ${what} (${conditions(r)})`, `${r.main.cpuPerCallMs} ms`, `≤ ${target.toFixed(1)} ms`, r.main.cpuPerCallMs <= target, `${Math.round(100 * r.main.cpuCoreShare)}% of a core; machine: load ${r.main.loadAvg}, a busy loop got ${r.main.cpuAvailable} of a core`);
+const hold = (r: Result, target?: number) => {
+  const x = r.main.laneHold.mean / r.latencyMs;
+  const value = `${x.toFixed(3)} × latency`;
+  const note = `${r.main.laneHold.mean} ms mean, p95 ${r.main.laneHold.p95} ms, for ${r.latencyMs} ms (submit and download included)`;
+  return target ? judged(`lane-slot hold, ${r.callbacks ? 'callbacks on' : 'no callbacks'} (${conditions(r)})`, value, `≤ ${target} × latency`, x <= target, note) : info(`lane-slot hold, callbacks on (${conditions(r)})`, value, note);
+};
+const polls = (r: Result, target: number) =>
+  judged(`status requests per task, callbacks ${r.callbacks ? 'on (verified, BFL)' : 'off'} (${conditions(r)})`, `${r.main.pollsPerCall}`, target === 0 ? '0' : `≤ ${target}`, r.main.pollsPerCall <= target, `${r.main.requests.poll} status requests for ${r.main.calls} tasks`);
+const memory = (r: Result, where: string) => {
+  const s = r.small!;
   const m = r.main;
-  rows.push({ what: `${label}: calls`, value: `${m.calls}`, note: `${m.imagesWritten} files, ${m.failures} failures, latency ${r.latencyMs} ms, cap ${r.cap}, ${r.poll}` });
-  rows.push({ what: `${label}: makespan / lower bound`, value: `${m.makespanMs} / ${m.lowerBoundMs} ms` });
-  rows.push({ what: `${label}: ratio`, value: `${m.ratio}`, note: m.ratio <= 1.05 ? 'target ≤ 1.05 met' : 'target ≤ 1.05 missed (see findings)' });
-  rows.push({ what: `${label}: engine CPU per node invocation`, value: `${m.cpuPerInvocationMs} ms`, note: `${m.cpuPerCallMs} ms per call, ${Math.round(100 * m.cpuCoreShare)}% of a core` });
-  rows.push({ what: `${label}: lane hold per call`, value: `${m.laneHold.mean} ms`, note: `latency ${r.latencyMs} ms; loop delay p99 ${m.loopDelay.p99} ms` });
-}
+  const heap = m.liveHeapMB / s.liveHeapMB;
+  const ext = m.liveExternalMB / Math.max(s.liveExternalMB, 0.1);
+  const limit = `--max-old-space-size ${Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024)} MB for both`;
+  return [
+    judged(
+      `live heap after forced GC, ${m.calls.toLocaleString('en')} ÷ ${s.calls.toLocaleString('en')} images (${where})`,
+      `${heap.toFixed(2)}×`,
+      '≤ 1.2×',
+      heap <= 1.2,
+      `${MB(m.liveHeapMB)} vs ${MB(s.liveHeapMB)}; peak RSS ${MB(m.peakRssMB)} vs ${MB(s.peakRssMB)}; ${limit}`,
+    ),
+    judged(`external (Buffer) memory after forced GC, ${m.calls.toLocaleString('en')} ÷ ${s.calls.toLocaleString('en')} images (${where})`, `${ext.toFixed(2)}×`, '≤ 1.2×', ext <= 1.2, `${MB(m.liveExternalMB)} vs ${MB(s.liveExternalMB)}`),
+  ];
+};
 
-/** Diagnostic runs after the main ones, each skipped when the budget is short. */
-const DIAGNOSES: { label: string; opts: BenchOptions; startBy: number }[] = [
+const ENGINE_RUNS: EngineRun[] = [
   {
-    // Saturation: 200 calls/s (250 ms latency, cap 50) with polling only. The engine's main
-    // thread runs out of CPU here; this shows where that limit is and what a call costs.
-    label: 'saturation (250 ms latency, polling every 20 ms, no callbacks)',
-    opts: { latencyMs: 250, pollMs: 20, callbacks: false, smallCalls: 0 },
-    startBy: 120_000,
+    label: 'headline: no save-image',
+    opts: { calls: 2048, latencyMs: 1000, cap: 50, callbacks: true, save: false, smallCalls: 0, pollSettings: {} },
+    expectMs: 50_000,
+    rows: (r) => [cpuPerCall(r, 'no save-image (adapter, scheduler, store)', 1.0), ratio(r, 2048), polls(r, 0), hold(r)],
   },
   {
-    // The engine's default poll schedule at a 2 s provider latency, without callbacks: what a
-    // host without a public callback URL sees against a real API.
-    label: 'default poll schedule, 2 s latency',
-    opts: { calls: 200, latencyMs: 2000, pollSettings: {}, smallCalls: 0 },
-    startBy: 140_000,
+    label: 'save-image and the ledger, as the CLI runs',
+    opts: { calls: 2048, latencyMs: 1000, cap: 50, callbacks: true, save: true, ledger: true, smallCalls: 0, pollSettings: {} },
+    expectMs: 50_000,
+    rows: (r) => [cpuPerCall(r, 'with save-image and the ledger', 2.0)],
+  },
+  {
+    label: '10,000 calls (memory against 1,000)',
+    opts: { calls: 10_000, latencyMs: 1000, cap: 200, callbacks: true, save: false, smallCalls: 1000, pollSettings: {} },
+    expectMs: 65_000,
+    rows: (r) => [ratio(r, 10_000), ...memory(r, 'emulator in a child process'), cpuPerCall(r, 'no save-image', 1.0)],
+  },
+  {
+    label: '10,000 calls with the embedded emulator',
+    opts: { calls: 10_000, latencyMs: 1000, cap: 200, callbacks: true, save: false, smallCalls: 1000, embedded: true, pollSettings: {} },
+    expectMs: 70_000,
+    rows: (r) => memory(r, 'embedded emulator, rendering on its worker thread'),
+  },
+  {
+    label: 'no callbacks, steady latency',
+    opts: { calls: 600, latencyMs: 1000, cap: 50, callbacks: false, save: false, smallCalls: 0, pollSettings: {} },
+    expectMs: 20_000,
+    rows: (r) => [polls(r, 1.5), hold(r, 1.05)],
   },
 ];
 
-/**
- * The headline run: 2,048 calls at a fixed 1 s latency and a lane cap of 50 (50 calls/s), with
- * completion callbacks as the embedded emulator uses them and polling every 100 ms as fallback.
- */
-const MAIN: BenchOptions = { calls: 2048, latencyMs: 1000, cap: 50, pollMs: 100, callbacks: true };
-
-async function main(): Promise<void> {
-  console.log(`fluxgraph bench — node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log('');
-
-  let failed = false;
-  try {
-    const r = await benchEngineThroughput({ ...MAIN, log });
-    console.log(formatResult(r));
-    console.log('');
-    throughputRows(r, 'engine');
-    const s = r.small;
-    if (s) {
-      rows.push({
-        what: 'engine: peak RSS / peak heap',
-        value: `${s.peakRssMB} / ${s.peakHeapMB} MB at ${s.calls}; ${r.main.peakRssMB} / ${r.main.peakHeapMB} MB at ${r.main.calls}`,
-        note: 'sampled every 50 ms; mostly uncollected garbage',
-      });
-      rows.push({
-        what: 'engine: live heap growth',
-        value: `+${(s.liveHeapMB - s.baseHeapMB).toFixed(1)} MB at ${s.calls}; +${(r.main.liveHeapMB - r.main.baseHeapMB).toFixed(1)} MB at ${r.main.calls}`,
-        note: 'full GC at 90% done, over the pre-run baseline',
-      });
-    }
-    const busy = r.main.cpuAvailable < 0.9 || r.main.loadAvg > cpus().length;
-    rows.push({
-      what: 'engine: machine during the main run',
-      value: `load ${r.main.loadAvg}`,
-      note: `a busy loop got ${r.main.cpuAvailable} of a core (1 = idle machine)${busy ? ' — OTHER LOAD: times and ratio are inflated, rerun on a quiet machine' : ''}`,
-    });
-  } catch (e) {
-    failed = true;
-    console.error('engine throughput benchmark failed:', e);
-    rows.push({ what: 'engine throughput', value: 'FAILED', note: e instanceof Error ? e.message : String(e) });
-  }
-
-  const editorBench = fileURLToPath(new URL('./editor-open.ts', import.meta.url));
-  if (existsSync(editorBench)) {
-    try {
-      log('editor open: running bench/editor-open.ts');
-      const mod = (await import(pathToFileURL(editorBench).href)) as Record<string, unknown>;
-      const fns = Object.entries(mod).filter((e): e is [string, (...a: unknown[]) => unknown] => typeof e[1] === 'function');
-      // Its measuring function: measureEditorOpen today; otherwise the default export or a name like it.
-      const pick =
-        fns.find(([n]) => n === 'measureEditorOpen') ?? fns.find(([n]) => n === 'default') ?? fns.find(([n]) => /^(measure|bench).*(editor|open)/i.test(n));
-      if (!pick) throw new Error(`bench/editor-open.ts exports no measuring function (exports: ${Object.keys(mod).join(', ')})`);
-      const budget = Math.max(30_000, BUDGET_MS - elapsed());
-      const out = await withTimeout(Promise.resolve(pick[1]({ log })), budget, `editor-open (${pick[0]})`);
-      console.log(`editor open (${pick[0]}):`);
-      console.log(typeof out === 'string' ? out : JSON.stringify(out, null, 2));
-      console.log('');
-      rows.push({ what: 'editor: open a 500-node pipeline', ...summarizeEditor(out) });
-    } catch (e) {
-      console.error('editor-open benchmark failed:', e);
-      rows.push({ what: 'editor: open a 500-node pipeline', value: 'FAILED', note: e instanceof Error ? e.message : String(e) });
-    }
-  } else {
-    rows.push({ what: 'editor: open a 500-node pipeline', value: 'not run', note: 'bench/editor-open.ts does not exist yet' });
-  }
-
-  try {
-    log('cli start: bench/cli-start.ts');
-    const start = measureCliStart({ log });
-    console.log(formatCliStart(start));
-    console.log('');
-    const node = start.figures.find((f) => f.what === 'node -e 0');
-    for (const f of start.figures.filter((x) => x.targetMs !== undefined)) {
-      rows.push({
-        what: `cli start: ${f.what}`,
-        value: `${f.medianMs} ms`,
-        note: `target ≤ ${f.targetMs} ms ${f.medianMs <= f.targetMs! ? 'met' : 'missed'}; node -e 0 ${node?.medianMs} ms; CPU ${f.cpuMs ?? '?'} ms (node -e 0: ${node?.cpuMs ?? '?'}); median of ${f.runs}, load ${start.loadAvg}`,
-      });
-    }
-  } catch (e) {
-    console.error('cli start benchmark failed:', e);
-    rows.push({ what: 'cli start', value: 'FAILED', note: e instanceof Error ? e.message : String(e) });
-  }
-
-  for (const d of DIAGNOSES) {
-    if (failed) break;
-    if (elapsed() > d.startBy) {
-      log(`skipping diagnosis "${d.label}": not enough time left in the budget`);
-      rows.push({ what: `diagnosis ${d.label}`, value: 'skipped', note: 'time budget' });
+async function engineSection(): Promise<void> {
+  for (const run of ENGINE_RUNS) {
+    if (elapsed() + run.expectMs > BUDGET_MS) {
+      rows.push(skippedRow(`engine: ${run.label}`, 'not enough time left in the 10-minute budget'));
       continue;
     }
     try {
-      const r = await benchEngineThroughput({ ...d.opts, log });
-      console.log(`diagnosis: ${d.label}`);
+      log(`engine: ${run.label}`);
+      const r = await benchEngineThroughput({ ...run.opts, log });
+      console.log(`engine: ${run.label}`);
       console.log(formatResult(r));
       console.log('');
-      const m = r.main;
-      rows.push({
-        what: `diagnosis ${d.label}`,
-        value: `ratio ${m.ratio}`,
-        note: `${m.calls} calls, lane hold ${m.laneHold.mean} ms for ${r.latencyMs} ms latency, ${m.cpuPerCallMs} ms CPU per call (${Math.round(100 * m.cpuCoreShare)}% of a core), ${m.pollsPerCall} polls per call`,
-      });
+      rows.push(...run.rows(r));
     } catch (e) {
-      console.error(`diagnosis "${d.label}" failed:`, e);
-      rows.push({ what: `diagnosis ${d.label}`, value: 'FAILED', note: e instanceof Error ? e.message : String(e) });
+      console.error(`engine run "${run.label}" failed:`, e);
+      rows.push(failedRow(`engine: ${run.label}`, e));
     }
   }
-
-  printTable();
-  console.log(`\ntotal ${(elapsed() / 1000).toFixed(1)} s`);
-  process.exitCode = failed ? 1 : 0;
 }
 
-/** A table cell from what editor-open returns (EditorOpenResult today; a number of ms also works). */
-function summarizeEditor(out: unknown): { value: string; note?: string } {
-  if (typeof out === 'number') return { value: `${Math.round(out)} ms` };
-  if (out && typeof out === 'object') {
-    const o = out as Record<string, unknown>;
-    if (typeof o.openMedianMs === 'number') {
-      const runs = Array.isArray(o.openRunsMs) ? ` (runs ${o.openRunsMs.join(', ')} ms)` : '';
-      const pan = typeof o.panMeanFps === 'number' ? `pan ${o.panMeanFps} fps, p95 frame ${String(o.panP95FrameMs)} ms; ` : '';
-      return { value: `${o.openMedianMs} ms median${runs}`, note: `${pan}${String(o.nodes ?? '?')} nodes, ${String(o.browser ?? '')}` };
-    }
-    const key = Object.keys(o).find((k) => /ms$|time|duration|median|mean/i.test(k) && typeof o[k] === 'number');
-    if (key) return { value: `${key} ${Math.round(o[key] as number)}${/ms$/i.test(key) ? '' : ' ms'}` };
-    return { value: JSON.stringify(out).slice(0, 100) };
+/** Imports a sibling benchmark when it exists. */
+async function sibling(file: string): Promise<Record<string, unknown> | undefined> {
+  const path = fileURLToPath(new URL(file, import.meta.url));
+  if (!existsSync(path)) return undefined;
+  return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+}
+
+async function passthroughSection(): Promise<void> {
+  const mod = await sibling('./passthrough.ts');
+  if (!mod || typeof mod.passthroughFigures !== 'function') return void rows.push(skippedRow('passthrough nodes', 'bench/passthrough.ts is not there'));
+  try {
+    log('passthrough: bench/passthrough.ts');
+    const figures = (await (mod.passthroughFigures as (l: typeof log) => Promise<{ name: string; figure: string; target: string; ok: boolean }[]>)(log)) ?? [];
+    for (const f of figures) rows.push(judged(f.name, f.figure, f.target, f.ok));
+  } catch (e) {
+    rows.push(failedRow('passthrough nodes', e));
   }
-  return { value: String(out).slice(0, 100) };
 }
 
-function printTable(): void {
-  const w1 = Math.max(...rows.map((r) => r.what.length));
-  const w2 = Math.max(...rows.map((r) => r.value.length));
+async function cliStartSection(): Promise<void> {
+  const mod = await sibling('./cli-start.ts');
+  if (!mod || typeof mod.measureCliStart !== 'function') return void rows.push(skippedRow('CLI start', 'bench/cli-start.ts is not there'));
+  try {
+    log('CLI start: bench/cli-start.ts');
+    const r = (mod.measureCliStart as (o: { log: typeof log }) => { figures: { what: string; medianMs: number; minMs: number; targetMs?: number; runs: number }[]; loadAvg: number })({ log });
+    const base = r.figures.find((f) => f.targetMs === undefined);
+    for (const f of r.figures) {
+      const note = `median of ${f.runs}, min ${f.minMs} ms${base && f !== base ? `; node -e 0: ${base.medianMs} ms` : ''}; load ${r.loadAvg}`;
+      rows.push(f.targetMs ? judged(`CLI start: ${f.what}`, `${f.medianMs} ms`, `≤ ${f.targetMs} ms`, f.medianMs <= f.targetMs, note) : info(`CLI start: ${f.what}`, `${f.medianMs} ms`, note));
+    }
+  } catch (e) {
+    rows.push(failedRow('CLI start', e));
+  }
+}
+
+async function editorSection(): Promise<void> {
+  const mod = await sibling('./editor-open.ts');
+  const fn = mod && (mod.measureEditorOpen ?? mod.default);
+  if (typeof fn !== 'function') return void rows.push(skippedRow('editor open and pan', 'bench/editor-open.ts is not there'));
+  if (elapsed() > BUDGET_MS - 60_000) return void rows.push(skippedRow('editor open and pan', 'not enough time left in the 10-minute budget'));
+  try {
+    log('editor: bench/editor-open.ts');
+    const out = (await (fn as (o: { nodes: number; log: typeof log }) => Promise<Record<string, unknown>>)({ nodes: 2000, log })) ?? {};
+    const rowsFrom = out.rows;
+    if (Array.isArray(rowsFrom)) rows.push(...(rowsFrom as BenchRow[]));
+    else {
+      const n = String(out.nodes ?? '?');
+      rows.push(info(`editor: open a ${n}-node pipeline`, `${String(out.openMedianMs)} ms median`, Array.isArray(out.openRunsMs) ? `runs ${out.openRunsMs.join(', ')} ms; ${String(out.browser ?? '')}` : undefined));
+      if (typeof out.panMeanFps === 'number') rows.push(info(`editor: pan at ${n} nodes`, `${out.panMeanFps} fps`, `p95 frame ${String(out.panP95FrameMs)} ms`));
+    }
+  } catch (e) {
+    rows.push(failedRow('editor open and pan', e));
+  }
+}
+
+async function main(): Promise<void> {
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`fluxgraph bench — node ${process.version}, ${cpus().length} cores, load average ${load}`);
+  console.log('');
+  rows.push(info('machine at the start', `load ${load}`, `${cpus().length} cores; figures under other load are pessimistic`));
+  await engineSection();
+  await passthroughSection();
+  await cliStartSection();
+  await editorSection();
   console.log('summary');
-  console.log(`${'measure'.padEnd(w1)}  ${'value'.padEnd(w2)}  note`);
-  console.log(`${'-'.repeat(w1)}  ${'-'.repeat(w2)}  ${'-'.repeat(4)}`);
-  for (const r of rows) console.log(`${r.what.padEnd(w1)}  ${r.value.padEnd(w2)}  ${r.note ?? ''}`);
+  console.log(formatTable(rows));
+  console.log(`\ntotal ${(elapsed() / 1000).toFixed(1)} s; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  process.exitCode = rows.some((r) => r.verdict === 'failed') ? 1 : 0;
 }
 
 main()

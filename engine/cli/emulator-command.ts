@@ -41,6 +41,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'fault-phase': { kind: 'phases', help: 'phases --fault-429/--fault-5xx/--fault-drop apply to (default submit,poll,download)' },
   'drop-after-accept': { kind: 'probability', help: 'probability a submit creates the task, then loses the response' },
   'slow-poll': { kind: 'ms', help: 'delay added to every poll, ms' },
+  'not-found-polls': { kind: 'count', help: 'answer the first N status requests of every task "not found", as a lagging replica does' },
   moderation: { kind: 'probability', help: 'probability the output is moderated (Content Moderated)' },
   'moderation-request': { kind: 'probability', help: 'probability the request is moderated (Request Moderated)' },
   stuck: { kind: 'probability', help: 'probability a task never leaves pending' },
@@ -165,7 +166,7 @@ export function parseEmulatorArgs(argv: string[]): { options: Partial<EmulatorOp
   const faults: FaultConfig = {};
   for (const phase of phases) faults[phase] = { ...gate };
   faults.submit = { ...faults.submit, dropAfterAccept: get('drop-after-accept'), insufficientCredits: get('insufficient-credits') };
-  faults.poll = { ...faults.poll, delayMs: get('slow-poll') };
+  faults.poll = { ...faults.poll, delayMs: get('slow-poll'), notFoundPolls: get('not-found-polls') };
   faults.download = { ...faults.download, expired: get('expire-results'), truncate: get('truncate') };
   faults.outcome = { moderateContent: get('moderation'), moderateRequest: get('moderation-request'), stuck: get('stuck'), fail: get('fail') };
   faults.callback = { missing: get('callback-missing'), duplicate: get('callback-duplicate'), badSignature: get('callback-bad-signature') };

@@ -101,7 +101,7 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
   const started = Date.now();
   const deadline = started + timeoutMs;
   const local = new AbortController();
-  const stop = () => local.abort();
+  const stop = () => local.abort(CANCELLED);
   opts.signal.addEventListener('abort', stop, { once: true });
   const book = opts.latency?.book;
   const schedule = new PollSchedule(settings, opts.submittedAt, opts.pushed !== undefined, book, book?.model(opts.latency!.model));
@@ -197,7 +197,9 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       nextAt = nudged !== undefined ? schedule.afterNudgedPending(now) : schedule.afterPending(now, askedAt);
     }
   } finally {
-    local.abort();
+    // Ends a status request still in flight (settled by a callback); a shared reason, because
+    // abort() without one builds a DOMException with a stack trace for every task.
+    local.abort(SETTLED);
     opts.signal.removeEventListener('abort', stop);
     opts.pushed?.close();
   }
@@ -211,6 +213,9 @@ function notFoundAfterGrace(e: EngineError, provider: string, taskId: string, gr
     { cause: e.cause ?? e },
   );
 }
+
+const SETTLED = Object.freeze(new Error('the task settled'));
+const CANCELLED = Object.freeze(new Error('the run was cancelled'));
 
 interface CheckError {
   __checkError: true;

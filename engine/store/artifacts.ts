@@ -16,6 +16,9 @@ export function sha256(bytes: Buffer | string): string {
 }
 
 export class FileArtifactStore implements ArtifactStore {
+  /** Shard folders known to exist: each is created once per store, not once per image. */
+  private readonly madeDirs = new Set<string>();
+
   constructor(readonly root: string) {}
 
   pathOf(hash: string): string {
@@ -28,16 +31,33 @@ export class FileArtifactStore implements ArtifactStore {
     const path = this.pathOf(hash);
     // Already there and intact: nothing to do. A damaged copy is replaced by these bytes.
     if (await this.has(hash) && (await this.read(hash).then(() => true, () => false))) return hash;
-    await mkdir(join(this.root, hash.slice(0, 2)), { recursive: true });
+    const dir = join(this.root, hash.slice(0, 2));
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
     const tmp = `${path}.${randomUUID()}.tmp`;
     try {
-      await writeFile(tmp, bytes);
+      await this.writeInto(dir, tmp, bytes);
       await rename(tmp, path);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       throw e;
     }
     return hash;
+  }
+
+  /** Writes `tmp` in `dir`; a folder removed since it was made (a prune) is made again, once. */
+  private async writeInto(dir: string, tmp: string, bytes: Buffer): Promise<void> {
+    try {
+      await writeFile(tmp, bytes);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.madeDirs.delete(dir);
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+      await writeFile(tmp, bytes);
+    }
   }
 
   async has(hash: string): Promise<boolean> {
