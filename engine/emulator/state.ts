@@ -313,6 +313,7 @@ export class EmulatorState {
   close(): void {
     this.closing.abort();
     void this.renderer.close();
+    this.callbacks.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
   }
