@@ -119,24 +119,19 @@ const MAX_AGENTS = 64;
  * How long an idle connection is kept. A server closes idle connections on its own schedule (Node
  * after 5 s, announced in Keep-Alive, which the agent honours only when this is set); a request
  * sent on a connection the server is just closing fails with ECONNRESET, which for a submit is
- * ambiguous. So idle connections are dropped early, and submits use them only when fresher still.
+ * ambiguous. So idle connections are dropped early, and a submit (paid) always opens its own: a
+ * busy event loop can run a timer late, and a reset submit must never be a false alarm.
  */
 const IDLE_MS = 4_000;
-const SUBMIT_IDLE_MS = 1_500;
 
 function agentFor(url: URL, phase: HttpPhase): http.Agent {
   const submit = phase === 'submit';
   const key = `${submit ? 'submit ' : ''}${url.protocol}//${url.host}`;
   let agent = agents.get(key);
   if (agent) return agent;
-  const options: http.AgentOptions = {
-    keepAlive: true,
-    keepAliveMsecs: 1_000,
-    maxSockets: 256,
-    maxFreeSockets: 256,
-    scheduling: 'lifo',
-    timeout: submit ? SUBMIT_IDLE_MS : IDLE_MS,
-  };
+  const options: http.AgentOptions = submit
+    ? { keepAlive: false, maxSockets: 256 }
+    : { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo', timeout: IDLE_MS };
   agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
   if (agents.size >= MAX_AGENTS) {
     const [oldest, old] = agents.entries().next().value as [string, http.Agent];

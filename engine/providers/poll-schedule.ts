@@ -6,8 +6,13 @@
  */
 import type { PollSettings } from './poll';
 
-/** Samples kept per model: enough for a stable median and p95, short enough to follow a change. */
-const WINDOW = 32;
+/** Samples kept per model: enough for a stable quantile, short enough to follow a change. */
+const WINDOW = 16;
+/**
+ * The first poll is timed from this quantile of recent latencies: most tasks are done by then
+ * (one status request), the rest get a few short tail polls.
+ */
+const FIRST_POLL_QUANTILE = 0.8;
 /** The first poll comes this fraction after the expected finish. */
 const AFTER_EXPECTED = 0.02;
 /**
@@ -15,7 +20,7 @@ const AFTER_EXPECTED = 0.02;
  * recorded this fraction shorter, so the estimate drifts down until a poll finds the task still
  * pending, which pins the real latency again. (1 + AFTER_EXPECTED) × (1 − PROBE) < 1.
  */
-const PROBE = 0.03;
+const PROBE = 0.1;
 /** Polls after a pending answer, as a fraction of the expected latency... */
 const TAIL = 0.03;
 /** ...but never closer than this. */
@@ -45,9 +50,9 @@ export class ModelLatency {
     this.sorted = undefined;
   }
 
-  /** Median of the recent latencies; undefined before the first completion. */
+  /** When most recent tasks had finished (FIRST_POLL_QUANTILE); undefined before the first completion. */
   expected(): number | undefined {
-    return this.quantile(0.5);
+    return this.quantile(FIRST_POLL_QUANTILE);
   }
 
   p95(): number | undefined {
