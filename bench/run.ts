@@ -5,8 +5,8 @@
  *   the engine's own: the headline run without save-image, the same with save-image and the
  *   ledger as `fluxgraph run` records it, 10,000 calls (makespan and memory against 1,000), the
  *   same with the embedded emulator in this process, and a run without callbacks.
- * - Passthrough nodes (bench/passthrough.ts), CLI start (bench/cli-start.ts) and the editor
- *   (bench/editor-open.ts), each when its file is there.
+ * - Passthrough nodes (bench/passthrough.ts), CLI start (bench/cli-start.ts), the editor
+ *   (bench/editor-open.ts) and team mode (bench/team.ts), each when its file is there.
  *
  * Budget: under 10 minutes on 2 cores; sections that would not fit are skipped and say so.
  */
@@ -171,6 +171,25 @@ async function editorSection(): Promise<void> {
   }
 }
 
+async function teamSection(): Promise<void> {
+  const mod = await sibling('./team.ts');
+  if (!mod || typeof mod.benchTeam !== 'function') return void rows.push(skippedRow('team mode', 'bench/team.ts is not there'));
+  if (elapsed() > BUDGET_MS - 150_000) return void rows.push(skippedRow('team mode', 'not enough time left in the 10-minute budget (run alone: npx tsx bench/team.ts)'));
+  try {
+    log('team mode: bench/team.ts');
+    const r = (await (mod.benchTeam as () => Promise<Record<string, unknown>>)()) as {
+      calls: number; latencyMs: number; capPerAccount: number; accounts: number; workers: number; makespanMs: number; lowerBoundMs: number; ratio: number; peakActive: Record<string, number>; duplicates: number; failures: number;
+    };
+    const what = `${r.calls.toLocaleString('en')} calls, ${r.workers} workers, ${r.accounts} accounts × cap ${r.capPerAccount}, ${r.latencyMs} ms latency`;
+    rows.push(info(`team mode: makespan ÷ lower bound (${what})`, `${r.ratio}`, `${r.makespanMs} / ${r.lowerBoundMs} ms; ${r.failures} failures`));
+    const peaks = Object.values(r.peakActive);
+    rows.push(judged(`team mode: peak active tasks per account (${what})`, peaks.join(', '), `≤ ${r.capPerAccount}`, peaks.every((p) => p <= r.capPerAccount)));
+    rows.push(judged('team mode: requests paid twice', `${r.duplicates}`, '0', r.duplicates === 0));
+  } catch (e) {
+    rows.push(failedRow('team mode', e));
+  }
+}
+
 async function main(): Promise<void> {
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`fluxgraph bench — node ${process.version}, ${cpus().length} cores, load average ${load}`);
@@ -180,6 +199,7 @@ async function main(): Promise<void> {
   await passthroughSection();
   await cliStartSection();
   await editorSection();
+  await teamSection();
   console.log('summary');
   console.log(formatTable(rows));
   console.log(`\ntotal ${(elapsed() / 1000).toFixed(1)} s; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
