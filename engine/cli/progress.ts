@@ -21,6 +21,7 @@ const COLOR: Record<NodeStatus, string> = { queued: '2', running: '36', done: '3
 
 export class TerminalProgress {
   private rows: Row[] = [];
+  private byId = new Map<string, Row>();
   private drawn = 0;
   private timer?: ReturnType<typeof setInterval>;
 
@@ -30,6 +31,7 @@ export class TerminalProgress {
     switch (e.type) {
       case 'runStart':
         this.rows = e.nodes.map((n) => ({ id: n.id, type: n.type, status: 'queued', done: 0, running: 0, failed: 0, cached: 0 }));
+        this.byId = new Map(this.rows.map((r) => [r.id, r]));
         this.timer = setInterval(() => this.draw(), 200);
         this.timer.unref();
         break;
@@ -61,11 +63,12 @@ export class TerminalProgress {
   }
 
   private row(id: string): Row {
-    return this.rows.find((r) => r.id === id) ?? { id, type: '', status: 'queued', done: 0, running: 0, failed: 0, cached: 0 };
+    return this.byId.get(id) ?? { id, type: '', status: 'queued', done: 0, running: 0, failed: 0, cached: 0 };
   }
 
   private draw(): void {
-    const width = Math.max(...this.rows.map((r) => r.id.length), 4);
+    // A fold, not Math.max(...rows): a spread of 100,000 arguments overflows the stack.
+    const width = this.rows.reduce((w, r) => Math.max(w, r.id.length), 4);
     const lines = this.rows.map((r) => {
       const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
       const items = `${r.done} done${r.cached ? ` (${r.cached} cached)` : ''}${r.running ? `, ${r.running} running` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
