@@ -67,7 +67,7 @@ export class TerminalProgress {
   }
 
   private draw(): void {
-    // A fold, not Math.max(...rows): a spread of 100,000 arguments overflows the stack.
+    // A fold, not Math.max(...rows): a spread of some 200,000 arguments overflows the stack.
     const width = this.rows.reduce((w, r) => Math.max(w, r.id.length), 4);
     const lines = this.rows.map((r) => {
       const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
