@@ -148,6 +148,28 @@ describe('ledger and cache', () => {
 });
 
 describe('ledger across runs', () => {
+  it('a run that waits on a task another run has in flight shows it as shared at $0; the payer counts it', async () => {
+    const dir = tempDir();
+    const ledger = Ledger.open(join(dir, 'ledger.sqlite'));
+    const store = new FileArtifactStore(join(dir, 'store'));
+    const provider = fakeProvider({ latencyMs: 400 });
+    const doc = pipeline({ seed: 77 });
+    const runOne = (runId: string) => {
+      ledger.startRun({ runId, pipeline: doc, options: {} });
+      return runPipeline(doc, { registry, providers: providerSet(provider), store, baseDir: dir, outDir: join(dir, runId), runId, tasks: ledger.hooks(runId) });
+    };
+    const a = runOne('a');
+    // Start b once both of a's drafts are submitted and not yet done.
+    while ((await ledger.tasksOf('a')).filter((t) => t.state === 'submitted').length < 2) await new Promise((r) => setTimeout(r, 5));
+    const [sa, sb] = await Promise.all([a, runOne('b')]);
+    expect([sa.status, sb.status]).toEqual(['done', 'done']);
+    expect(provider.log.submits).toHaveLength(4);
+    expect(sa.nodes.drafts.costUsd).toBeCloseTo(2 * 0.05, 6);
+    expect(sb.nodes.drafts.costUsd).toBe(0);
+    expect(sa.costUsd + sb.costUsd).toBeCloseTo(2 * 0.05 + 2 * 0.07, 6);
+    ledger.close();
+  });
+
   it('two runs sharing a ledger pay once for the same seeded request', async () => {
     const dir = tempDir();
     const ledger = Ledger.open(join(dir, 'ledger.sqlite'));
