@@ -46,6 +46,11 @@ const MAX_REDELIVERIES = 5;
 export class CallQueues {
   private readonly byAccount = new Map<string, AccountQueue>();
   private readonly inflight = new Map<string, Promise<CallJobResult>>();
+  /**
+   * Calls waiting for their job, by queue and job id. One listener per queue serves them all
+   * (BullMQ's job.waitUntilFinished adds two per job, and rejects unhandled when its queue closes).
+   */
+  private readonly waiters = new Map<string, { resolve(v: CallJobResult): void; reject(e: Error): void }>();
   private closed = false;
   private refreshedAt = 0;
 
@@ -90,8 +95,9 @@ export class CallQueues {
       const events = new QueueEvents(name, { connection });
       await events.waitUntilReady();
       const queue = new Queue<CallJobData, CallJobResult>(name, { connection });
-      // Thousands of calls wait on one queue at once; each adds a listener while it does.
-      events.setMaxListeners(0);
+      events.on('completed', ({ jobId, returnvalue }) => this.settle(name, jobId, { value: returnvalue as unknown as CallJobResult }));
+      events.on('failed', ({ jobId, failedReason }) => this.settle(name, jobId, { reason: failedReason }));
+      // Thousands of calls add jobs to one queue at once; each add listens for the queue closing.
       queue.setMaxListeners(0);
       this.byAccount.set(id, { provider, account, cap, queue, events, mine: 0, live: true });
     }
@@ -135,7 +141,7 @@ export class CallQueues {
         throw e;
       }
       try {
-        return (await job.waitUntilFinished(target.events)) as CallJobResult;
+        return await this.waitFor(target, String(job.id), signal);
       } catch (e) {
         const reason = (e as Error).message;
         const failure = decodeFailure(reason);
@@ -148,6 +154,40 @@ export class CallQueues {
         target.mine--;
       }
     }
+  }
+
+  private settle(queueName: string, jobId: string, outcome: { value?: CallJobResult; reason?: string }): void {
+    const key = `${queueName}\n${jobId}`;
+    const w = this.waiters.get(key);
+    if (!w) return;
+    this.waiters.delete(key);
+    if (outcome.reason !== undefined) w.reject(new Error(outcome.reason));
+    else w.resolve(outcome.value!);
+  }
+
+  /** The job's result, from its queue's events, or from its state when it finished before we listened. */
+  private waitFor(a: AccountQueue, jobId: string, signal?: AbortSignal): Promise<CallJobResult> {
+    const name = a.queue.name;
+    const key = `${name}\n${jobId}`;
+    return new Promise<CallJobResult>((resolve, reject) => {
+      const onAbort = () => {
+        // The job goes on in the queue (a submit on the wire is recorded); this run stops waiting.
+        this.waiters.delete(key);
+        reject(new EngineError('aborted', 'the run was cancelled'));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.set(key, {
+        resolve: (v) => (signal?.removeEventListener('abort', onAbort), resolve(v)),
+        reject: (e) => (signal?.removeEventListener('abort', onAbort), reject(e)),
+      });
+      void (async () => {
+        const job = await a.queue.getJob(jobId);
+        const state = job ? await job.getState() : 'unknown';
+        if (state === 'completed') this.settle(name, jobId, { value: job!.returnvalue });
+        else if (state === 'failed') this.settle(name, jobId, { reason: job!.failedReason });
+      })().catch(() => undefined);
+    });
   }
 
   /** The account with the most room, waiting while every account has 2 × cap waiting already. */
@@ -187,6 +227,8 @@ export class CallQueues {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.waiters.values()) w.reject(new Error(JSON.stringify({ fluxgraph: 1, code: 'aborted', message: 'the queue connection was closed', details: {} })));
+    this.waiters.clear();
     await Promise.all([...this.byAccount.values()].map(async (a) => {
       await a.events.close();
       await a.queue.close();
