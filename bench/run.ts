@@ -190,6 +190,26 @@ async function teamSection(): Promise<void> {
   }
 }
 
+/** Batches (bench/batch.ts): 10,000 rows against 1,000, each batch in a fresh process. */
+async function batchSection(): Promise<void> {
+  const mod = await sibling('./batch.ts');
+  if (!mod || typeof mod.benchBatch !== 'function') return void rows.push(skippedRow('batch rows', 'bench/batch.ts is not there'));
+  if (elapsed() > BUDGET_MS - 100_000) return void rows.push(skippedRow('batch rows', 'not enough time left in the 10-minute budget (run alone: npx tsx bench/batch.ts)'));
+  try {
+    log('batch rows: bench/batch.ts');
+    const b = (await (mod.benchBatch as (o: { log: typeof log }) => Promise<unknown>)({ log })) as {
+      rssRatio: number; makespanRatio: number;
+      small: { peakRssMB: number }; large: { peakRssMB: number; makespanMs: number; lowerBoundMs: number; firstSubmitMs: number };
+    };
+    rows.push(judged('batch: peak RSS, 10,000 ÷ 1,000 rows', `${b.rssRatio}`, '≤ 1.2', b.rssRatio <= 1.2, `${b.small.peakRssMB} → ${b.large.peakRssMB} MB`));
+    rows.push(
+      judged('batch: makespan ÷ lower bound, 10,000 rows', `${b.makespanRatio}`, '≤ 1.05', b.makespanRatio <= 1.05, `${b.large.makespanMs} / ${b.large.lowerBoundMs} ms, first submit after ${b.large.firstSubmitMs} ms`),
+    );
+  } catch (e) {
+    rows.push(failedRow('batch rows', e));
+  }
+}
+
 async function main(): Promise<void> {
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`fluxgraph bench — node ${process.version}, ${cpus().length} cores, load average ${load}`);
@@ -200,6 +220,7 @@ async function main(): Promise<void> {
   await cliStartSection();
   await editorSection();
   await teamSection();
+  await batchSection();
   console.log('summary');
   console.log(formatTable(rows));
   console.log(`\ntotal ${(elapsed() / 1000).toFixed(1)} s; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

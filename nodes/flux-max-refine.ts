@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
 import type { ImageRequest } from '../engine/core/provider';
 import { referencesOf, requestFieldsOf } from './request-fields';
-import { checkPixels, outputFormatParam, providerParam, safetyToleranceParam, seedParam, sideParam, snapSize } from './shared-params';
+import { checkPixels, combineParam, outputFormatParam, PROMPT_PORT, referencesPort, providerParam, safetyToleranceParam, seedParam, sideParam, snapSize } from './shared-params';
 
 const params = z
   .strictObject({
@@ -12,6 +12,7 @@ const params = z
     safetyTolerance: safetyToleranceParam,
     outputFormat: outputFormatParam,
     provider: providerParam,
+    combine: combineParam,
   })
   .superRefine(checkPixels);
 
@@ -23,14 +24,15 @@ export const fluxMaxRefine = defineNode({
   version: 1,
   category: 'generate',
   inputs: {
-    images: { kind: 'image', required: true, multiple: true, description: 'Each image is refined separately' },
-    prompt: { kind: 'text', required: true },
-    references: { kind: 'image', multiple: true, max: 7, description: 'Extra references (the input image is the first)' },
+    images: { kind: 'image', required: true, multiple: true, description: 'Each image is refined separately (in a batch, with the prompt of its own row)' },
+    prompt: { kind: 'text', required: true, description: PROMPT_PORT },
+    references: { kind: 'image', multiple: true, max: 7, description: `Extra references (the input image is the first). ${referencesPort(7)}` },
   },
   outputs: { images: { kind: 'image', list: true } },
   params,
   eachItemOf: 'images',
   usesProvider: true,
+  combine: (p) => p.combine,
   providerRequest: (p, explicit) => ({
     model: 'max',
     ...(p.provider ? { provider: p.provider } : {}),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
 import type { ImageRequest } from '../engine/core/provider';
 import { referencesOf, requestFieldsOf } from './request-fields';
-import { checkPixels, outputFormatParam, providerParam, safetyToleranceParam, seedParam, sideParam } from './shared-params';
+import { checkPixels, combineParam, outputFormatParam, PROMPT_PORT, referencesPort, providerParam, safetyToleranceParam, seedParam, sideParam } from './shared-params';
 
 const params = z
   .strictObject({
@@ -13,6 +13,7 @@ const params = z
     safetyTolerance: safetyToleranceParam,
     outputFormat: outputFormatParam,
     provider: providerParam,
+    combine: combineParam,
   })
   .superRefine(checkPixels);
 
@@ -24,12 +25,13 @@ export const fluxProGenerate = defineNode({
   version: 1,
   category: 'generate',
   inputs: {
-    prompt: { kind: 'text', required: true },
-    references: { kind: 'image', multiple: true, max: 8, description: 'Up to 8 reference images' },
+    prompt: { kind: 'text', required: true, description: PROMPT_PORT },
+    references: { kind: 'image', multiple: true, max: 8, description: referencesPort(8) },
   },
   outputs: { images: { kind: 'image', list: true } },
   params,
   usesProvider: true,
+  combine: (p) => p.combine,
   fanOut: (p) => p.count,
   providerRequest: (p, explicit) => ({
     model: 'pro',

@@ -7,14 +7,18 @@ import { EngineError } from '../engine/core/errors';
 import type { ImageAsset } from '../engine/core/ports';
 import { createExclusive, isFullDisk } from '../engine/store/exclusive-file';
 import { embedProvenanceJson, serializeProvenance } from '../engine/store/provenance';
+import type { RowTag } from '../engine/core/rows';
 
-const PLACEHOLDERS = ['run', 'node', 'index', 'seed', 'source'] as const;
+const PLACEHOLDERS = ['run', 'node', 'index', 'seed', 'source', 'row'] as const;
 const EXT: Record<ImageAsset['mime'], string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp' };
+const FIELD = /^field:([^{}]+)$/;
 
 /** Problems with a file-name template, or undefined when it is fine. */
 export function templateProblem(template: string): string | undefined {
   for (const m of template.matchAll(/\{([^}]*)\}/g)) {
-    if (!(PLACEHOLDERS as readonly string[]).includes(m[1])) return `unknown placeholder {${m[1]}} (allowed: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`;
+    if (!(PLACEHOLDERS as readonly string[]).includes(m[1]) && !FIELD.test(m[1])) {
+      return `unknown placeholder {${m[1]}} (allowed: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}, {field:NAME})`;
+    }
   }
   if (isAbsolute(template) || /^[A-Za-z]:/.test(template)) return 'must be a path inside the output folder, not an absolute path';
   if (template.split(/[\\/]/).some((part) => part === '..')) return 'must not contain ".." (no path may escape the output folder)';
@@ -22,8 +26,29 @@ export function templateProblem(template: string): string | undefined {
   return undefined;
 }
 
-function fill(template: string, values: Record<(typeof PLACEHOLDERS)[number], string>): string {
-  return template.replace(/\{([a-z]+)\}/g, (_, name: keyof typeof values) => values[name].replace(/[^A-Za-z0-9_.-]/g, '_'));
+/** `{field:NAME}` names a template uses (checked against the batch's columns in the pre-flight). */
+export function templateFields(template: string): string[] {
+  return [...template.matchAll(/\{field:([^{}]+)\}/g)].map((m) => m[1]);
+}
+
+/** A value made safe as part of a file name: no separators, no leading dots, not too long. */
+function sanitise(value: string): string {
+  const safe = value.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^\.+/, '_').slice(0, 80);
+  return safe || '_';
+}
+
+/**
+ * The file name for one image. In a batch, a template without {row} writes under `row-{row}/`
+ * (after a leading `{run}/`), so rows never overwrite each other.
+ */
+export function fileName(template: string, values: Record<(typeof PLACEHOLDERS)[number], string>, row?: RowTag): string {
+  let t = template;
+  if (row && !t.includes('{row}')) t = t.startsWith('{run}/') ? `{run}/row-{row}/${t.slice('{run}/'.length)}` : `row-{row}/${t}`;
+  return t.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    const field = FIELD.exec(name);
+    if (field) return sanitise(row?.fields[field[1]] ?? '');
+    return sanitise(values[name as keyof typeof values]);
+  });
 }
 
 /** sha-256 of the file at `path`, or undefined when there is none. */
@@ -92,15 +117,16 @@ export function reproducibleDocument(document: unknown, seeds: Record<string, nu
 export const saveImage = defineNode({
   type: 'save-image',
   title: 'Save image',
-  description: 'Writes each image into the output folder (file-name template with {run}, {node}, {index}, {seed}, {source}) with a JSON sidecar.',
+  description: 'Writes each image into the output folder (file-name template with {run}, {node}, {index}, {seed}, {source}, and in a batch {row} and {field:NAME}) with a JSON sidecar.',
   version: 1,
   category: 'output',
   inputs: { images: { kind: 'image', required: true, multiple: true } },
   outputs: {},
   params: z.strictObject({
-    template: z.string().min(1).default('{run}/{node}-{index}').describe('File name inside the output folder, without extension; {source} is the id of the node that made the image'),
+    template: z.string().min(1).default('{run}/{node}-{index}').describe('File name inside the output folder, without extension; {source} is the id of the node that made the image; in a batch {row} is the row (from 1) and {field:NAME} its column NAME, and a template without {row} writes under row-{row}/'),
   }),
   eachItemOf: 'images',
+  rowFields: (params) => templateFields(params.template),
   check(params) {
     const problem = templateProblem(params.template);
     return problem ? [{ code: 'invalid_param', param: 'template', message: `param "template" ${problem}` }] : [];
@@ -109,13 +135,18 @@ export const saveImage = defineNode({
     const image = inputs.images[0];
     const problem = templateProblem(params.template);
     if (problem) throw new EngineError('invalid_param', `param "template" ${problem}`, { param: 'template' });
-    const name = fill(params.template, {
-      run: ctx.runId,
-      node: ctx.nodeId,
-      index: String(ctx.inputItem ?? 0),
-      seed: image.meta?.seed !== undefined ? String(image.meta.seed) : 'noseed',
-      source: image.meta?.nodeId ?? 'input',
-    });
+    const name = fileName(
+      params.template,
+      {
+        run: ctx.runId,
+        node: ctx.nodeId,
+        index: String(ctx.inputItem ?? 0),
+        seed: image.meta?.seed !== undefined ? String(image.meta.seed) : 'noseed',
+        source: image.meta?.nodeId ?? 'input',
+        row: String(ctx.row?.n ?? 0),
+      },
+      ctx.row,
+    );
     const outDir = resolve(ctx.outDir);
     const ext = EXT[image.mime];
     const first = resolve(outDir, name + ext);
@@ -148,6 +179,8 @@ export const saveImage = defineNode({
           nodeType: source?.type ?? null,
           params: source?.params ?? null,
           item,
+          /** The batch row that made this image (numbered from 1), with its fields. */
+          row: ctx.row ? { n: ctx.row.n, fields: ctx.row.fields } : null,
           file: relative(outDir, path),
           image: { sha256: image.hash, mime: image.mime, width: image.width, height: image.height },
           /** The written file differs from the generated image by its embedded provenance. */

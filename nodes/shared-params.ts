@@ -45,3 +45,13 @@ export function snapSize(width: number, height: number): { width: number; height
   const snap = (v: number) => Math.min(4096, Math.max(64, Math.floor(v / 16) * 16));
   return { width: snap(w), height: snap(h) };
 }
+
+export const combineParam = z
+  .enum(['zip', 'product'])
+  .default('zip')
+  .describe('When two batch lists meet (prompts and images): zip pairs row 1 with row 1, 2 with 2 (the lists must be as long); product makes every pair. Default: zip');
+
+/** Port descriptions that state when a batch list iterates and when edges aggregate. */
+export const PROMPT_PORT = 'One text; from a prompt list, the node runs once per prompt (row)';
+export const referencesPort = (max: number) =>
+  `Up to ${max} reference images, all sent in one call; an image folder as the only edge iterates instead: one call per image (row)`;

@@ -39,7 +39,8 @@ interface Rule {
 
 const RULES: Rule[] = [
   { dir: 'engine/core', mayImport: [], packages: ['zod', 'p-queue', 'jsonc-parser'] },
-  { dir: 'nodes', mayImport: ['engine/core', 'engine/store/provenance', 'engine/store/exclusive-file'], packages: ['zod', 'sharp'] },
+  { dir: 'nodes', mayImport: ['engine/core', 'engine/store/provenance', 'engine/store/exclusive-file', 'engine/batch'], packages: ['zod', 'sharp'] },
+  { dir: 'engine/batch', mayImport: ['engine/core'], packages: ['csv-parse', 'tinyglobby'] },
   { dir: 'engine/providers', mayImport: ['engine/core'], packages: ['zod'] },
   { dir: 'engine/emulator', mayImport: ['engine/core'], packages: ['zod', 'sharp'] },
   { dir: 'editor', mayImport: ['engine/core'], packages: ['react', 'react-dom', '@xyflow/react', 'zustand', '@dagrejs/dagre', 'zod', 'jsonc-parser'] },

@@ -49,4 +49,19 @@ describe('examples', () => {
     expect(sidecar).toMatchObject({ node: 'edit', model: 'flex', seed: 42, image: { width: 768, height: 768 } });
     expect(sidecar.sourceImages).toEqual([sha256(readFileSync(join(EXAMPLES, 'assets/still-life.png')))]);
   });
+
+  it('batch-products.json: each of the 12 CSV rows is drafted twice, its first draft refined with its own prompt, named by row and SKU', async () => {
+    const { summary, out } = await runExample('batch-products.json');
+    expect(summary.status).toBe('done');
+    const finals = readdirSync(join(out, 'final')).filter((f) => f.endsWith('.jpg')).sort((a, b) => parseInt(a) - parseInt(b));
+    expect(finals).toHaveLength(12);
+    expect(finals.slice(0, 3)).toEqual(['1-MUG-01-0.jpg', '2-MUG-02-0.jpg', '3-LMP-01-0.jpg']);
+    expect(readdirSync(join(out, 'drafts')).filter((f) => f.endsWith('.jpg'))).toHaveLength(24);
+    const final4 = JSON.parse(readFileSync(join(out, 'final', '4-LMP-02-0.json'), 'utf8'));
+    expect(final4).toMatchObject({ node: 'refine', model: 'max', seed: 7, row: { n: 4, fields: { sku: 'LMP-02', product: 'pendant lamp, cone shade' } } });
+    expect(final4.prompt).toBe('pendant lamp, cone shade in spun aluminium, product photo, Scandinavian kitchen');
+    const draft4 = JSON.parse(readFileSync(join(out, 'drafts', '4-LMP-02-0.json'), 'utf8'));
+    expect(draft4).toMatchObject({ seed: 1000, prompt: final4.prompt });
+    expect(final4.sourceImages).toEqual([draft4.image.sha256]);
+  });
 });

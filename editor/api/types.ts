@@ -156,6 +156,8 @@ export interface EstimateResponse {
   /** Only nodes that call a provider. */
   nodes: NodeEstimate[];
   warnings: string[];
+  /** A batch: the rows it runs for, and each list node's row count and first entries. */
+  batch?: { rows: number; sources: Record<string, { count: number; preview: string[] }> };
 }
 
 /** POST /api/provenance (the image's bytes): the record a saved image carries. */
@@ -178,6 +180,8 @@ export interface StartRunResponse {
 export interface RunImage {
   nodeId: string;
   item: number;
+  /** The batch row (from 1) the image was made for. */
+  row?: number;
   hash: string;
   width: number;
   height: number;

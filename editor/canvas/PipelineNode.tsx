@@ -20,6 +20,7 @@ import { useNodeRun, useRunStore } from '../state/run-store';
 import { isOutsideRun, type NodeImage, type NodeRunState } from '../state/run-state';
 import { useUi } from '../state/ui-store';
 import { categoryColors, portColor, statusColors, statusLabels } from '../theme';
+import { ListPreview } from './ListPreview';
 
 /** Below this zoom a node drops its details, so a big graph pans smoothly. */
 const DETAIL_ZOOM = 0.45;
@@ -241,6 +242,7 @@ function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       {!zoomedOut && descriptor ? <ParamSummary descriptor={descriptor} params={data.params} /> : null}
       {!zoomedOut && run ? <RunDetails nodeId={id} run={run} paramText={data.params.text} /> : null}
       {!zoomedOut && descriptor?.usesProvider ? <EstimateLine nodeId={id} /> : null}
+      {!zoomedOut && descriptor?.outputs.some((o) => o.iterates) ? <ListPreview nodeId={id} /> : null}
       {!zoomedOut && issues.length > 0 ? (
         <ul className="fg-node-issues">
           {issues.slice(0, 3).map((i, n) => (

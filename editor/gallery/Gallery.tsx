@@ -12,6 +12,7 @@ import { useRunStore } from '../state/run-store';
 import { isRunActive } from '../state/run-state';
 import { useUi } from '../state/ui-store';
 import { statusColors } from '../theme';
+import { byRow, rowGroups } from './row-groups';
 
 function usePickFor(nodeId: string | undefined) {
   const pickId = useEditor((s) => (nodeId ? pickTargets(s.nodes, s.edges).get(nodeId) : undefined));
@@ -194,13 +195,14 @@ export function Gallery() {
       .map((g) => ({
         nodeId: g.nodeId,
         item: g.item,
+        ...(g.row !== undefined ? { row: g.row } : {}),
         hash: g.image.hash,
         width: g.image.width,
         height: g.image.height,
         ...(g.cached ? { cached: true } : {}),
         ...(outside?.[g.nodeId]?.outside ? { earlier: true } : {}),
       }))
-      .sort((a, b) => rank(a.nodeId) - rank(b.nodeId) || a.item - b.item);
+      .sort((a, b) => byRow(a, b) || rank(a.nodeId) - rank(b.nodeId) || a.item - b.item);
   }, [gallery, outside]);
   const images = historyRunId && historyImages ? historyImages : liveImages;
   // Nothing to show: the gallery is just its tab bar, and the canvas gets the room.
@@ -234,9 +236,16 @@ export function Gallery() {
       {collapsed || empty ? null : tab === 'images' ? (
         images.length > 0 ? (
           <div className="fg-tiles" data-testid="gallery-images">
-            {images.map((img, i) => (
-              <GalleryTile key={`${img.nodeId}/${img.item}/${img.hash}`} image={img} images={images} index={i} />
-            ))}
+            {rowGroups(images).map(({ row, start, end }) =>
+              [
+                row !== undefined ? (
+                  <div key={`row-${row}`} className="fg-row-head" data-testid="gallery-row">
+                    row {row}
+                  </div>
+                ) : null,
+                ...images.slice(start, end).map((img, k) => <GalleryTile key={`${img.nodeId}/${img.item}/${img.hash}`} image={img} images={images} index={start + k} />),
+              ],
+            )}
           </div>
         ) : (
           <p className="fg-muted fg-gallery-empty">Waiting for the first image…</p>

@@ -55,12 +55,14 @@ export function formatUsd(usd: number, estimated = false): string {
 }
 
 /** "≈ $0.400 · 6 calls (4 cached)": the toolbar's summary of an estimate. */
-export function estimateText(e: Pick<EstimateResponse, 'totalUsd' | 'calls' | 'cached' | 'unpriced'>): string {
+export function estimateText(e: Pick<EstimateResponse, 'totalUsd' | 'calls' | 'cached' | 'unpriced' | 'batch'>): string {
   const items = e.calls + e.cached;
   if (items === 0) return 'no provider calls';
   const cached = e.cached === 0 ? '' : e.calls === 0 ? ' (all cached)' : ` (${e.cached} cached)`;
   const unpriced = e.unpriced ? ` + ${e.unpriced} unpriced` : '';
-  return `≈ ${formatUsd(e.totalUsd)}${unpriced} · ${items} call${items === 1 ? '' : 's'}${cached}`;
+  // A batch's total is for every row: say how many.
+  const rows = e.batch ? ` · batch of ${e.batch.rows} row${e.batch.rows === 1 ? '' : 's'}` : '';
+  return `≈ ${formatUsd(e.totalUsd)}${unpriced} · ${items} call${items === 1 ? '' : 's'}${cached}${rows}`;
 }
 
 /** "≈ $0.200 · 4 calls" / "$0 · 4 cached": a node's line. */

@@ -9,6 +9,8 @@ import type { ImageAsset } from '../../engine/core/ports';
 export interface NodeImage {
   nodeId: string;
   item: number;
+  /** The batch row (from 1) the image was made for. */
+  row?: number;
   image: ImageAsset;
   /** Served from the store (cache or resume): not paid for in this run. */
   cached?: boolean;
@@ -137,7 +139,9 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
       const made = value.kind === 'image' && (value.image.meta?.nodeId === undefined || value.image.meta.nodeId === event.nodeId);
       const cached = event.cached === true && made;
       const image: NodeImage | undefined =
-        value.kind === 'image' ? { nodeId: event.nodeId, item: event.item, image: value.image, ...(event.cached ? { cached: true } : {}) } : undefined;
+        value.kind === 'image'
+          ? { nodeId: event.nodeId, item: event.item, ...(event.row ? { row: event.row.n } : {}), image: value.image, ...(event.cached ? { cached: true } : {}) }
+          : undefined;
       const next = patchNode(state, event.nodeId, (n) => ({
         ...n,
         itemsDone: Math.max(n.itemsDone, n.images.length + n.texts.length + 1),

@@ -35,6 +35,8 @@ export function priceRun(pipeline: Pipeline, pre: Preflight, cli: CliHost, host:
     ...(pre.provider ? { provider: pre.provider } : {}),
     ...(pre.only ? { only: pre.only } : {}),
     checked: pre.checked,
+    ...(pre.inputs ? { inputs: pre.inputs } : {}),
+    ...(pre.batch ? { batch: pre.batch } : {}),
   });
 }
 

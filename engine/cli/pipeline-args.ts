@@ -19,13 +19,16 @@ const options = {
   budget: { type: 'string' },
   'resubmit-ambiguous': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
+  inputs: { type: 'string' },
+  rows: { type: 'string' },
+  'retry-failed': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const RUN_ONLY = {
   run: [],
-  validate: ['out', 'concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes'],
-  estimate: ['out', 'concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes'],
+  validate: ['out', 'concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
+  estimate: ['out', 'concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
 } as const;
 
 function parse(argv: string[]) {

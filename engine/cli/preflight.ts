@@ -7,12 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { EngineError } from '../core/errors';
 import type { Pipeline } from '../core/pipeline-schema';
-import { parsePipeline, validatePipeline, type ValidationResult } from '../core/validate';
+import { parsePipeline, validatePipeline, type ValidationIssue, type ValidationResult } from '../core/validate';
 import { onlyUpTo } from '../core/run-pipeline';
 import { createReferenceDelivery } from '../refs/host';
 import { checkReferenceDelivery } from '../refs/plan';
 import { checkPromptLengths } from '../host/prompt-length';
 import type { StoredRunOptions } from '../store/ledger';
+import { checkBatch, type BatchCheck } from '../core/batch-check';
+import { loadInputs, type BatchInputs } from './batch-inputs';
 import { applySets } from './args';
 import { withProviders, type CliHost, type ProviderHost } from './cli-host';
 import { EXIT, fail } from './exit';
@@ -37,6 +39,10 @@ export interface Preflight extends LoadedPipeline {
   provider?: string;
   baseDir: string;
   only?: string[];
+  /** `--inputs` rows, when the run binds rows to variables. */
+  inputs?: BatchInputs;
+  /** The batch pre-flight (row sources scanned, zip lengths, fields); rows per node for the estimate. */
+  batch?: BatchCheck;
 }
 
 async function readPipelineText(file: string, shown: string): Promise<string> {
@@ -86,10 +92,14 @@ export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<Lo
   return { doc, variables, file, shown, stored: {} };
 }
 
-/** Checks the loaded pipeline against the providers: flags first, then the whole document. */
-export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline): Preflight | number {
+/**
+ * Checks the loaded pipeline against the providers: flags first, then the whole document. With
+ * `--inputs`, the rows' columns count as variables (each row fills them).
+ */
+export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline, columns: readonly string[] = []): Preflight | number {
   const { values } = args;
-  const { doc, stored, file, variables } = loaded;
+  const { doc, stored, file } = loaded;
+  const variables = { ...Object.fromEntries(columns.map((c) => [c, ''])), ...loaded.variables };
   const provider = values.provider ?? stored.provider;
   if (provider && !host.providers.get(provider)) return fail(`--provider ${provider}: unknown provider (known: ${host.providers.ids().join(', ')})`);
   const baseDir = stored.baseDir ?? (file ? dirname(file) : process.cwd());
@@ -116,10 +126,37 @@ export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHo
 export async function preflight(args: PipelineArgs, cli: CliHost, use: (pre: Preflight, host: ProviderHost) => Promise<number>): Promise<number> {
   const loaded = await loadPipeline(args, cli);
   if (typeof loaded === 'number') return loaded;
+  const inputs = await loadInputs(args, loaded);
+  if (typeof inputs === 'number') return inputs;
   return withProviders(cli, args, async (host) => {
-    const pre = checkPipeline(args, cli, host, loaded);
-    return typeof pre === 'number' ? pre : use(pre, host);
+    const pre = checkPipeline(args, cli, host, loaded, inputs?.columns);
+    if (typeof pre === 'number') return pre;
+    if (inputs) pre.inputs = inputs;
+    await checkRows(pre, cli);
+    return use(pre, host);
   });
+}
+
+/**
+ * The batch part of the pre-flight: malformed `--inputs` rows always, the row sources once the
+ * document is known to be valid. Its issues come first: a broken rows file explains the rest.
+ */
+async function checkRows(pre: Preflight, cli: CliHost): Promise<void> {
+  const { inputs } = pre;
+  let batchIssues: ValidationIssue[] = [];
+  if (pre.checked.ok) {
+    const batch = await checkBatch(pre.checked.pipeline!, {
+      registry: cli.registry,
+      baseDir: pre.baseDir,
+      variables: pre.variables,
+      ...(inputs ? { inputs: { count: inputs.count, columns: inputs.columns } } : {}),
+    });
+    pre.batch = batch;
+    batchIssues = batch.issues;
+  }
+  const issues = [...(inputs?.issues ?? []), ...batchIssues];
+  if (!issues.length) return;
+  pre.checked = { ...pre.checked, ok: pre.checked.ok && !issues.some((i) => i.severity === 'error'), issues: [...issues, ...pre.checked.issues] };
 }
 
 /** For `run` and `estimate`: the validated pipeline, or the issues printed and exit 2. */

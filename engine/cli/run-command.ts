@@ -18,6 +18,9 @@ import { createReferenceDelivery } from '../refs/host';
 import { applyMoney } from '../core/run/summarise';
 import { formatUsd, toMicros } from '../core/money';
 import { confirmResubmit, formatAmbiguous } from './ambiguous';
+import { isBatch } from '../core/batch-plan';
+import { ResultsManifest } from '../host/results-manifest';
+import { join } from 'node:path';
 
 export async function commandRun(argv: string[]): Promise<number> {
   const args = parsePipelineArgs('run', argv);
@@ -33,6 +36,18 @@ export async function commandRun(argv: string[]): Promise<number> {
       const noCache = values['no-cache'] === true;
       const runId = resumeId ?? newRunId();
       const seedsFrom = resumeId ? undefined : seedsOfEarlierRun(cli, pre, pipeline, runId);
+      const batch = pre.batch !== undefined && isBatch(pre.batch.plan);
+      const retryFailed = values['retry-failed'] === true;
+      if (retryFailed && !resumeId) return fail('--retry-failed sends the failed rows of a run again: use it with --resume <run id>');
+      if (retryFailed) {
+        const failed = ledger.failedTasksOf(resumeId!);
+        const usd = failed.reduce((sum, t) => {
+          const r = t.request as { model: 'flex' | 'max' | 'pro'; width?: number; height?: number; referenceHashes?: string[] };
+          const size = { width: r.width ?? 1024, height: r.height ?? 1024 };
+          return sum + (priceOf(t.provider, { ...r, references: (r.referenceHashes ?? []).map(() => ({ asset: size })) }) ?? 0);
+        }, 0);
+        process.stderr.write(`Retrying ${failed.length} failed provider call${failed.length === 1 ? '' : 's'} of run ${resumeId}: about $${usd.toFixed(4)}\n`);
+      }
 
       let budgetUsd: number | undefined;
       if (values.budget !== undefined) {
@@ -56,13 +71,32 @@ export async function commandRun(argv: string[]): Promise<number> {
       const resubmit = resumeId && values['resubmit-ambiguous'] ? await confirmResubmit(ledger, resumeId, values.yes === true, budgetUsd) : false;
       if (typeof resubmit === 'number') return resubmit;
       // Tasks of the embedded emulator die with the process that started it: remaking them is free.
-      const hooks = ledger.hooks(runId, { cache: !noCache, reattach: !host.embedded, ...(seedsFrom ? { seedsFrom } : {}), ...(resubmit ? { resubmitAmbiguous: true } : {}) });
+      // A resumed batch leaves its failed rows failed, unless --retry-failed says otherwise.
+      const keepFailed = Boolean(resumeId && (stored.batch ?? batch) && !retryFailed);
+      const hooks = ledger.hooks(runId, {
+        cache: !noCache,
+        reattach: !host.embedded,
+        ...(seedsFrom ? { seedsFrom } : {}),
+        ...(resubmit ? { resubmitAmbiguous: true } : {}),
+        ...(keepFailed ? { keepFailed } : {}),
+      });
+      const { inputs } = pre;
       ledger.startRun({
         runId,
         pipeline: doc,
         ...(file ? { pipelinePath: file } : {}),
-        options: { variables, ...(provider ? { provider } : {}), concurrency, outDir, baseDir, ...(only ? { only } : {}) },
+        options: {
+          variables,
+          ...(provider ? { provider } : {}),
+          concurrency,
+          outDir,
+          baseDir,
+          ...(only ? { only } : {}),
+          ...(inputs ? { inputs: inputs.path, ...(inputs.range ? { rows: inputs.range } : {}) } : {}),
+          ...(batch ? { batch } : {}),
+        },
       });
+      const manifest = batch ? new ResultsManifest(join(outDir, runId, 'results.csv'), [...pre.batch!.sources.values()].flatMap((src) => src.columns), host.redact) : undefined;
 
       const { redact } = host;
       const json = values.json === true || !process.stdout.isTTY;
@@ -106,21 +140,31 @@ export async function commandRun(argv: string[]): Promise<number> {
           ...(budgetUsd !== undefined ? { budgetUsd } : {}),
           ...(only ? { only } : {}),
           checked: pre.checked,
-          onEvent: (e) => (json ? process.stdout.write(redact(JSON.stringify(e)) + '\n') : terminal!.onEvent(e)),
+          ...(inputs ? { inputs } : {}),
+          onEvent: (e) => {
+            manifest?.onEvent(e);
+            if (json) process.stdout.write(redact(JSON.stringify(e)) + '\n');
+            else terminal!.onEvent(e);
+          },
         });
+        await manifest?.close();
         applyMoney(summary, ledger.finishRun({ ...summary, status: pipeClosed ? 'interrupted' : summary.status }));
         finished = true;
         if (pipeClosed) return EXIT.interrupted;
         const ambiguous = ledger.ambiguousOf(runId);
         if (!json) process.stdout.write(redact(formatSummary(summary, outDir) + formatAmbiguous(runId, ambiguous)) + '\n');
         else if (ambiguous.length) process.stderr.write(formatAmbiguous(runId, ambiguous).trimStart() + '\n');
+        if (!json && manifest) process.stdout.write(`Results: ${manifest.path}\n`);
         if (summary.status === 'cancelled') return EXIT.interrupted;
         return summary.status === 'done' && ambiguous.length === 0 ? EXIT.ok : EXIT.failed;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         process.stdout.off('error', onPipe);
-        if (!finished) ledger.markRun(runId, 'interrupted');
+        if (!finished) {
+          ledger.markRun(runId, 'interrupted');
+          await manifest?.close();
+        }
       }
     }),
   );

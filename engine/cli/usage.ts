@@ -7,11 +7,12 @@ export const USAGE = `fluxgraph: node-based pipelines for FLUX.2 image generatio
 Usage:
   fluxgraph run <pipeline.json> [--out DIR] [--provider NAME] [--set node.param=value | name=value]...
                 [--concurrency provider=N]... [--timeout SEC] [--budget USD] [--only NODE]...
-                [--no-cache] [--cache-dir DIR] [--json]
-  fluxgraph run --resume <run id>       continue an interrupted run without paying twice
+                [--no-cache] [--cache-dir DIR] [--json] [--inputs rows.csv|rows.jsonl [--rows FROM-TO]]
+  fluxgraph run --resume <run id> [--retry-failed]
+                                        continue an interrupted run without paying twice
                 [--resubmit-ambiguous [--yes]]   also send again the submits cut off on the wire
-  fluxgraph validate <pipeline.json> [--provider NAME] [--set ...] [--json]
-  fluxgraph estimate <pipeline.json> [--provider NAME] [--set ...] [--only NODE]... [--json]
+  fluxgraph validate <pipeline.json> [--provider NAME] [--set ...] [--inputs FILE [--rows ...]] [--json]
+  fluxgraph estimate <pipeline.json> [--provider NAME] [--set ...] [--only NODE]... [--inputs FILE [--rows ...]] [--json]
   fluxgraph runs [--json]               run history with status and cost
   fluxgraph runs show <run id> [--json] each task of a run: provider, account, task id, state, cost
   fluxgraph prune [--older-than DAYS] [--dry-run]   clean the image store and old runs
@@ -30,6 +31,10 @@ Exit codes: 0 done, 1 some items failed, 2 invalid pipeline or usage, 130 interr
 const CHECK_OPTIONS = `  --provider NAME           provider for nodes that do not choose one (bfl, kie, novita, crun)
   --set node.param=VALUE    override a node's param (JSON when it parses, e.g. --set drafts.steps=12)
   --set name=VALUE          fill {name} placeholders in prompts (over settings.variables)`;
+
+const BATCH_OPTIONS = `  --inputs FILE             a batch: run the pipeline once per row of a CSV (header row) or JSONL
+                            file, each row's columns filling {name} variables, all in one run
+  --rows FROM-TO            only these data rows of --inputs (1-based, inclusive: 10-20, 5, 10-)`;
 
 const CACHE_DIR = `  --cache-dir DIR           ledger and image store (default $FLUXGRAPH_CACHE_DIR, else ./.fluxgraph)`;
 
@@ -59,7 +64,10 @@ ${CHECK_OPTIONS}
                             cost reported so far (plus what is in flight) would pass it
   --only NODE               run that node and what it needs, reusing the last run's upstream results
   --no-cache                make new provider calls even for results the store holds
-  --resume RUN_ID           continue an interrupted run (fluxgraph runs lists them)
+${BATCH_OPTIONS}
+  --resume RUN_ID           continue an interrupted run (fluxgraph runs lists them); a batch
+                            continues the rows not done and leaves failed rows failed
+  --retry-failed            with --resume: send the failed rows again (their cost is printed first)
 ${CACHE_DIR}
   --json                    one JSON event per line (the default when stdout is not a terminal)
 
@@ -71,6 +79,7 @@ Checks the pipeline (node types, params, edges, inputs, cycles, placeholders, re
 and the chosen provider's capabilities) and reports every problem at once. Spends nothing.
 
 ${CHECK_OPTIONS}
+${BATCH_OPTIONS}
   --json                    {"ok": ..., "issues": [...]} on stdout
 
 Exit codes: 0 valid (warnings allowed), 2 invalid or usage.`,
@@ -83,6 +92,7 @@ store would serve at $0), from the pricing table. Spends nothing.
 ${CHECK_OPTIONS}
   --only NODE               price only that node and what it needs, repeatable
   --no-cache                price cached items too
+${BATCH_OPTIONS}
 ${CACHE_DIR}
   --json                    the estimate as JSON
 

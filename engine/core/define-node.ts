@@ -9,6 +9,7 @@ import type { ImageRequest, ModelId } from './provider';
 import type { ArtifactStore } from './store';
 import type { ErrorCode } from './errors';
 import type { SavedFile } from './run-options';
+import type { Row, RowTag } from './rows';
 
 type InputValue<P extends InputPort> = P['multiple'] extends true
   ? PortValue<P['kind']>[]
@@ -44,8 +45,10 @@ export interface NodeContext {
   item: number;
   /** 0..fanOut-1 within one input item (e.g. which draft). */
   fanIndex: number;
-  /** Index of the mapped input item, when the node runs per item. */
+  /** Index of the mapped input item, when the node runs per item (within its row, in a batch). */
   inputItem?: number;
+  /** The row this invocation works for, in a batch (`n` from 1; `local`: the item within the row). */
+  row?: RowTag;
   signal: AbortSignal;
   store: ArtifactStore;
   /** Folder relative paths in params are resolved against (the pipeline file's folder). */
@@ -102,6 +105,15 @@ export interface NodeDefinition<
    * starts its own invocation as soon as it arrives. Other inputs are awaited whole.
    */
   eachItemOf?: keyof I & string;
+  /**
+   * A row source (list node): `run` is invoked once per row, with `ctx.row`, as the run pulls
+   * rows (never all at once); its outputs should be declared `iterates`.
+   */
+  rowSource?: RowSource<z.output<S>>;
+  /** Row fields the params refer to (`{field:NAME}`): the pre-flight checks the batch's rows have them. */
+  rowFields?: (params: z.output<S>) => string[];
+  /** How two iterated inputs from different row sources meet: pairwise or every pair. */
+  combine?: (params: z.output<S>) => 'zip' | 'product';
   /** How many invocations per item (or per run): e.g. the number of drafts. */
   fanOut?: (params: z.output<S>) => number;
   /** True when `run` may call `ctx.generate` (a paid provider call). */
@@ -145,6 +157,23 @@ export interface PlannedRequest {
   references?: number;
   /** Provider calls this node makes per input item (e.g. the draft count). */
   calls?: number;
+}
+
+export interface RowSource<P> {
+  /** Counts and checks the rows in one streaming pass, for the pre-flight, the estimate and the editor. */
+  scan(params: P, env: CheckEnv): Promise<RowSourceScan>;
+  /** The rows in order, read lazily. */
+  rows(params: P, env: CheckEnv & { baseDir: string; signal: AbortSignal }): AsyncIterable<Row>;
+}
+
+export interface RowSourceScan {
+  count: number;
+  /** Fields each row has ({field:NAME} in file names may use them). */
+  columns: string[];
+  /** Malformed rows, with the line they start on, reported before anything is spent. */
+  issues: { line?: number; message: string; param?: string }[];
+  /** The first entries, for the editor. */
+  preview: string[];
 }
 
 export interface CheckEnv {

@@ -10,9 +10,16 @@ import type { ImageAsset } from './ports';
 /** One output item as events carry it: text, or an image by hash. */
 export type ItemValue = { kind: 'text'; text: string } | { kind: 'image'; image: ImageAsset };
 
+/** The batch row an event is about (numbered from 1) and its fields. */
+export interface EventRow {
+  n: number;
+  fields: Record<string, string>;
+}
+
 export interface FailureRecord {
   nodeId: string;
   item?: number;
+  row?: EventRow;
   code: ErrorCode;
   message: string;
   provider?: string;
@@ -27,7 +34,7 @@ export interface RunSummary {
   elapsedMs: number;
   imagesWritten: string[];
   failures: FailureRecord[];
-  skipped: { nodeId: string; item?: number; reason: string }[];
+  skipped: { nodeId: string; item?: number; row?: EventRow; reason: string }[];
   warnings: { nodeId?: string; message: string }[];
   /**
    * What providers charged (or the pricing table's figure, then `costEstimated`) for tasks this
@@ -70,12 +77,12 @@ export type RunEvent =
       itemsDone: number;
       itemsRunning: number;
     }
-  | { type: 'itemDone'; runId: string; at: number; nodeId: string; item: number; port: string; value: ItemValue; costUsd?: number; cached?: boolean }
-  | { type: 'nodeError'; runId: string; at: number; nodeId: string; item?: number; code: ErrorCode; message: string; provider?: string; taskId?: string }
-  | { type: 'nodeSkipped'; runId: string; at: number; nodeId: string; item?: number; reason: string }
+  | { type: 'itemDone'; runId: string; at: number; nodeId: string; item: number; row?: EventRow; port: string; value: ItemValue; costUsd?: number; cached?: boolean }
+  | { type: 'nodeError'; runId: string; at: number; nodeId: string; item?: number; row?: EventRow; code: ErrorCode; message: string; provider?: string; taskId?: string }
+  | { type: 'nodeSkipped'; runId: string; at: number; nodeId: string; item?: number; row?: EventRow; reason: string }
   | { type: 'nodeDone'; runId: string; at: number; nodeId: string; status: NodeStatus; items: number; failed: number; elapsedMs: number }
   | { type: 'warning'; runId: string; at: number; nodeId?: string; message: string }
-  | { type: 'fileWritten'; runId: string; at: number; nodeId: string; item: number; path: string; sidecar: string }
+  | { type: 'fileWritten'; runId: string; at: number; nodeId: string; item: number; row?: EventRow; path: string; sidecar: string }
   | { type: 'runDone'; runId: string; at: number; summary: RunSummary };
 
 export type RunEventType = RunEvent['type'];

@@ -3,10 +3,12 @@
  * A failed item travels as a marker so whatever depends on it is skipped, and only that.
  */
 import type { PortValue, PortKind } from './ports';
+import type { RowTag } from './rows';
 
+/** `row`: the batch row the item was made for, carried through every node it passes. */
 export type StreamItem =
-  | { index: number; ok: true; value: PortValue<PortKind> }
-  | { index: number; ok: false; reason: string };
+  | { index: number; ok: true; value: PortValue<PortKind>; row?: RowTag }
+  | { index: number; ok: false; reason: string; row?: RowTag };
 
 export class ItemStream {
   readonly items: StreamItem[] = [];

@@ -20,6 +20,11 @@ export interface OutputPort {
   kind: PortKind;
   /** Produces a list of items that stream downstream one by one. */
   list?: boolean;
+  /**
+   * A row source's list (prompt-list, image-folder): into a single-valued input or into a
+   * `multiple` input as its only edge, it iterates (one call per item) instead of aggregating.
+   */
+  iterates?: boolean;
   description?: string;
 }
 

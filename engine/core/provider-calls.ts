@@ -4,7 +4,7 @@
  * store the image. A submit is retried only when the provider clearly did not accept it.
  */
 import { createHash } from 'node:crypto';
-import { EngineError, isAbortError, toEngineError } from './errors';
+import { EngineError, isAbortError, toEngineError, type ErrorCode } from './errors';
 import { readImageInfo } from './image-info';
 import type { Lanes } from './lanes';
 import type { ImageAsset } from './ports';
@@ -31,6 +31,8 @@ export interface CallContext {
   /** Explicit (or reused) seed: a stored result of another run may be reused. */
   cacheable: boolean;
   item: number;
+  /** The batch row (from 1), recorded with the task. */
+  row?: number;
   signal: AbortSignal;
   onStatus(status: string, fraction?: number): void;
   onWarning?(message: string): void;
@@ -113,6 +115,7 @@ export class ProviderCalls {
       runId: call.runId,
       nodeId: call.nodeId,
       item: call.item,
+      ...(call.row !== undefined ? { row: call.row } : {}),
       provider: provider.id,
       nodeType: call.nodeType,
       nodeVersion: call.nodeVersion,
@@ -166,6 +169,10 @@ export class ProviderCalls {
           return { record: known.done, cached: true };
         }
         key = { ...key, regenerate: true };
+      }
+      if (known?.failed && !known.done) {
+        // A resumed batch leaves failed rows failed: sending them again is `--retry-failed`'s choice.
+        throw new EngineError(known.failed.code as ErrorCode, `${known.failed.message} (failed in an earlier attempt of this run; resume with --retry-failed to send it again)`, { provider: provider.id });
       }
       if (known?.interrupted && !known.inFlight) {
         throw new EngineError(

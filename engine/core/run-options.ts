@@ -4,6 +4,7 @@ import type { RunMoney } from './money';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
 import type { ReferenceResolver } from './references';
 import type { NodeRegistry } from './registry';
+import type { Row } from './rows';
 import type { ArtifactStore } from './store';
 import type { ValidationResult } from './validate';
 
@@ -46,6 +47,15 @@ export interface RunOptions {
    * A result for another document object is ignored (the run validates, as without it).
    */
   checked?: ValidationResult;
+  /**
+   * Rows bound to the pipeline's variables (`--inputs rows.csv`): the pipeline runs once per row,
+   * inside this one run. `rows` is read lazily and may be called more than once.
+   */
+  inputs?: { rows: () => AsyncIterable<Row>; count?: number; columns?: string[] };
+  /** Most batch rows open at once per row source (default 256): bounds memory, keeps lanes full. */
+  rowWindow?: number;
+  /** Take only the first N rows of every row source (the estimate prices one row and multiplies). */
+  rowLimit?: number;
 }
 
 /**
@@ -91,6 +101,8 @@ export interface TaskLookup {
   busyElsewhere?: boolean;
   /** `done` / `inFlight` is another run's task: paid there, $0 here. */
   shared?: boolean;
+  /** The task failed in an earlier run (a resumed batch leaves failed rows failed unless --retry-failed). */
+  failed?: { code: string; message: string };
 }
 
 export interface SavedFile {
@@ -105,6 +117,8 @@ export interface TaskKey {
   runId: string;
   nodeId: string;
   item: number;
+  /** The batch row (from 1) the task is for, if the run is a batch. */
+  row?: number;
   provider: string;
   nodeType: string;
   nodeVersion: number;

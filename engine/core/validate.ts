@@ -22,6 +22,8 @@ export interface ValidationIssue {
   edgeIndex?: number;
   line?: number;
   column?: number;
+  /** Line of a batch's rows file (CSV, JSONL, text) the issue is about; the message names the file. */
+  rowLine?: number;
 }
 
 export interface ValidationResult {
@@ -218,7 +220,7 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
       );
       return;
     }
-    if (out.list && !inp.multiple) {
+    if (out.list && !inp.multiple && !out.iterates) {
       error('incompatible_edge', `${nodeLabel(edge.target, dst.type)}: input "${edge.targetHandle}" takes one ${inp.kind}, but ${edge.source}.${edge.sourceHandle} gives a list`, {
         ...at,
         nodeId: edge.target,

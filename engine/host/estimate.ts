@@ -11,7 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { Pipeline } from '../core/pipeline-schema';
 import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } from '../core/provider';
 import type { NodeRegistry } from '../core/registry';
-import type { TaskHooks } from '../core/run-options';
+import type { RunOptions, TaskHooks } from '../core/run-options';
+import { checkBatch, type BatchCheck } from '../core/batch-check';
+import { isBatch } from '../core/batch-plan';
 import { runPipeline } from '../core/run-pipeline';
 import type { ValidationResult } from '../core/validate';
 import type { ArtifactStore } from '../core/store';
@@ -29,6 +31,11 @@ export interface NodeEstimate {
 }
 
 export interface Estimate {
+  /**
+   * A batch is priced analytically: one row's calls, times the rows each node runs for. `sources`:
+   * each list node's row count and first entries (the editor shows them on the node).
+   */
+  batch?: { rows: number; sources: Record<string, { count: number; preview: string[] }> };
   totalUsd: number;
   calls: number;
   cached: number;
@@ -114,9 +121,42 @@ export interface EstimateOptions {
   only?: string[];
   /** The pre-flight of `doc` (see RunOptions.checked): the dry run does not validate it again. */
   checked?: ValidationResult;
+  /** The run's `--inputs` rows. */
+  inputs?: RunOptions['inputs'] & { count: number; columns: string[] };
+  /** The batch pre-flight, when the host already ran it. */
+  batch?: BatchCheck;
 }
 
 export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promise<Estimate> {
+  const batch = o.batch ?? (await checkBatch(doc, { registry: o.registry, baseDir: o.baseDir, ...(o.variables ? { variables: o.variables } : {}), ...(o.inputs ? { inputs: o.inputs } : {}) }));
+  if (!isBatch(batch.plan)) return estimateRun(doc, o);
+  // rows × the price of one row: a dry run of the first row only, so 10,000 rows price in
+  // milliseconds. Every row counts as new (the cache is not consulted): an upper bound.
+  const { tasks: _cache, ...rest } = o;
+  const one = await estimateRun(doc, { ...rest, rowLimit: 1 });
+  let rows = 0;
+  for (const [id, p] of batch.plan) if (p.carries.size) rows = Math.max(rows, batch.rows.get(id) ?? 0);
+  const sources: Record<string, { count: number; preview: string[] }> = {};
+  for (const [id, src] of batch.sources) sources[id] = { count: src.count, preview: src.preview };
+  for (const n of one.nodes) {
+    const times = batch.rows.get(n.nodeId) ?? 1;
+    n.calls *= times;
+    n.cached *= times;
+    n.unpriced *= times;
+    n.usd = Math.round(n.usd * times * 1e6) / 1e6;
+  }
+  return {
+    batch: { rows, sources },
+    totalUsd: Math.round(one.nodes.reduce((s, n) => s + n.usd, 0) * 1e6) / 1e6,
+    calls: one.nodes.reduce((s, n) => s + n.calls, 0),
+    cached: one.nodes.reduce((s, n) => s + n.cached, 0),
+    unpriced: one.nodes.reduce((s, n) => s + n.unpriced, 0),
+    nodes: one.nodes,
+    warnings: [...one.warnings, `batch of ${rows} row${rows === 1 ? '' : 's'}: priced as ${rows} × the first row, each row as new (results the cache holds are not subtracted)`],
+  };
+}
+
+async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: number }): Promise<Estimate> {
   const scratchDir = await mkdtemp(join(tmpdir(), 'fluxgraph-estimate-'));
   const nodes = new Map<string, NodeEstimate>();
   const node = (id: string) => {
@@ -152,6 +192,8 @@ export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promi
       ...(o.provider ? { provider: o.provider } : {}),
       ...(o.only ? { only: o.only } : {}),
       ...(o.checked ? { checked: o.checked } : {}),
+      ...(o.inputs ? { inputs: o.inputs } : {}),
+      ...(o.rowLimit !== undefined ? { rowLimit: o.rowLimit } : {}),
       onEvent: (e) => {
         if (e.type !== 'itemDone' || e.value.kind !== 'image' || e.value.image.meta?.nodeId !== e.nodeId) return;
         const n = node(e.nodeId);

@@ -23,6 +23,8 @@ export interface HookOptions {
   seedsFrom?: string;
   /** Send this run's submits that were cut off on the wire again (`--resubmit-ambiguous`). */
   resubmitAmbiguous?: boolean;
+  /** A resumed batch leaves the tasks that failed failed (`--retry-failed` sends them again). */
+  keepFailed?: boolean;
 }
 
 interface LedgerView {
@@ -48,6 +50,7 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
       runId: key.runId,
       nodeId: key.nodeId,
       item: key.item,
+      row: key.row ?? null,
       requestHash: key.requestHash,
       provider: key.provider,
       account: key.account ?? null,
@@ -99,6 +102,11 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
           if (reattach) return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef, ...(mine.shared ? { shared: true } : {}) };
         }
         if (state === 'submitting' && reattach && !options.resubmitAmbiguous) return { interrupted: true };
+        // Only a task the provider accepted and then failed (moderated, errored): a refused or
+        // budget-stopped submit never ran, so the resume sends it.
+        if (state === 'failed' && mine.task_id && options.keepFailed && !key.regenerate) {
+          return { failed: { code: String(mine.error_code ?? 'provider_failed'), message: String(mine.error_message ?? 'failed') } };
+        }
       }
       if (!cache || !key.cacheable) return undefined;
       const hit = key.regenerate ? undefined : (q.cached.get(key.requestHash) as Row | undefined);

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import { EngineError } from '../core/errors';
 
-export const LEDGER_VERSION = 1;
+export const LEDGER_VERSION = 2;
 
 /** The current layout, for a new file (and the tables a migration adds). */
 const TABLES = `
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   run_id TEXT NOT NULL,
   node_id TEXT NOT NULL,
   item INTEGER NOT NULL,
+  row_n INTEGER,
   request_hash TEXT NOT NULL,
   provider TEXT NOT NULL,
   account TEXT,
@@ -100,6 +101,10 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
     // A result the old ledger recorded under a second run (re-attached, "at no cost") was shared.
     db.exec(`UPDATE tasks SET shared = 1 WHERE cost_micros = 0 AND state = 'done' AND task_id IS NOT NULL
       AND EXISTS (SELECT 1 FROM tasks o WHERE o.task_id = tasks.task_id AND o.provider = tasks.provider AND o.id < tasks.id)`);
+  },
+  2: (db) => {
+    // Batches: the row (from 1) a task was made for; null outside a batch.
+    db.exec(`ALTER TABLE tasks ADD COLUMN row_n INTEGER`);
   },
 };
 

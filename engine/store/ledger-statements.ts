@@ -88,9 +88,9 @@ export class LedgerStatements {
     this.submittingElsewhere = p(`SELECT DISTINCT run_id FROM tasks WHERE request_hash = ? AND run_id != ? AND state = 'submitting'`);
     this.settledElsewhere = p(`SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND state IN ('submitted', 'done') LIMIT 1`);
     this.inFlightElsewhere = p(`SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND state = 'submitted' LIMIT 1`);
-    this.insert = p(`INSERT INTO tasks (run_id, node_id, item, request_hash, provider, account, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json,
+    this.insert = p(`INSERT INTO tasks (run_id, node_id, item, row_n, request_hash, provider, account, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json,
         cost_micros, cost_estimated, expected_micros, shared, created_at, submitted_at, updated_at)
-      VALUES (@runId, @nodeId, @item, @requestHash, @provider, @account, @model, @nodeType, @nodeVersion, @cacheable, @requestJson, @state, @taskId, @pollingUrl, @taskJson,
+      VALUES (@runId, @nodeId, @item, @row, @requestHash, @provider, @account, @model, @nodeType, @nodeVersion, @cacheable, @requestJson, @state, @taskId, @pollingUrl, @taskJson,
         @costMicros, @costEstimated, @expectedMicros, @shared, @at, @submittedAt, @at)`);
     this.open = p(`SELECT id FROM tasks WHERE run_id = ? AND request_hash = ? AND state IN ('submitting', 'submitted') ORDER BY id DESC LIMIT 1`);
     this.markSubmitted = p(`UPDATE tasks SET state = 'submitted', task_id = @taskId, polling_url = @pollingUrl, task_json = @taskJson, cost_micros = @costMicros,

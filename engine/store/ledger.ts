@@ -63,6 +63,11 @@ export interface StoredRunOptions {
   outDir?: string;
   baseDir?: string;
   only?: string[];
+  /** A batch over `--inputs` (absolute path) and its `--rows` slice. */
+  inputs?: string;
+  rows?: { from: number; to?: number };
+  /** The run is a batch: a resume leaves failed rows failed. */
+  batch?: boolean;
 }
 
 export interface TaskRow {
@@ -199,6 +204,21 @@ export class Ledger {
       shared: Number(t.shared ?? 0),
       images: files + legacy,
     };
+  }
+
+  /**
+   * The requests of a run whose latest attempt the provider accepted and then failed: what
+   * `--retry-failed` sends again (and prices before it does).
+   */
+  failedTasksOf(runId: string): { provider: string; request: Record<string, unknown> }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT t.provider, t.request_json FROM tasks t
+         WHERE t.run_id = ? AND t.state = 'failed' AND t.task_id IS NOT NULL
+           AND t.id = (SELECT MAX(id) FROM tasks u WHERE u.run_id = t.run_id AND u.request_hash = t.request_hash)`,
+      )
+      .all(runId) as { provider: string; request_json: string }[];
+    return rows.map((r) => ({ provider: r.provider, request: JSON.parse(r.request_json) as Record<string, unknown> }));
   }
 
   getRun(runId: string): RunRecord | undefined {

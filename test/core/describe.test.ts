@@ -8,8 +8,8 @@ describe('describeNode', () => {
   it('derives handles and form fields with ranges and defaults from the declaration', () => {
     const d = describeNode(fluxFlexGenerate as unknown as AnyNodeDefinition);
     expect(d.inputs).toEqual([
-      { name: 'prompt', kind: 'text', required: true },
-      { name: 'references', kind: 'image', multiple: true, max: 8, description: 'Up to 8 reference images' },
+      { name: 'prompt', kind: 'text', required: true, description: expect.stringMatching(/from a prompt list, the node runs once per prompt/) },
+      { name: 'references', kind: 'image', multiple: true, max: 8, description: expect.stringMatching(/all sent in one call; an image folder as the only edge iterates/) },
     ]);
     expect(d.outputs).toEqual([{ name: 'images', kind: 'image', list: true }]);
     const steps = d.params.find((p) => p.name === 'steps');

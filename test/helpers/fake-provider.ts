@@ -12,6 +12,8 @@ export interface FakeProviderOptions {
   cap?: number;
   /** Seeds whose task ends moderated. */
   moderateSeeds?: number[];
+  /** Prompts whose task ends moderated. */
+  moderatePrompts?: string[];
   /** Submits answered with a 429 before one is accepted. */
   rateLimitFirst?: number;
 }
@@ -65,7 +67,7 @@ export function fakeProvider(o: FakeProviderOptions = {}): Provider & { log: Fak
           const t = setTimeout(resolve, latency);
           signal.addEventListener('abort', () => (clearTimeout(t), reject(new EngineError('aborted', 'cancelled'))), { once: true });
         });
-        if (o.moderateSeeds?.includes(request.seed ?? -1)) {
+        if (o.moderateSeeds?.includes(request.seed ?? -1) || o.moderatePrompts?.includes(request.prompt)) {
           throw new EngineError('moderated', `content moderated (task ${task.taskId}); try raising safetyTolerance`, { taskId: task.taskId, provider: task.provider });
         }
         const seed = request.seed ?? 0;

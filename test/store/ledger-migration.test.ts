@@ -38,6 +38,10 @@ describe('ledger schema version', () => {
         ['submitted', 300_000],
       ]);
       expect(formatCost(dead)).toBe('$0.30');
+      // Batches (v2): tasks carry their row, null for the tasks from before.
+      const columns = (ledger.db.prepare(`PRAGMA table_info(tasks)`).all() as { name: string }[]).map((c) => c.name);
+      expect(columns).toContain('row_n');
+      expect(ledger.db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE row_n IS NOT NULL`).get()).toEqual({ n: 0 });
       // The migrated file still works as a ledger: a new run records as usual.
       ledger.startRun({ runId: 'new', pipeline: dead.pipeline, options: {} });
       expect(ledger.getRun('new')!.status).toBe('running');

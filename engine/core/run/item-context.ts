@@ -9,6 +9,7 @@ import { readImageInfo } from '../image-info';
 import type { ImageAsset } from '../ports';
 import type { ImageRequest } from '../provider';
 import type { SavedFile } from '../run-options';
+import { INPUTS_SOURCE, type RowTag } from '../rows';
 import type { ArtifactStore } from '../store';
 import { emitProgress } from './node-outcome';
 import type { NodeState, RunState } from './run-state';
@@ -20,6 +21,7 @@ export class ItemContext implements NodeContext {
     readonly item: number,
     readonly fanIndex: number,
     readonly inputItem: number | undefined,
+    readonly row: RowTag | undefined,
   ) {}
 
   get runId(): string {
@@ -49,8 +51,9 @@ export class ItemContext implements NodeContext {
   get outDir(): string {
     return this.run.options.outDir;
   }
+  /** In a run over `--inputs`, each row's fields are its variables. */
   get variables(): Record<string, string> {
-    return this.run.variables;
+    return this.row && INPUTS_SOURCE in this.row.of ? { ...this.run.variables, ...this.row.fields } : this.run.variables;
   }
   get pipeline(): NodeContext['pipeline'] {
     return this.run.provenance;
@@ -65,6 +68,7 @@ export class ItemContext implements NodeContext {
       nodeVersion: s.def.version,
       cacheable: opts?.cacheable === true || s.seedReused,
       item,
+      ...(this.row ? { row: this.row.n } : {}),
       signal: run.signal,
       onStatus: (status, fraction) => emitProgress(run, s, item, opts?.label ? `${opts.label}: ${status}` : status, fraction),
       onWarning: (message) => this.warn(message),
@@ -91,7 +95,8 @@ export class ItemContext implements NodeContext {
       await tasks.fileSaved(this.run.runId, this.state.node.id, this.item, file).catch((e: unknown) => this.warn(`could not record ${path} in the ledger: ${(e as Error).message}`));
     }
     this.run.summary.imagesWritten.push(path);
-    this.run.emit({ type: 'fileWritten', runId: this.run.runId, at: Date.now(), nodeId: this.state.node.id, item: this.item, path, sidecar });
+    const row = this.row ? { row: { n: this.row.n, fields: this.row.fields } } : {};
+    this.run.emit({ type: 'fileWritten', runId: this.run.runId, at: Date.now(), nodeId: this.state.node.id, item: this.item, ...row, path, sidecar });
   }
 
   warn(message: string): void {

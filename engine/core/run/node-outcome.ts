@@ -4,7 +4,10 @@
  */
 import { nodeLabel, toEngineError, type EngineError } from '../errors';
 import type { RunEvent } from '../events';
+import type { RowTag } from '../rows';
 import type { NodeState, RunState } from './run-state';
+
+const eventRow = (row: RowTag | undefined) => (row ? { row: { n: row.n, fields: row.fields } } : {});
 
 type NodeProgressEvent = Extract<RunEvent, { type: 'nodeProgress' }>;
 
@@ -28,12 +31,14 @@ export function emitProgress(run: RunState, s: NodeState, item?: number, status?
 }
 
 /** Records a failure of one item (or of the node as a whole when `item` is undefined). */
-export function failItem(run: RunState, s: NodeState, item: number | undefined, err: EngineError): void {
+export function failItem(run: RunState, s: NodeState, item: number | undefined, err: EngineError, row?: RowTag): void {
   s.failed++;
-  const message = err.message.startsWith('node "') ? err.message : `${nodeLabel(s.node.id, s.node.type)}${item !== undefined ? ` item ${item}` : ''}: ${err.message}`;
+  const where = row ? ` row ${row.n} item ${row.local}` : item !== undefined ? ` item ${item}` : '';
+  const message = err.message.startsWith('node "') ? err.message : `${nodeLabel(s.node.id, s.node.type)}${where}: ${err.message}`;
   const rec = {
     nodeId: s.node.id,
     ...(item !== undefined ? { item } : {}),
+    ...eventRow(row),
     code: err.code,
     message,
     ...(err.details.provider ? { provider: String(err.details.provider) } : {}),
@@ -44,12 +49,12 @@ export function failItem(run: RunState, s: NodeState, item: number | undefined, 
 }
 
 /** One item is not run because its input item failed upstream: downstream skips it too. */
-export function skipItem(run: RunState, s: NodeState, item: number, upstreamIndex: number, upstreamReason: string): void {
+export function skipItem(run: RunState, s: NodeState, item: number, upstreamIndex: number, upstreamReason: string, row?: RowTag): void {
   s.failed++;
   const reason = `input item ${upstreamIndex} failed upstream (${upstreamReason})`;
-  run.summary.skipped.push({ nodeId: s.node.id, item, reason });
-  run.emit({ type: 'nodeSkipped', runId: run.runId, at: Date.now(), nodeId: s.node.id, item, reason });
-  for (const out of s.outputList) out.push({ index: item, ok: false, reason: `skipped: ${reason}` });
+  run.summary.skipped.push({ nodeId: s.node.id, item, ...eventRow(row), reason });
+  run.emit({ type: 'nodeSkipped', runId: run.runId, at: Date.now(), nodeId: s.node.id, item, ...eventRow(row), reason });
+  for (const out of s.outputList) out.push({ index: item, ok: false, reason: `skipped: ${reason}`, ...(row ? { row } : {}) });
 }
 
 /** The reason an item or stream carries when a cancel stopped it (or something upstream of it). */
@@ -60,9 +65,9 @@ export function isCancelled(reason: string | undefined): boolean {
 }
 
 /** One item is not run because the run was cancelled upstream of it. */
-export function cancelItem(s: NodeState, item: number): void {
+export function cancelItem(s: NodeState, item: number, row?: RowTag): void {
   s.cancelled++;
-  for (const out of s.outputList) out.push({ index: item, ok: false, reason: CANCELLED });
+  for (const out of s.outputList) out.push({ index: item, ok: false, reason: CANCELLED, ...(row ? { row } : {}) });
 }
 
 export function skipNode(run: RunState, s: NodeState, reason: string): void {

@@ -9,7 +9,10 @@ import type { Pipeline } from '../pipeline-schema';
 import { ProviderCalls } from '../provider-calls';
 import type { RunOptions } from '../run-options';
 import { validatePipeline, type ValidationResult } from '../validate';
+import { planBatch } from '../batch-plan';
+import { INPUTS_SOURCE, type Row } from '../rows';
 import { newRunId } from './run-id';
+import { RowFeed } from './row-feed';
 import { onlyUpTo } from './only-up-to';
 import type { NodeState, RunState, Wire } from './run-state';
 
@@ -20,7 +23,11 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
   const preflight = options.checked?.pipeline === doc ? options.checked : undefined;
   if (options.only?.length) doc = onlyUpTo(doc, options.only);
   const variables = { ...doc.settings?.variables, ...options.variables };
-  const checked = preflight ? forPart(preflight, doc) : validatePipeline(doc, { registry: options.registry, providers: options.providers, provider: options.provider, variables, baseDir: options.baseDir });
+  // Each `--inputs` row fills its columns as variables, so they count as filled here.
+  const columns = Object.fromEntries((options.inputs?.columns ?? []).map((c) => [c, '']));
+  const checked = preflight
+    ? forPart(preflight, doc)
+    : validatePipeline(doc, { registry: options.registry, providers: options.providers, provider: options.provider, variables: { ...columns, ...variables }, baseDir: options.baseDir });
   if (!checked.ok || !checked.pipeline) {
     const errors = checked.issues.filter((i) => i.severity === 'error');
     throw new EngineError('invalid_document', `the pipeline is invalid:\n${errors.map((i) => `  - ${i.message}`).join('\n')}`, { issues: errors });
@@ -96,6 +103,9 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
       skipReason: undefined,
       whole: {},
       fan: 1,
+      groups: undefined,
+      join: undefined,
+      openGroups: 0,
       ended: false,
     });
   }
@@ -110,7 +120,66 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
   const seeds = Object.fromEntries([...states.values()].filter((s) => s.def.usesProvider).map((s) => [s.node.id, s.seed]));
   const emit = (e: RunEvent) => options.onEvent?.(e);
   const provenance = { ...(pipeline.name ? { name: pipeline.name } : {}), document: pipeline, seeds };
-  return { runId, pipeline, options, signal, startedAt, variables, seeds, provenance, warningsByNode, summary, lanes, calls, states, emit, nodesLeft: states.size, allEnded: () => undefined };
+  const plan = planBatch(pipeline, { registry: options.registry, inputs: options.inputs !== undefined });
+  const feeds = new Map<string, RowFeed>();
+  const readers = new Map<string, number>();
+  for (const p of plan.values()) if (p.feed) readers.set(p.feed, (readers.get(p.feed) ?? 0) + 1);
+  for (const [id, count] of readers) {
+    feeds.set(id, new RowFeed(id, rowsOf(id, states, options, variables, signal), count, options.rowWindow ?? DEFAULT_ROW_WINDOW, signal));
+  }
+  // A product numbers its rows as (a - 1) × |B| + b: it needs the sizes of the sources it crosses.
+  const feedSizes = new Map<string, number>();
+  for (const p of plan.values()) {
+    if (p.combine !== 'product') continue;
+    for (const id of p.free) {
+      if (feedSizes.has(id)) continue;
+      let count = id === INPUTS_SOURCE && options.inputs?.count !== undefined ? options.inputs.count : 0;
+      if (!count) for await (const _ of rowsOf(id, states, options, variables, signal)()) count++;
+      feedSizes.set(id, count);
+    }
+  }
+  return {
+    runId,
+    pipeline,
+    options,
+    signal,
+    startedAt,
+    variables,
+    seeds,
+    provenance,
+    warningsByNode,
+    summary,
+    lanes,
+    calls,
+    states,
+    emit,
+    plan,
+    feeds,
+    feedSizes,
+    nodesLeft: states.size,
+    allEnded: () => undefined,
+  };
+}
+
+export const DEFAULT_ROW_WINDOW = 256;
+
+/** The rows of a row source, read anew each time it is called (a `rowLimit` keeps the first N). */
+function rowsOf(id: string, states: Map<string, NodeState>, options: RunOptions, variables: Record<string, string>, signal: AbortSignal): () => AsyncIterable<Row> {
+  const source = (): AsyncIterable<Row> => {
+    if (id === INPUTS_SOURCE) return options.inputs!.rows();
+    const s = states.get(id)!;
+    return s.def.rowSource!.rows(s.params as never, { variables, baseDir: options.baseDir, signal });
+  };
+  const limit = options.rowLimit;
+  if (limit === undefined) return source;
+  return async function* () {
+    if (limit <= 0) return;
+    let taken = 0;
+    for await (const row of source()) {
+      yield row;
+      if (++taken >= limit) return;
+    }
+  };
 }
 
 /**

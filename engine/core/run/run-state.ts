@@ -3,6 +3,7 @@
  * per node. The steps of a run (prepare, run node, invoke item, node outcomes, summarise) are
  * functions over these, each in its own file.
  */
+import type { BatchPlan } from '../batch-plan';
 import type { AnyNodeDefinition } from '../define-node';
 import type { NodeStatus, RunEvent, RunSummary } from '../events';
 import type { ItemStream } from '../item-stream';
@@ -10,6 +11,9 @@ import type { Lanes } from '../lanes';
 import type { Pipeline, PipelineNode } from '../pipeline-schema';
 import type { ProviderCalls } from '../provider-calls';
 import type { RunOptions } from '../run-options';
+import type { RowFeed } from './row-feed';
+import type { RowGroup } from './row-group';
+import type { RowJoin } from './row-join';
 
 /** One edge into a node's input port, seen from the target. */
 export interface Wire {
@@ -53,6 +57,12 @@ export interface NodeState {
   /** The values of the whole inputs, shared by every invocation. */
   whole: Record<string, unknown>;
   fan: number;
+  /** Row-bound inputs, one group per row source they follow (a batch). */
+  groups: Map<string, RowGroup> | undefined;
+  /** Where the groups not tied to the per-item input meet (zip or product). */
+  join: RowJoin | undefined;
+  /** Groups whose wires have not all closed yet. */
+  openGroups: number;
   /** nodeDone was emitted (or the node failed as a whole): nothing more happens to it. */
   ended: boolean;
 }
@@ -76,6 +86,12 @@ export interface RunState {
   calls: ProviderCalls;
   states: Map<string, NodeState>;
   emit: (e: RunEvent) => void;
+  /** Which inputs iterate over batch rows (empty plans when the run is not a batch). */
+  plan: BatchPlan;
+  /** The row sources being read, by id (a list node's id, or `$inputs`). */
+  feeds: Map<string, RowFeed>;
+  /** Rows of the row sources a `product` numbers its rows by. */
+  feedSizes: Map<string, number>;
   /** Nodes that have not ended yet; `allEnded` is called when it reaches 0. */
   nodesLeft: number;
   allEnded: () => void;
