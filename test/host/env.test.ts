@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadEnv } from '../../engine/host/env';
+import { tempDir } from '../helpers/tmp';
 
 describe('loadEnv', () => {
   it('reads a .env file and lets the process environment win', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fluxgraph-env-'));
+    const dir = tempDir('fluxgraph-env-');
     writeFileSync(join(dir, '.env'), '# keys\nBFL_API_KEY=from-file\nKIE_API_KEY="quoted value"\n');
     const env = loadEnv(dir, { BFL_API_KEY: 'from-process', PATH: '/bin' });
     expect(env.BFL_API_KEY).toBe('from-process');
@@ -15,7 +15,7 @@ describe('loadEnv', () => {
   });
 
   it('works without a .env file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fluxgraph-env-'));
+    const dir = tempDir('fluxgraph-env-');
     expect(loadEnv(dir, { A: '1' })).toEqual({ A: '1' });
   });
 });
