@@ -26,6 +26,7 @@ export const pickImages = defineNode({
   outputs: { images: { kind: 'image', list: true } },
   params,
   eachItemOf: 'images',
+  passes: (p, index) => p.all === true || (p.indices?.includes(index) ?? false),
   async run({ inputs, params: p, ctx }) {
     const index = ctx.inputItem ?? 0;
     return p.all === true || p.indices?.includes(index) ? { images: inputs.images[0] } : null;

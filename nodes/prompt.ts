@@ -25,6 +25,7 @@ export const promptNode = defineNode({
     text: z.string().min(1).describe('The prompt; {name} placeholders are filled from variables'),
   }),
   staticText: (params, variables) => (missing(params.text, variables).length ? undefined : params.text.replace(PLACEHOLDER, (_, name: string) => variables[name])),
+  placeholders: (params) => placeholders(params.text),
   check(params, env) {
     const names = missing(params.text, env.variables);
     return names.length

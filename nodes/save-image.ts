@@ -3,6 +3,7 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
+import { unsafeNameReason } from '../engine/core/safe-name';
 import { EngineError } from '../engine/core/errors';
 import type { ImageAsset } from '../engine/core/ports';
 import { createExclusive, isFullDisk } from '../engine/store/exclusive-file';
@@ -49,6 +50,26 @@ export function fileName(template: string, values: Record<(typeof PLACEHOLDERS)[
     if (field) return sanitise(row?.fields[field[1]] ?? '');
     return sanitise(values[name as keyof typeof values]);
   });
+}
+
+/** Longest value each placeholder can render to (a run id, an index, a seed). */
+const WIDEST = { run: 'YYYYMMDD-HHMMSS-xxxxxx', index: '999999', seed: '2147483647', row: '999999' };
+/**
+ * Problems of the names a template renders to (each folder and the file), with node ids of the
+ * given length: reserved device names, control characters, overlong names.
+ */
+export function renderedNameProblem(template: string, nodeId: string, longestNodeId: number): string | undefined {
+  const widest = { ...WIDEST, node: nodeId, source: 'x'.repeat(Math.max(1, longestNodeId)) };
+  const segments = template.split(/[\\/]/);
+  for (const [i, segment] of segments.entries()) {
+    const rendered = segment.replace(/\{([a-z]+)\}/g, (_, name: keyof typeof widest) => widest[name] ?? '');
+    const last = i === segments.length - 1;
+    if (rendered === '' && !last) continue;
+    // The limit leaves room for the "-N" and extension save-image adds.
+    const reason = unsafeNameReason(rendered);
+    if (reason) return `renders ${last ? 'a file' : 'a folder'} name that ${reason}: "${rendered.length > 60 ? rendered.slice(0, 57) + '...' : rendered}"`;
+  }
+  return undefined;
 }
 
 /** sha-256 of the file at `path`, or undefined when there is none. */
@@ -127,8 +148,9 @@ export const saveImage = defineNode({
   }),
   eachItemOf: 'images',
   rowFields: (params) => templateFields(params.template),
-  check(params) {
-    const problem = templateProblem(params.template);
+  fileNamePattern: (params, nodeId) => params.template.replace(/\{node\}/g, nodeId),
+  check(params, env) {
+    const problem = templateProblem(params.template) ?? renderedNameProblem(params.template, env.nodeId, env.longestNodeId);
     return problem ? [{ code: 'invalid_param', param: 'template', message: `param "template" ${problem}` }] : [];
   },
   async run({ inputs, params, ctx }) {

@@ -69,6 +69,11 @@ export interface NodeContext {
   pipeline: { name?: string; document: unknown; seeds: Record<string, number> };
   /** Runs a provider request through the provider's lane and stores the image. */
   generate(request: ImageRequest, options?: GenerateOptions): Promise<ImageAsset>;
+  /**
+   * Downloads a URL a pipeline names, under the host's rules (public addresses only unless
+   * allowed, byte cap, time limit). A run's pre-flight may have fetched it already.
+   */
+  download(url: string): Promise<Buffer>;
   /** Stores bytes and returns the asset (for reference images and other local work). */
   putImage(bytes: Buffer, meta?: ImageAsset['meta']): Promise<ImageAsset>;
   /** Records a file this node wrote (save-image): image and sidecar in place; `file` for the ledger. */
@@ -138,6 +143,20 @@ export interface NodeDefinition<
    * invocation. Throw an EngineError to fail just this item.
    */
   run(args: RunArgs<I, z.output<S>>): Promise<OutputValues<O> | null>;
+  /** Image files or URLs this node reads, so the host's pre-flight can check them before the run. */
+  imageSources?: (params: z.output<S>) => { param: string; source: string }[];
+  /**
+   * For nodes that drop items (pick-images): whether the item with this input index is passed
+   * on. Lets validation know statically which indices reach the nodes downstream.
+   */
+  passes?: (params: z.output<S>, index: number) => boolean;
+  /** The `{name}` variables this node's params use (prompts), so an unused `--set name=` is reported. */
+  placeholders?: (params: z.output<S>) => string[];
+  /**
+   * The file names this node writes, as a pattern with `{node}` filled in (save-image), so two
+   * nodes writing the same names are refused before the run.
+   */
+  fileNamePattern?: (params: z.output<S>, nodeId: string) => string;
   /**
    * Called once the `eachItemOf` list is complete, with the indices it had (ascending); returns
    * an error message when the params do not fit (e.g. a picked index that is not in the list).
@@ -178,6 +197,10 @@ export interface RowSourceScan {
 
 export interface CheckEnv {
   variables: Record<string, string>;
+  /** The id of the node being checked. */
+  nodeId: string;
+  /** The longest node id of the pipeline, for names built from ids. */
+  longestNodeId: number;
   /** The pipeline file's folder, when known. */
   baseDir?: string;
 }

@@ -124,3 +124,23 @@ export function wouldCreateCycle(edges: readonly EdgeLike[], source: string, tar
   }
   return false;
 }
+
+/** Node ids in an order where every edge's source comes before its target (Kahn); nodes on cycles are left out. */
+export function topologicalOrder(nodeIds: readonly string[], edges: readonly EdgeLike[]): string[] {
+  const out = adjacency(edges);
+  const indegree = new Map<string, number>(nodeIds.map((id) => [id, 0]));
+  for (const e of edges) if (indegree.has(e.target) && indegree.has(e.source)) indegree.set(e.target, indegree.get(e.target)! + 1);
+  const ready = nodeIds.filter((id) => indegree.get(id) === 0);
+  const order: string[] = [];
+  for (let i = 0; i < ready.length; i++) {
+    const id = ready[i];
+    order.push(id);
+    for (const t of out.get(id) ?? []) {
+      const d = indegree.get(t);
+      if (d === undefined) continue;
+      indegree.set(t, d - 1);
+      if (d === 1) ready.push(t);
+    }
+  }
+  return order;
+}

@@ -79,10 +79,12 @@ export interface ProviderCapabilities {
   maxReferences: number;
   /** True when references must be public URLs (no bytes upload). */
   referencesMustBeUrls: boolean;
-  /** Documented concurrency cap (active tasks per account). */
+  /** Concurrency cap used when none is set (active tasks per account). */
   defaultConcurrency: number;
   /** Prompt length the provider accepts, in characters (kie.ai: 3 to 5,000). */
   promptLength?: { min: number; max: number };
+  /** The provider's published limit of active tasks per account, where there is one (a cap above it is warned about). */
+  documentedConcurrency?: number;
   /** Maps a wanted size to one the provider accepts. */
   mapSize(width: number, height: number): { width: number; height: number; note?: string };
 }
@@ -98,6 +100,8 @@ export interface Provider {
   readonly id: string;
   readonly title: string;
   readonly capabilities: ProviderCapabilities;
+  /** The account's balance in USD, where the provider has a free endpoint for it (BFL /v1/credits). */
+  balanceUsd?(signal: AbortSignal): Promise<number | undefined>;
   /** Sends the paid request. Must not be retried blindly by callers. */
   submit(request: ImageRequest, options: SubmitOptions): Promise<TaskRef>;
   /** Waits for a submitted task and downloads its image at once. Safe to call again on resume. */

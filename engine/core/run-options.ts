@@ -38,6 +38,11 @@ export interface RunOptions {
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
   /** Public URLs for references of URL-only providers (engine/refs); absent: only user-given URLs. */
   references?: ReferenceResolver;
+  /**
+   * Downloads of URLs the pipeline names (reference images). Hosts pass the safe fetch (or the
+   * bytes their pre-flight fetched); without it a URL reference fails its items.
+   */
+  download?: (url: string, signal: AbortSignal) => Promise<Buffer>;
   /** Run only these nodes and what they depend on ("run to here"); upstream results are reused where stored. */
   only?: string[];
   /**

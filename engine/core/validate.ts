@@ -7,8 +7,10 @@ import type { AnyNodeDefinition } from './define-node';
 import { describeParams, type ParamDescriptor } from './describe';
 import { nodeLabel, type ErrorCode } from './errors';
 import { findCycles } from './graph';
-import { parseJsonText } from './parse-text';
-import { pipelineSchema, type Pipeline } from './pipeline-schema';
+import { nullPrototype, parseJsonText } from './parse-text';
+import { unsafeNameReason } from './safe-name';
+import { arrivingIndices, staticItems, type StaticNode } from './static-items';
+import { edgeSchema, nodeSchema, pipelineSchema, settingsSchema, type Pipeline } from './pipeline-schema';
 import type { ProviderSet } from './provider';
 import type { NodeRegistry } from './registry';
 
@@ -41,6 +43,8 @@ export interface ValidateOptions {
   provider?: string;
   /** Placeholder values from the command line, on top of settings.variables. */
   variables?: Record<string, string>;
+  /** Names of the variables given with `--set name=value`: one that no prompt uses is reported. */
+  setVariables?: readonly string[];
   baseDir?: string;
 }
 
@@ -111,14 +115,45 @@ function documentIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
     if (node && typeof node.id === 'string') nodeId = node.id;
   }
   const where = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const text =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${allowedFields(path) ? ` (allowed: ${allowedFields(path)})` : ''}`
+      : issue.message;
   const issueOut: ValidationIssue = {
     code: 'invalid_document',
     severity: 'error',
-    message: `${where || 'document'}: ${issue.message}${issue.code === 'invalid_value' && path[0] === 'version' ? ' (this fluxgraph reads pipeline version 1)' : ''}`,
+    message: `${where || 'document'}: ${text}${issue.code === 'invalid_value' && path[0] === 'version' ? ' (this fluxgraph reads pipeline version 1)' : ''}`,
   };
   if (nodeId) issueOut.nodeId = nodeId;
   if (path[0] === 'edges' && typeof path[1] === 'number') issueOut.edgeIndex = path[1];
   return issueOut;
+}
+
+/** The fields an object at this document path may have, for "unknown field" messages. */
+function allowedFields(path: readonly PropertyKey[]): string | undefined {
+  const shape =
+    path.length === 0
+      ? pipelineSchema.shape
+      : path.length === 1 && path[0] === 'settings'
+        ? settingsSchema.shape
+        : path.length === 2 && path[0] === 'nodes'
+          ? nodeSchema.shape
+          : path.length === 2 && path[0] === 'edges'
+            ? edgeSchema.shape
+            : undefined;
+  return shape ? Object.keys(shape).join(', ') : undefined;
+}
+
+/** Paths of numbers JSON cannot carry (1e309 parses to Infinity). */
+function nonFinitePaths(value: unknown, path = '', out: string[] = []): string[] {
+  const todo: [unknown, string][] = [[value, path]];
+  while (todo.length && out.length < 10) {
+    const [v, p] = todo.pop()!;
+    if (typeof v === 'number' && !Number.isFinite(v)) out.push(p || 'document');
+    else if (Array.isArray(v)) v.forEach((x, i) => todo.push([x, `${p}[${i}]`]));
+    else if (v && typeof v === 'object') for (const k of Object.keys(v)) todo.push([(v as Record<string, unknown>)[k], p ? `${p}.${k}` : k]);
+  }
+  return out;
 }
 
 /**
@@ -126,6 +161,12 @@ function documentIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
  * for a host that applies overrides (`--set`) before the one full check.
  */
 export function parsePipeline(input: unknown): ValidationResult {
+  if (typeof input !== 'string') {
+    const huge = nonFinitePaths(input);
+    if (huge.length) return { ok: false, issues: huge.map((p) => ({ code: 'invalid_document', severity: 'error', message: `${p}: number too large` })) };
+    // Null-prototype copies: "__proto__" in a document is a key like any other.
+    input = nullPrototype(input);
+  }
   if (typeof input === 'string') {
     const parsed = parseJsonText(input);
     if (parsed.issues.length) {
@@ -144,14 +185,21 @@ export function parsePipeline(input: unknown): ValidationResult {
   }
   const shape = pipelineSchema.safeParse(input);
   if (!shape.success) return { ok: false, issues: shape.error.issues.map((i) => documentIssue(i, input)) };
-  return { ok: true, pipeline: shape.data, issues: [] };
+  // The params map drops "__proto__" (zod will not assign it); it names a param, so refuse it.
+  const issues: ValidationIssue[] = [];
+  for (const raw of (input as { nodes?: { id?: unknown; type?: unknown; params?: object }[] }).nodes ?? []) {
+    if (raw?.params && Object.prototype.hasOwnProperty.call(raw.params, '__proto__')) {
+      issues.push({ code: 'invalid_param', severity: 'error', message: `${nodeLabel(String(raw.id), String(raw.type))}: unknown param "__proto__"`, nodeId: String(raw.id), param: '__proto__' });
+    }
+  }
+  return { ok: issues.length === 0, pipeline: shape.data, issues };
 }
 
 export function validatePipeline(input: unknown, options: ValidateOptions): ValidationResult {
   const parsed = parsePipeline(input);
   if (!parsed.pipeline) return parsed;
   const pipeline = parsed.pipeline;
-  const issues = checkPipeline(pipeline, options);
+  const issues = [...parsed.issues, ...checkPipeline(pipeline, options)];
   return { ok: !issues.some((i) => i.severity === 'error'), pipeline, issues };
 }
 
@@ -162,12 +210,17 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
     issues.push({ code, severity: 'error', message, ...at });
 
   const variables = { ...pipeline.settings?.variables, ...options.variables };
-  const byId = new Map<string, { type: string; def?: AnyNodeDefinition; params: Record<string, unknown> }>();
+  const byId = new Map<string, { type: string; def?: AnyNodeDefinition; params: Record<string, unknown>; parsed?: unknown }>();
+  const longestNodeId = pipeline.nodes.reduce((m, n) => Math.max(m, Buffer.byteLength(n.id)), 0);
+  const used = new Set<string>();
   for (const node of pipeline.nodes) {
     if (byId.has(node.id)) {
       error('duplicate_id', `node id "${node.id}" is used by more than one node; ids must be unique`, { nodeId: node.id });
       continue;
     }
+    // Ids become file and folder names ({node} in save templates).
+    const unsafe = unsafeNameReason(node.id);
+    if (unsafe) error('unsafe_name', `node id "${node.id}" ${unsafe}; ids are used in file names`, { nodeId: node.id });
     const def = registry.get(node.type);
     byId.set(node.id, { type: node.type, def, params: node.params });
     if (!def) {
@@ -182,7 +235,9 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
       }
       continue;
     }
-    for (const ci of def.check?.(parsed.data, { variables, baseDir: options.baseDir }) ?? []) {
+    byId.get(node.id)!.parsed = parsed.data;
+    for (const name of def.placeholders?.(parsed.data) ?? []) used.add(name);
+    for (const ci of def.check?.(parsed.data, { variables, nodeId: node.id, longestNodeId, ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}) }) ?? []) {
       issues.push({
         code: ci.code,
         severity: ci.severity ?? 'error',
@@ -195,11 +250,24 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
   }
 
   const incoming = new Map<string, number>();
-  const validEdges: { source: string; target: string }[] = [];
+  const validEdges: { source: string; target: string; targetHandle: string }[] = [];
+  const seenEdges = new Map<string, number>();
   pipeline.edges.forEach((edge, edgeIndex) => {
     const src = byId.get(edge.source);
     const dst = byId.get(edge.target);
     const at = { edgeIndex };
+    const edgeKey = [edge.source, edge.sourceHandle, edge.target, edge.targetHandle].join('\u0000');
+    const first = seenEdges.get(edgeKey);
+    if (first !== undefined) {
+      // A second copy of a wire would send every item twice (and pay twice for what it feeds).
+      error('duplicate_edge', `edge ${edge.source}.${edge.sourceHandle} → ${edge.target}.${edge.targetHandle} appears twice (edges ${first} and ${edgeIndex}); remove one`, {
+        ...at,
+        nodeId: edge.target,
+        port: edge.targetHandle,
+      });
+      return;
+    }
+    seenEdges.set(edgeKey, edgeIndex);
     if (!src) error('unknown_node', `edge ${edge.source}.${edge.sourceHandle} → ${edge.target}.${edge.targetHandle}: source node "${edge.source}" does not exist`, { ...at, nodeId: edge.target });
     if (!dst) error('unknown_node', `edge ${edge.source}.${edge.sourceHandle} → ${edge.target}.${edge.targetHandle}: target node "${edge.target}" does not exist`, { ...at, nodeId: edge.source });
     if (!src?.def || !dst?.def) return;
@@ -237,7 +305,7 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
     if (inp.max !== undefined && !out.list && count === inp.max + 1) {
       error('too_many_edges', `${nodeLabel(edge.target, dst.type)}: input "${edge.targetHandle}" takes at most ${inp.max} items`, { ...at, nodeId: edge.target, port: edge.targetHandle });
     }
-    validEdges.push({ source: edge.source, target: edge.target });
+    validEdges.push({ source: edge.source, target: edge.target, targetHandle: edge.targetHandle });
   });
 
   for (const [id, node] of byId) {
@@ -249,13 +317,116 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
     }
   }
 
-  for (const cycle of findCycles([...byId.keys()], validEdges)) {
+  const cycles = findCycles([...byId.keys()], validEdges);
+  for (const cycle of cycles) {
     // A long cycle is named by its ends: each of its nodes gets this message.
     const shown = cycle.length <= 8 ? [...cycle, cycle[0]] : [...cycle.slice(0, 3), `… ${cycle.length - 5} more …`, ...cycle.slice(-2), cycle[0]];
     const path = shown.map((id) => (id.startsWith('… ') ? id : `"${id}"`)).join(' → ');
     for (const id of cycle) error('cycle', `node "${id}" is on a cycle: ${path}; pipelines must flow one way`, { nodeId: id });
   }
+  if (!cycles.length) checkStaticItems(byId, validEdges, issues);
+  checkFileNames(byId, validEdges, issues);
+  checkSettings(pipeline, options, issues);
+  for (const name of options.setVariables ?? []) {
+    if (!used.has(name)) {
+      const known = [...used];
+      issues.push({
+        code: 'unused_variable',
+        severity: 'warning',
+        message: `--set ${name}=...: no prompt uses {${name}}${known.length ? ` (placeholders in this pipeline: ${known.map((k) => `{${k}}`).join(', ')})` : ' (this pipeline has no placeholders)'}; to set a node's param, write --set node.param=value`,
+      });
+    }
+  }
   return issues;
+}
+
+type CheckedNodes = Map<string, { type: string; def?: AnyNodeDefinition; params: Record<string, unknown>; parsed?: unknown }>;
+
+/** Picks of indices that a node upstream will never produce, where the document fixes the count. */
+function checkStaticItems(byId: CheckedNodes, edges: readonly { source: string; target: string; targetHandle: string }[], issues: ValidationIssue[]): void {
+  const nodes = new Map<string, StaticNode>();
+  for (const [id, n] of byId) if (n.def && n.parsed !== undefined) nodes.set(id, { id, def: n.def, params: n.parsed });
+  const usable = edges.filter((e) => nodes.has(e.source) && nodes.has(e.target));
+  const known = staticItems(nodes, usable);
+  for (const n of nodes.values()) {
+    if (!n.def.afterItems || !n.def.eachItemOf) continue;
+    const wires = usable.filter((e) => e.target === n.id);
+    const arriving = arrivingIndices(n, wires, known);
+    if (!arriving) continue;
+    const upstream = wires.filter((w) => w.targetHandle === n.def.eachItemOf).map((w) => `"${w.source}"`).join(' + ');
+    const problem = n.def.afterItems(n.params as never, arriving, upstream);
+    if (problem) issues.push({ code: 'invalid_param', severity: 'error', message: `${nodeLabel(n.id, n.def.type)}: ${problem}`, nodeId: n.id, param: 'indices' });
+  }
+}
+
+/** Two nodes writing the same file names would overwrite (or shadow) each other's images. */
+function checkFileNames(byId: CheckedNodes, edges: readonly { source: string; target: string; targetHandle: string }[], issues: ValidationIssue[]): void {
+  const byPattern = new Map<string, string[]>();
+  for (const [id, n] of byId) {
+    if (!n.def?.fileNamePattern || n.parsed === undefined) continue;
+    const pattern = n.def.fileNamePattern(n.parsed as never, id);
+    // Case-insensitive file systems (macOS, Windows) treat A.png and a.png as one file.
+    const key = pattern.toLowerCase();
+    byPattern.set(key, [...(byPattern.get(key) ?? []), id]);
+    const wires = edges.filter((e) => e.target === id && e.targetHandle === n.def!.eachItemOf);
+    const sources = [...new Set(wires.map((w) => w.source))];
+    if (!/\{index\}/.test(pattern) && !/\{source\}/.test(pattern) && sources.length > 1) {
+      issues.push({
+        code: 'file_name_clash',
+        severity: 'error',
+        message: `${nodeLabel(id, n.type)}: param "template" names files by {seed} only, but images from ${sources.map((s) => `"${s}"`).join(' and ')} can share a seed; add {index} or {source}`,
+        nodeId: id,
+        param: 'template',
+      });
+    }
+  }
+  for (const ids of byPattern.values()) {
+    if (ids.length < 2) continue;
+    for (const id of ids) {
+      issues.push({
+        code: 'file_name_clash',
+        severity: 'error',
+        message: `${nodeLabel(id, byId.get(id)!.type)}: param "template" writes the same file names as ${ids.filter((o) => o !== id).map((o) => `"${o}"`).join(', ')}; add {node} to the template (or make them differ)`,
+        nodeId: id,
+        param: 'template',
+      });
+    }
+  }
+}
+
+function checkSettings(pipeline: Pipeline, options: ValidateOptions, issues: ValidationIssue[]): void {
+  const providers = options.providers;
+  if (!providers) return;
+  for (const [id, cap] of Object.entries(pipeline.settings?.concurrency ?? {})) {
+    const provider = providers.get(id);
+    if (!provider) {
+      issues.push({ code: 'unknown_provider', severity: 'error', message: `settings.concurrency.${id}: unknown provider "${id}" (known: ${providers.ids().join(', ')})`, param: `settings.concurrency.${id}` });
+      continue;
+    }
+    const documented = provider.capabilities.documentedConcurrency;
+    if (documented !== undefined && cap > documented) {
+      issues.push({
+        code: 'concurrency_above_limit',
+        severity: 'warning',
+        message: `settings.concurrency.${id}: ${cap} is above ${provider.title}'s documented limit of ${documented} active tasks per account; submits past it are refused with 429 and retried`,
+        param: `settings.concurrency.${id}`,
+      });
+    }
+  }
+}
+
+/** The provider each node that calls one will use: its own param, else the run's, the pipeline's, the default. */
+export function providerOfNodes(pipeline: Pipeline, registry: NodeRegistry, providers: ProviderSet, runProvider?: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const node of pipeline.nodes) {
+    const def = registry.get(node.type);
+    if (!def?.providerRequest) continue;
+    const parsed = def.params.safeParse(node.params);
+    if (!parsed.success) continue;
+    const plan = def.providerRequest(parsed.data, Object.keys(node.params));
+    out.set(node.id, plan.provider ?? runProvider ?? pipeline.settings?.provider ?? providers.defaultId);
+  }
+  return out;
 }
 
 function checkProvider(

@@ -15,6 +15,10 @@ import { createNovitaProvider } from '../providers/novita';
 import type { PollSettings } from '../providers/poll';
 import { PublicReferenceLinks } from '../refs/public-server';
 import { EngineError } from '../core/errors';
+import { BFL_DEFAULT_BASE_URL } from '../providers/bfl';
+import { CRUN_DEFAULT_BASE_URL } from '../providers/crun';
+import { KIE_DEFAULT_BASE_URL } from '../providers/kie';
+import { NOVITA_DEFAULT_BASE_URL } from '../providers/novita';
 
 export const PROVIDER_IDS = ['bfl', 'kie', 'novita', 'crun'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
@@ -26,6 +30,17 @@ export const PROVIDER_ENV: Record<ProviderId, { key: string; baseUrl: string }> 
   novita: { key: 'NOVITA_API_KEY', baseUrl: 'NOVITA_BASE_URL' },
   crun: { key: 'CRUN_API_KEY', baseUrl: 'CRUN_BASE_URL' },
 };
+
+const DEFAULT_BASE_URLS: Record<ProviderId, string> = { bfl: BFL_DEFAULT_BASE_URL, kie: KIE_DEFAULT_BASE_URL, novita: NOVITA_DEFAULT_BASE_URL, crun: CRUN_DEFAULT_BASE_URL };
+
+/** Where a provider's requests go and where its key comes from (never the key itself). */
+export interface ProviderRoute {
+  endpoint: string;
+  /** Env var the key is read from. */
+  keyEnv: string;
+  /** "embedded emulator", "BFL_API_KEY (environment)", "BFL_API_KEY (.env)", or undefined: no key. */
+  keySource?: string;
+}
 
 /** Key the adapters send to the embedded emulator (it accepts any non-empty key). */
 const EMULATOR_KEY = 'embedded-emulator';
@@ -39,6 +54,11 @@ export interface HostProviders {
   emulator?: Emulator;
   /** The callback receiver, when callbacks are on. */
   callbacks?: CallbackReceiver;
+  /** Providers that have a key set (the embedded emulator is off when any has). */
+  keyed: string[];
+  route(id: string): ProviderRoute | undefined;
+  /** Origins a pipeline URL may point at whatever their address: the emulator and the configured provider base URLs. */
+  trustedOrigins: string[];
   /** Every secret value, so hosts can redact. */
   secrets: string[];
   /** Signed links to local references on the receiver (FLUXGRAPH_PUBLIC_URL). */
@@ -53,6 +73,8 @@ export interface CreateProvidersOptions {
   /** auto: the emulator only when no provider key is set. Default: env FLUXGRAPH_EMULATOR, else auto. */
   emulator?: 'auto' | 'always' | 'never';
   onNotice?: (line: string) => void;
+  /** Names that came from the .env file rather than the process environment (for "key source" lines). */
+  fromEnvFile?: ReadonlySet<string>;
   poll?: Partial<PollSettings>;
   /**
    * Completion callbacks. auto (default): on with the embedded emulator, or when
@@ -165,9 +187,33 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
         ...(callbacks?.allSecrets() ?? []),
       ].filter((s): s is string => s !== undefined);
 
+    const route = (id: string): ProviderRoute | undefined => {
+      if (!(PROVIDER_IDS as readonly string[]).includes(id)) return undefined;
+      const pid = id as ProviderId;
+      const keyEnv = PROVIDER_ENV[pid].key;
+      if (embedded) return { endpoint: emulator!.baseUrl, keyEnv, keySource: 'embedded emulator' };
+      const endpoint = (value(PROVIDER_ENV[pid].baseUrl) ?? DEFAULT_BASE_URLS[pid]).replace(/\/+$/, '');
+      const has = value(keyEnv) !== undefined;
+      return { endpoint, keyEnv, ...(has ? { keySource: `${keyEnv} (${opts.fromEnvFile?.has(keyEnv) ? '.env' : 'environment'})` } : {}) };
+    };
+    const trustedOrigins = [
+      ...(emulator ? [new URL(emulator.baseUrl).origin, new URL(emulator.pollBaseUrl).origin] : []),
+      ...PROVIDER_IDS.flatMap((id) => {
+        const configured = value(PROVIDER_ENV[id].baseUrl);
+        try {
+          return configured ? [new URL(configured).origin] : [];
+        } catch {
+          return [];
+        }
+      }),
+    ];
+
     return {
       providers,
       embedded,
+      keyed,
+      route,
+      trustedOrigins,
       ...(emulator ? { emulatorUrl: emulator.baseUrl, emulator, session: `emulator-${randomBytes(8).toString('hex')}` } : {}),
       ...(callbacks ? { callbacks } : {}),
       ...(publicRefs ? { publicRefs } : {}),

@@ -4,7 +4,7 @@
  * already holds a result for count as cached at zero. Fan-out, picks and references are counted
  * exactly because the scheduler itself walks the graph.
  */
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -42,6 +42,8 @@ export interface Estimate {
   unpriced: number;
   nodes: NodeEstimate[];
   warnings: string[];
+  /** URL references priced as 1 MP images, since an estimate never downloads them. */
+  assumed?: string[];
 }
 
 /** A PNG with only a header: enough for the engine to read its size, costs nothing to make. */
@@ -61,6 +63,32 @@ function placeholderPng(width: number, height: number): Buffer {
   // The unique tail keeps placeholders of the same size distinct, like real images.
   const tail = chunk('tEXt', Buffer.from(`fluxgraph-estimate\u0000${Math.random()}`, 'latin1'));
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), tail, chunk('IEND', Buffer.alloc(0))]);
+}
+
+let assumedReference: Buffer | undefined;
+/**
+ * A complete 1024×1024 grey PNG (1 MP): what the estimate prices a URL reference as, since it
+ * never downloads one.
+ */
+function assumedReferencePng(): Buffer {
+  if (assumedReference) return assumedReference;
+  const side = 1024;
+  const chunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'ascii');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(side, 0);
+  ihdr.writeUInt32BE(side, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  const rows = Buffer.alloc((side + 1) * side, 128);
+  for (let y = 0; y < side; y++) rows[y * (side + 1)] = 0;
+  assumedReference = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  return assumedReference;
 }
 
 /** Reads from the real store (cache hits), writes placeholders elsewhere. */
@@ -165,6 +193,7 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
     return n;
   };
   const priced = new Map<string, { providerId: string; usd: number | undefined }>();
+  const assumed: string[] = [];
   try {
     const scratch = new FileArtifactStore(join(scratchDir, 'store'));
     const readOnly: TaskHooks | undefined = o.tasks && {
@@ -188,6 +217,11 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
       ...(readOnly ? { tasks: readOnly } : {}),
       baseDir: o.baseDir,
       outDir: join(scratchDir, 'out'),
+      // An estimate never fetches: a URL reference is priced as a 1 MP image.
+      download: async (url) => {
+        if (!assumed.includes(url)) assumed.push(url);
+        return assumedReferencePng();
+      },
       ...(o.variables ? { variables: o.variables } : {}),
       ...(o.provider ? { provider: o.provider } : {}),
       ...(o.only ? { only: o.only } : {}),
@@ -213,7 +247,8 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
       cached: list.reduce((s, n) => s + n.cached, 0),
       unpriced: list.reduce((s, n) => s + n.unpriced, 0),
       nodes: list,
-      warnings: [...summary.warnings.map((w) => w.message), ...summary.failures.map((f) => `cannot estimate past ${f.nodeId}: ${f.message}`)],
+      ...(assumed.length ? { assumed } : {}),
+      warnings: [...summary.warnings.map((w) => w.message), ...assumed.map((url) => `reference ${url} is priced as 1 MP (assumed; estimates never download)`), ...summary.failures.map((f) => `cannot estimate past ${f.nodeId}: ${f.message}`)],
     };
   } finally {
     await rm(scratchDir, { recursive: true, force: true });

@@ -62,6 +62,7 @@ export const capabilities: ProviderCapabilities = {
   maxReferences: MAX_REFERENCES,
   referencesMustBeUrls: false,
   defaultConcurrency: 24,
+  documentedConcurrency: 24,
   mapSize: mapBflSize,
 };
 
@@ -247,7 +248,17 @@ export function createBflProvider(opts: BflOptions = {}): Provider {
     });
   }
 
-  return { id: 'bfl', title: 'Black Forest Labs', capabilities, submit, wait };
+  /** GET /v1/credits (free): the account's balance, 1 credit = $0.01 (providers.md). */
+  async function balanceUsd(signal: AbortSignal): Promise<number | undefined> {
+    const key = requireKey(ctx, opts.apiKey);
+    const req: HttpRequest = { ctx, phase: 'poll', method: 'GET', url: joinUrl(baseUrl, '/v1/credits'), headers: { 'x-key': key }, signal, timeoutMs: 10_000 };
+    const res = await requestJson(req);
+    if (res.status < 200 || res.status > 299) throw statusError(req, res.status, readBflError(res.body, res.text), retryAfter(res.headers));
+    const credits = isRecord(res.body) ? res.body.credits : undefined;
+    return creditsToUsd(credits, 0.01);
+  }
+
+  return { id: 'bfl', title: 'Black Forest Labs', capabilities, submit, wait, balanceUsd };
 
   function mapBflStatus(body: unknown, taskId: string, tolerance: number, costUsd: number | undefined): PollStep<ResultInfo> {
     const parsed = ResultResponse.safeParse(body);

@@ -126,10 +126,13 @@ describe('runPipeline', () => {
     expect(provider.log.waiting).toBe(0);
   });
 
-  it('reports a picked index beyond the list on the pick node', async () => {
-    const { summary } = await run(draftRefine(2, [0, 5]));
-    expect(summary.failures).toEqual([expect.objectContaining({ nodeId: 'pick', code: 'invalid_param' })]);
-    expect(summary.failures[0].message).toMatch(/"indices": 5 is out of range; "drafts" gave 2 items \(0-1\)/);
+  it('refuses a picked index beyond a fixed draft count before submitting anything', async () => {
+    const provider = fakeProvider();
+    const dir = tempDir();
+    const doc = pipelineSchema.parse(draftRefine(2, [0, 5]));
+    const options = { registry, providers: providerSet(provider), store: new FileArtifactStore(join(dir, 'store')), baseDir: dir, outDir: join(dir, 'out') };
+    await expect(runPipeline(doc, options)).rejects.toThrow(/node "pick" \(pick-images\): param "indices": 5 is out of range; "drafts" gave 2 items \(0-1\)/);
+    expect(provider.log.submits).toEqual([]);
   });
 
   it('records a fresh random seed per run when none is set', async () => {

@@ -77,6 +77,12 @@ export class ItemContext implements NodeContext {
     return { ...asset, meta: { ...asset.meta, ...(warnings.length ? { warnings } : {}) } };
   }
 
+  async download(url: string): Promise<Buffer> {
+    const { download } = this.run.options;
+    if (!download) throw new EngineError('invalid_input', `cannot download ${url}: this host gives the run no downloader (RunOptions.download)`, { param: 'source' });
+    return download(url, this.run.signal);
+  }
+
   async putImage(bytes: Buffer, meta?: ImageAsset['meta']): Promise<ImageAsset> {
     const info = readImageInfo(bytes);
     if (!info) throw new EngineError('invalid_input', 'not a JPEG, PNG or WebP image');
