@@ -5,7 +5,7 @@
  * command runs, so `--help` and `--version` load none of them.
  */
 import { isEngineError } from '../core/errors';
-import { EXIT, fail } from './exit';
+import { EXIT, fail, failuresAsJson } from './exit';
 import { COMMAND_HELP, USAGE, wantsHelp } from './usage';
 
 const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker'];
@@ -39,6 +39,7 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  failuresAsJson(rest.includes('--json'));
   try {
     switch (command) {
       case undefined:
@@ -61,10 +62,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await dispatch(command, rest);
   } catch (e) {
-    if (isEngineError(e)) return fail(e.message);
+    if (isEngineError(e)) return fail(e.message, e.code);
     const code = (e as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return fail((e as Error).message);
-    throw e;
+    // Never a stack trace: one line, and the way to see more.
+    const detail = e instanceof Error ? `${e.message}${code ? ` (${code})` : ''}` : String(e);
+    if (process.env.FLUXGRAPH_DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    return fail(`unexpected error: ${detail}; this is a bug in fluxgraph (set FLUXGRAPH_DEBUG=1 for the stack trace)`, 'internal');
   }
 }
 

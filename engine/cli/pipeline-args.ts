@@ -22,13 +22,14 @@ const options = {
   inputs: { type: 'string' },
   rows: { type: 'string' },
   'retry-failed': { type: 'boolean' },
+  'allow-private-urls': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const RUN_ONLY = {
   run: [],
-  validate: ['out', 'concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
-  estimate: ['out', 'concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
+  validate: ['concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
+  estimate: ['concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
 } as const;
 
 function parse(argv: string[]) {

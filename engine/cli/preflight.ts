@@ -12,6 +12,9 @@ import { onlyUpTo } from '../core/run-pipeline';
 import { createReferenceDelivery } from '../refs/host';
 import { checkReferenceDelivery } from '../refs/plan';
 import { checkPromptLengths } from '../host/prompt-length';
+import { estimatePipeline } from '../host/estimate';
+import { preflightPipeline, withChecks, type PreflightResult } from '../host/preflight';
+import { FileArtifactStore } from '../store/artifacts';
 import type { StoredRunOptions } from '../store/ledger';
 import { checkBatch, type BatchCheck } from '../core/batch-check';
 import { loadInputs, type BatchInputs } from './batch-inputs';
@@ -36,6 +39,8 @@ export interface LoadedPipeline {
 export interface Preflight extends LoadedPipeline {
   /** The result of the full check; `ok` false means errors were found. */
   checked: ValidationResult;
+  /** URL references the pre-flight of a run downloaded (the run uses these bytes). */
+  host: PreflightResult;
   provider?: string;
   baseDir: string;
   only?: string[];
@@ -43,6 +48,9 @@ export interface Preflight extends LoadedPipeline {
   inputs?: BatchInputs;
   /** The batch pre-flight (row sources scanned, zip lengths, fields); rows per node for the estimate. */
   batch?: BatchCheck;
+  /** `--out` resolved (run: also the stored or default folder). */
+  outDir?: string;
+  allowPrivateUrls: boolean;
 }
 
 async function readPipelineText(file: string, shown: string): Promise<string> {
@@ -93,10 +101,11 @@ export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<Lo
 }
 
 /**
- * Checks the loaded pipeline against the providers: flags first, then the whole document. With
+ * Checks the loaded pipeline against the providers and the world outside it (files, keys, folders,
+ * balances): flags first, then the whole document. With
  * `--inputs`, the rows' columns count as variables (each row fills them).
  */
-export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline, columns: readonly string[] = []): Preflight | number {
+export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline, columns: readonly string[] = []): Promise<Preflight | number> {
   const { values } = args;
   const { doc, stored, file } = loaded;
   const variables = { ...Object.fromEntries(columns.map((c) => [c, ''])), ...loaded.variables };
@@ -106,17 +115,49 @@ export function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHo
   const only = values.only?.length ? values.only : stored.only;
   const unknownOnly = (only ?? []).filter((id) => !doc.nodes.some((n) => n.id === id));
   if (unknownOnly.length) return fail(`--only ${unknownOnly.join(', ')}: no such node (nodes: ${doc.nodes.map((n) => n.id).join(', ')})`);
-  const checked = validatePipeline(doc, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables, baseDir });
-  // Way 5 of issue 10: a local reference no way can deliver to its URL-only provider is refused here.
-  if (checked.pipeline) {
-    const delivery = createReferenceDelivery({ env: cli.env, host, ...(cli.ledger ? { ledger: cli.ledger } : {}) });
-    const target = only ? onlyUpTo(checked.pipeline, only) : checked.pipeline;
-    const refIssues = checkReferenceDelivery(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), availability: (p) => delivery.availability(p) });
-    const promptIssues = checkPromptLengths(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables });
-    const more = [...refIssues, ...promptIssues];
-    if (more.length) Object.assign(checked, { ok: false, issues: [...checked.issues, ...more] });
-  }
-  return { ...loaded, checked, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}) };
+  const outDir = values.out !== undefined ? resolve(values.out) : args.command === 'run' ? resolve(stored.outDir ?? 'out') : undefined;
+  const allowPrivateUrls = values['allow-private-urls'] === true || doc.settings?.allowPrivateUrls === true;
+  const setVariables = (values.set ?? []).map((s) => s.slice(0, Math.max(0, s.indexOf('=')))).filter((k) => k && !k.includes('.'));
+  const result = await preflightPipeline({
+    document: doc,
+    registry: cli.registry,
+    host,
+    purpose: args.command,
+    baseDir,
+    ...(outDir ? { outDir } : {}),
+    ...(provider ? { provider } : {}),
+    variables,
+    setVariables,
+    allowPrivateUrls,
+    // Way 5 of issue 10: a local reference no way can deliver to its URL-only provider is refused here.
+    checks: withChecks(async (ctx) => {
+      const delivery = createReferenceDelivery({ env: cli.env, host, ...(cli.ledger ? { ledger: cli.ledger } : {}) });
+      const target = only ? onlyUpTo(ctx.pipeline, only) : ctx.pipeline;
+      return checkReferenceDelivery(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), availability: (p) => delivery.availability(p) });
+    }, async (ctx) => checkPromptLengths(only ? onlyUpTo(ctx.pipeline, only) : ctx.pipeline, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables })),
+    // The balance check prices the run the way `estimate` does (cache hits at $0).
+    ...(cli.ledger
+      ? {
+          estimateByProvider: async () => {
+            const estimate = await estimatePipeline(doc, {
+              registry: cli.registry,
+              providers: host.providers,
+              store: new FileArtifactStore(resolve(cli.cacheDir, 'store')),
+              tasks: cli.ledger!.hooks('balance-check'),
+              baseDir,
+              variables,
+              ...(provider ? { provider } : {}),
+              ...(only ? { only } : {}),
+            });
+            const by: Record<string, number> = {};
+            for (const n of estimate.nodes) for (const p of n.providers) by[p] = (by[p] ?? 0) + n.usd / n.providers.length;
+            return by;
+          },
+        }
+      : {}),
+  });
+  const checked: ValidationResult = { ok: result.ok, issues: result.issues, ...(result.pipeline ? { pipeline: result.pipeline } : {}) };
+  return { ...loaded, checked, host: result, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}), ...(outDir ? { outDir } : {}), allowPrivateUrls };
 }
 
 /**
@@ -129,7 +170,7 @@ export async function preflight(args: PipelineArgs, cli: CliHost, use: (pre: Pre
   const inputs = await loadInputs(args, loaded);
   if (typeof inputs === 'number') return inputs;
   return withProviders(cli, args, async (host) => {
-    const pre = checkPipeline(args, cli, host, loaded, inputs?.columns);
+    const pre = await checkPipeline(args, cli, host, loaded, inputs?.columns);
     if (typeof pre === 'number') return pre;
     if (inputs) pre.inputs = inputs;
     await checkRows(pre, cli);

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { newRunId, runPipeline } from '../core/run-pipeline';
+import { runDownloader } from '../host/preflight';
 import { priceOf } from '../providers/pricing';
 import { FileArtifactStore } from '../store/artifacts';
 import { parseConcurrency } from './args';
@@ -67,7 +68,7 @@ export async function commandRun(argv: string[]): Promise<number> {
         if (!Number.isFinite(sec) || sec <= 0) return fail(`--timeout ${values.timeout}: expected seconds greater than 0`);
         taskTimeoutMs = sec * 1000;
       }
-      const outDir = resolve(values.out ?? stored.outDir ?? 'out');
+      const outDir = pre.outDir ?? resolve(values.out ?? stored.outDir ?? 'out');
       const resubmit = resumeId && values['resubmit-ambiguous'] ? await confirmResubmit(ledger, resumeId, values.yes === true, budgetUsd) : false;
       if (typeof resubmit === 'number') return resubmit;
       // Tasks of the embedded emulator die with the process that started it: remaking them is free.
@@ -141,6 +142,7 @@ export async function commandRun(argv: string[]): Promise<number> {
           ...(only ? { only } : {}),
           checked: pre.checked,
           ...(inputs ? { inputs } : {}),
+          download: runDownloader(pre.host, { allowPrivateUrls: pre.allowPrivateUrls, trustedOrigins: host.trustedOrigins }),
           onEvent: (e) => {
             manifest?.onEvent(e);
             if (json) process.stdout.write(redact(JSON.stringify(e)) + '\n');

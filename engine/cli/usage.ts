@@ -7,12 +7,12 @@ export const USAGE = `fluxgraph: node-based pipelines for FLUX.2 image generatio
 Usage:
   fluxgraph run <pipeline.json> [--out DIR] [--provider NAME] [--set node.param=value | name=value]...
                 [--concurrency provider=N]... [--timeout SEC] [--budget USD] [--only NODE]...
-                [--no-cache] [--cache-dir DIR] [--json] [--inputs rows.csv|rows.jsonl [--rows FROM-TO]]
+                [--no-cache] [--cache-dir DIR] [--allow-private-urls] [--json] [--inputs rows.csv|rows.jsonl [--rows FROM-TO]]
   fluxgraph run --resume <run id> [--retry-failed]
                                         continue an interrupted run without paying twice
                 [--resubmit-ambiguous [--yes]]   also send again the submits cut off on the wire
-  fluxgraph validate <pipeline.json> [--provider NAME] [--set ...] [--inputs FILE [--rows ...]] [--json]
-  fluxgraph estimate <pipeline.json> [--provider NAME] [--set ...] [--only NODE]... [--inputs FILE [--rows ...]] [--json]
+  fluxgraph validate <pipeline.json> [--out DIR] [--provider NAME] [--set ...] [--inputs FILE [--rows ...]] [--json]
+  fluxgraph estimate <pipeline.json> [--out DIR] [--provider NAME] [--set ...] [--only NODE]... [--inputs FILE [--rows ...]] [--json]
   fluxgraph runs [--json]               run history with status and cost
   fluxgraph runs show <run id> [--json] each task of a run: provider, account, task id, state, cost
   fluxgraph prune [--older-than DAYS] [--dry-run]   clean the image store and old runs
@@ -26,6 +26,8 @@ Usage:
 Each command's --help lists its options.
 Providers: bfl, kie, novita, crun. Keys come from BFL_API_KEY, KIE_API_KEY, NOVITA_API_KEY,
 CRUN_API_KEY (environment or ./.env). With no key set, runs use the embedded emulator.
+validate, estimate and the start of run check files, keys, folders and balances before anything
+is spent. Reference URLs must point at public addresses unless --allow-private-urls is given.
 Exit codes: 0 done, 1 some items failed, 2 invalid pipeline or usage, 130 interrupted.`;
 
 const CHECK_OPTIONS = `  --provider NAME           provider for nodes that do not choose one (bfl, kie, novita, crun)

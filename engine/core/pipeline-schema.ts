@@ -34,6 +34,8 @@ export const settingsSchema = z.strictObject({
   concurrency: z.record(z.string(), z.number().int().min(1).max(1000)).optional(),
   /** Values for {name} placeholders in prompts; `--set name=value` overrides them. */
   variables: z.record(z.string(), z.string()).optional(),
+  /** Allow reference URLs on loopback and private networks (off: only public addresses; `--allow-private-urls`). */
+  allowPrivateUrls: z.boolean().optional(),
   /** Overall limit per provider task in seconds (default 600). */
   taskTimeoutSec: z.number().positive().max(86_400).optional(),
 });

@@ -203,6 +203,7 @@ export function validatePipeline(input: unknown, options: ValidateOptions): Vali
   return { ok: !issues.some((i) => i.severity === 'error'), pipeline, issues };
 }
 
+
 function checkPipeline(pipeline: Pipeline, options: ValidateOptions): ValidationIssue[] {
   const { registry } = options;
   const issues: ValidationIssue[] = [];
@@ -340,6 +341,16 @@ function checkPipeline(pipeline: Pipeline, options: ValidateOptions): Validation
   return issues;
 }
 
+function groupByTarget<E extends { target: string }>(edges: readonly E[]): Map<string, E[]> {
+  const out = new Map<string, E[]>();
+  for (const e of edges) {
+    const list = out.get(e.target);
+    if (list) list.push(e);
+    else out.set(e.target, [e]);
+  }
+  return out;
+}
+
 type CheckedNodes = Map<string, { type: string; def?: AnyNodeDefinition; params: Record<string, unknown>; parsed?: unknown }>;
 
 /** Picks of indices that a node upstream will never produce, where the document fixes the count. */
@@ -348,9 +359,10 @@ function checkStaticItems(byId: CheckedNodes, edges: readonly { source: string; 
   for (const [id, n] of byId) if (n.def && n.parsed !== undefined) nodes.set(id, { id, def: n.def, params: n.parsed });
   const usable = edges.filter((e) => nodes.has(e.source) && nodes.has(e.target));
   const known = staticItems(nodes, usable);
+  const into = groupByTarget(usable);
   for (const n of nodes.values()) {
     if (!n.def.afterItems || !n.def.eachItemOf) continue;
-    const wires = usable.filter((e) => e.target === n.id);
+    const wires = into.get(n.id) ?? [];
     const arriving = arrivingIndices(n, wires, known);
     if (!arriving) continue;
     const upstream = wires.filter((w) => w.targetHandle === n.def.eachItemOf).map((w) => `"${w.source}"`).join(' + ');
@@ -361,6 +373,7 @@ function checkStaticItems(byId: CheckedNodes, edges: readonly { source: string; 
 
 /** Two nodes writing the same file names would overwrite (or shadow) each other's images. */
 function checkFileNames(byId: CheckedNodes, edges: readonly { source: string; target: string; targetHandle: string }[], issues: ValidationIssue[]): void {
+  let intoSave: Map<string, { source: string; target: string; targetHandle: string }[]> | undefined;
   const byPattern = new Map<string, string[]>();
   for (const [id, n] of byId) {
     if (!n.def?.fileNamePattern || n.parsed === undefined) continue;
@@ -368,7 +381,7 @@ function checkFileNames(byId: CheckedNodes, edges: readonly { source: string; ta
     // Case-insensitive file systems (macOS, Windows) treat A.png and a.png as one file.
     const key = pattern.toLowerCase();
     byPattern.set(key, [...(byPattern.get(key) ?? []), id]);
-    const wires = edges.filter((e) => e.target === id && e.targetHandle === n.def!.eachItemOf);
+    const wires = (intoSave ??= groupByTarget(edges)).get(id)?.filter((e) => e.targetHandle === n.def!.eachItemOf) ?? [];
     const sources = [...new Set(wires.map((w) => w.source))];
     if (!/\{index\}/.test(pattern) && !/\{source\}/.test(pattern) && sources.length > 1) {
       issues.push({

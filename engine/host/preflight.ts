@@ -126,7 +126,8 @@ export const checkImageSources: PreflightCheck = async (ctx) => {
 
 /** Every provider the pipeline uses must have a key, unless the embedded emulator serves them all. */
 export const checkProviderKeys: PreflightCheck = async (ctx) => {
-  if (ctx.host.embedded) return [];
+  // No key at all: a run uses the embedded emulator (validate does not start it to know that).
+  if (ctx.host.embedded || ctx.host.keyed.length === 0) return [];
   const byProvider = new Map<string, string[]>();
   for (const [nodeId, provider] of ctx.uses) byProvider.set(provider, [...(byProvider.get(provider) ?? []), nodeId]);
   const out: ValidationIssue[] = [];
@@ -153,55 +154,6 @@ export const checkOutputFolder: PreflightCheck = async (ctx) => {
   if (!ctx.outDir) return [];
   const problem = await folderProblem(ctx.outDir);
   return problem ? [issue('unwritable_folder', `output folder (--out) ${problem}`, { param: 'out' })] : [];
-};
-
-/**
- * References a URL-only provider would receive as local files (today's delivery rule: only
- * http(s) URLs reach kie, novita and crun). Local reference files only: the images providers
- * make are for the delivery routes to judge.
- */
-export const checkReferenceDelivery: PreflightCheck = async (ctx) => {
-  const out: ValidationIssue[] = [];
-  const nodes = new Map(ctx.pipeline.nodes.map((n) => [n.id, n]));
-  const into = new Map<string, { source: string; port: string }[]>();
-  for (const e of ctx.pipeline.edges) into.set(e.target, [...(into.get(e.target) ?? []), { source: e.source, port: e.targetHandle }]);
-  /** Local reference files that reach `nodeId` through nodes that pass images on unchanged (picks). */
-  const localFilesReaching = (nodeId: string, port: string): { node: string; source: string }[] => {
-    const found: { node: string; source: string }[] = [];
-    const todo = (into.get(nodeId) ?? []).filter((w) => w.port === port).map((w) => w.source);
-    const seen = new Set<string>();
-    while (todo.length) {
-      const id = todo.pop()!;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const n = nodes.get(id);
-      const def = n && ctx.registry.get(n.type);
-      if (!n || !def || def.usesProvider) continue;
-      const parsed = def.params.safeParse(n.params);
-      for (const s of def.imageSources && parsed.success ? def.imageSources(parsed.data) : []) if (!isUrl(s.source)) found.push({ node: id, source: s.source });
-      for (const w of into.get(id) ?? []) todo.push(w.source);
-    }
-    return found;
-  };
-  for (const [nodeId, providerId] of ctx.uses) {
-    const provider = ctx.host.providers.get(providerId);
-    if (!provider?.capabilities.referencesMustBeUrls) continue;
-    const node = nodes.get(nodeId)!;
-    const def = ctx.registry.get(node.type)!;
-    for (const [port, spec] of Object.entries(def.inputs)) {
-      if (spec.kind !== 'image') continue;
-      for (const f of localFilesReaching(nodeId, port)) {
-        out.push(
-          issue(
-            'needs_public_url',
-            `${nodeLabel(nodeId, node.type)}: input "${port}" gets the local file "${f.source}" (from node "${f.node}"), but ${provider.title} takes reference images only as public http(s) URLs. Give the image as an https URL, or use a provider that takes image bytes (bfl)`,
-            { nodeId, port },
-          ),
-        );
-      }
-    }
-  }
-  return out;
 };
 
 /** Providers with a free balance endpoint (BFL): a run whose estimate is above the balance is refused. */
@@ -236,7 +188,15 @@ export const checkBalances: PreflightCheck = async (ctx) => {
 };
 
 /** In order: what is cheapest and most certain first, the balance (a network call and a dry run) last. */
-export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [checkOutputFolder, checkProviderKeys, checkImageSources, checkReferenceDelivery, checkBalances];
+export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [checkOutputFolder, checkProviderKeys, checkImageSources, checkBalances];
+
+/**
+ * The standard checks with a host's own added before the balance check (reference delivery,
+ * engine/refs/plan.ts, is one: it knows the routes this host has).
+ */
+export function withChecks(...extra: PreflightCheck[]): PreflightCheck[] {
+  return [...PREFLIGHT_CHECKS.filter((c) => c !== checkBalances), ...extra, checkBalances];
+}
 
 export async function runPreflight(input: PreflightInput, checks: readonly PreflightCheck[] = PREFLIGHT_CHECKS): Promise<PreflightResult> {
   const ctx: PreflightContext = {

@@ -102,7 +102,7 @@ describe('runPipeline', () => {
     writeFileSync(join(dir, 'not-an-image.png'), 'hello');
     const summary = await runPipeline(pipelineSchema.parse(doc), { registry, providers: providerSet(provider), store: new FileArtifactStore(join(dir, 's')), baseDir: dir, outDir: join(dir, 'out') });
     expect(summary.failures).toEqual([expect.objectContaining({ nodeId: 'bad', code: 'invalid_input' })]);
-    expect(summary.failures[0].message).toMatch(/node "bad" \(reference-image\) item 0: not-an-image.png is not an image/);
+    expect(summary.failures[0].message).toMatch(/node "bad" \(reference-image\) item 0: not-an-image.png is text, not a JPEG, PNG or WebP image/);
     expect(summary.nodes.edit.status).toBe('skipped');
     expect(summary.nodes.save.status).toBe('done');
     expect(provider.log.submits.map((r) => r.seed)).toEqual([2]);

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { NodeContext } from '../../engine/core/define-node';
 import { readImageInfo } from '../../engine/core/image-info';
+import { safeFetch } from '../../engine/host/safe-fetch';
 import { FileArtifactStore } from '../../engine/store/artifacts';
 import { tempDir } from './tmp';
 
@@ -25,6 +26,8 @@ export function nodeContext(overrides: Partial<NodeContext> = {}): NodeContext &
     generate: async () => {
       throw new Error('this test does not call providers');
     },
+    // The tests' servers listen on loopback.
+    download: async (url) => (await safeFetch(url, { allowPrivate: true })).bytes,
     putImage: async (bytes, meta) => ({ hash: await store.put(bytes), ...readImageInfo(bytes)!, meta: { nodeId: 'n', ...meta } }),
     fileWritten: (path, sidecar) => written.push([path, sidecar]),
     warn: () => undefined,

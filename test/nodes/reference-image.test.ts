@@ -41,8 +41,8 @@ describe('reference-image', () => {
   it.each([
     ['a missing file', 'missing.png', /file not found/],
     ['a URL that answers 404', '/404', /HTTP 404/],
-    ['a GIF', 'anim.gif', /is gif; JPEG, PNG or WebP expected/],
-    ['text posing as an image', 'fake.png', /is not an image/],
+    ['a GIF', 'anim.gif', /anim.gif is a GIF image, not a JPEG, PNG or WebP image/],
+    ['text posing as an image', 'fake.png', /fake.png is text, not a JPEG, PNG or WebP image/],
     ['a file over the size limit', 'huge.png', /the limit is 20 MB/],
   ])('refuses %s with the reason', async (_n, source, message) => {
     const ctx = nodeContext();
