@@ -14,6 +14,6 @@ export function isJsonOutput(): boolean {
 
 export function fail(message: string, code = 'usage'): number {
   if (jsonErrors) process.stdout.write(JSON.stringify({ ok: false, error: { code, message } }) + '\n');
-  else process.stderr.write(`fluxgraph: ${message}\n`);
+  process.stderr.write(`fluxgraph: ${message}\n`);
   return EXIT.invalid;
 }

@@ -8,7 +8,6 @@ export function printIssues(issues: readonly ValidationIssue[], file: string): v
   if (isJsonOutput()) {
     const ok = !issues.some((i) => i.severity === 'error');
     process.stdout.write(JSON.stringify({ ok, ...(ok ? {} : { error: { code: 'invalid_pipeline', message: `${file}: the pipeline is invalid` } }), issues }) + '\n');
-    return;
   }
   for (const i of issues) {
     const where = i.line ? `${file}:${i.line}:${i.column}: ` : `${file}: `;

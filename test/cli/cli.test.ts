@@ -38,7 +38,10 @@ describe('fluxgraph CLI', () => {
     const file = pipelineFile(dir, { version: 1, nodes: [{ id: 'idea', type: 'prompt', params: { text: 'x' } }, { id: 'drafts', type: 'flux-flex-generate', params: { steps: 80 } }], edges: [] });
     const r = await cli(['run', file, '--json'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
+    // --json: one JSON object on stdout saying what is wrong, the same lines on stderr for people.
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ ok: false, error: { code: 'invalid_pipeline' } });
+    expect(out.issues).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'invalid_param', nodeId: 'drafts', param: 'steps' })]));
     expect(r.stderr).toMatch(/node "drafts" \(flux-flex-generate\): param "steps" must be between 1 and 50, got 80 \[invalid_param\]/);
     expect(r.stderr).toMatch(/required input "prompt" \(text\) is not connected \[missing_input\]/);
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);

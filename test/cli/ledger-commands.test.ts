@@ -27,7 +27,7 @@ describe('fluxgraph money commands', () => {
     const r = await cli(['run', EXAMPLE, '--budget', '0.25', '--json'], { cwd });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/the estimate is ≈ \$0\.40, over the budget of \$0\.25; nothing was submitted/);
-    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: expect.stringMatching(/over the budget/) } });
   });
 
   it('a second run serves explicit-seed drafts from the cache, --no-cache pays again, runs lists both', async () => {

@@ -3,9 +3,6 @@
  * check that every image is produced and each unique request was submitted exactly once.
  */
 import { readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import sharp from 'sharp';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,19 +45,10 @@ const DRAFTS_ONLY = {
   edges: [PIPELINE.edges[0], { source: 'drafts', sourceHandle: 'images', target: 'save', targetHandle: 'images' }],
 };
 
-/** The drafts also take a reference served slowly by the test, so nothing is submitted before it arrives. */
-function withSlowReference(url: string) {
-  return {
-    ...PIPELINE,
-    nodes: [...PIPELINE.nodes, { id: 'ref', type: 'reference-image', params: { source: url } }],
-    edges: [...PIPELINE.edges, { source: 'ref', sourceHandle: 'image', target: 'drafts', targetHandle: 'references' }],
-  };
-}
-
 interface Scenario {
   name: string;
   latencyMs: number;
-  pipeline: 'full' | 'drafts-only' | 'slow-reference';
+  pipeline: 'full' | 'drafts-only';
   faults?: Parameters<Emulator['setFaults']>[0];
   /** Decides from the CLI's events, or from what the emulator has seen, when to kill. */
   killOnEvent?: KillWhen;
@@ -72,7 +60,8 @@ interface Scenario {
 // A kill while a submit is on the wire is ambiguous by nature (it may have been paid), and a
 // resume refuses to send it again; these kill points are chosen so that no submit is in flight.
 const scenarios: Scenario[] = [
-  { name: 'before anything was submitted', pipeline: 'slow-reference', latencyMs: 200, killOnEvent: (e) => e.type === 'nodeStart' && e.nodeId === 'ref', tasks: 6 },
+  // "Killed before anything was submitted" is now the pre-flight: URL references are fetched (and
+  // checked) before the run is recorded, so a kill there leaves nothing to resume and nothing paid.
   {
     name: 'while every draft is pending',
     pipeline: 'full',
@@ -84,26 +73,14 @@ const scenarios: Scenario[] = [
   { name: 'right after the first draft was downloaded', pipeline: 'drafts-only', latencyMs: 200, killOnEvent: (e) => e.type === 'itemDone' && e.nodeId === 'drafts', tasks: 3 },
 ];
 
-let slow: Server;
-let slowUrl = '';
-let slowDelayMs = 0;
-beforeAll(async () => {
-  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#345' } }).png().toBuffer();
-  slow = createServer((_req, res) => setTimeout(() => res.writeHead(200, { 'content-type': 'image/png' }).end(png), slowDelayMs));
-  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-  slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/ref.png`;
-});
-afterAll(() => new Promise<void>((r) => slow.close(() => r())));
-
 describe('kill -9 and --resume', () => {
   it.each(scenarios)('$name: resumes, produces every image, pays each request once', async (sc) => {
     emulator.reset();
     emulator.setLatency(sc.latencyMs);
     emulator.setFaults(sc.faults ?? {});
     const cwd = tempDir();
-    const pipeline = sc.pipeline === 'full' ? PIPELINE : sc.pipeline === 'drafts-only' ? DRAFTS_ONLY : withSlowReference(slowUrl);
+    const pipeline = sc.pipeline === 'full' ? PIPELINE : DRAFTS_ONLY;
     writeFileSync(join(cwd, 'p.json'), JSON.stringify(pipeline));
-    slowDelayMs = sc.pipeline === 'slow-reference' ? 30_000 : 0;
     const env = { BFL_BASE_URL: emulator.baseUrl, BFL_API_KEY: 'resume-test-key' };
     let runId = '';
     const state = { submitted: 0 };
@@ -129,7 +106,6 @@ describe('kill -9 and --resume', () => {
 
     emulator.setFaults({});
     emulator.setLatency(200);
-    slowDelayMs = 0;
     const resumed = await cli(['run', '--resume', runId, '--json'], { cwd, env });
     expect(resumed.stderr).toBe('');
     const done = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as RunEvent).at(-1)!;
