@@ -39,7 +39,8 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  failuresAsJson(rest.includes('--json'));
+  // Commands that take --json answer their failures in JSON too.
+  failuresAsJson(['run', 'validate', 'estimate', 'runs', 'nodes'].includes(command ?? '') && rest.includes('--json'));
   try {
     switch (command) {
       case undefined:
