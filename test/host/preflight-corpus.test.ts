@@ -17,7 +17,9 @@ import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
 import { createProviders, type HostProviders } from '../../engine/host/create-providers';
 import { estimatePipeline } from '../../engine/host/estimate';
-import { preflightPipeline, runDownloader, type Purpose } from '../../engine/host/preflight';
+import { preflightPipeline, runDownloader, withChecks, type Purpose } from '../../engine/host/preflight';
+import { createReferenceDelivery } from '../../engine/refs/host';
+import { checkReferenceDelivery } from '../../engine/refs/plan';
 import { FileArtifactStore } from '../../engine/store/artifacts';
 import { createRegistry } from '../../nodes/index';
 import { tempDir } from '../helpers/tmp';
@@ -243,17 +245,17 @@ const CASES: Case[] = [
   { name: '--out that is a dangling symlink', doc: drafts(), files: { outlink: { symlink: 'nowhere' } }, out: (d) => join(d, 'outlink'), code: 'unwritable_folder', culprit: { param: 'out' }, message: /outlink is a symbolic link to nowhere, which does not exist/ },
   { name: '--out under /proc', doc: drafts(), out: '/proc/fluxgraph-out', code: 'unwritable_folder', culprit: { param: 'out' }, message: /under \/proc, a kernel file system/ },
   // Delivery: URL-only providers cannot receive a local file
-  { name: 'a local reference into novita (no bucket, no public URL)', doc: withReference('photo.png'), files: { 'photo.png': 'PNG' }, provider: 'novita', code: 'needs_public_url', culprit: { nodeId: 'drafts', port: 'references' }, message: /gets the local file "photo\.png" \(from node "photo"\), but novita\.ai takes reference images only as public http\(s\) URLs/ },
+  { name: 'a local reference into novita (no bucket, no public URL)', doc: withReference('photo.png'), files: { 'photo.png': 'PNG' }, provider: 'novita', code: 'needs_public_url', culprit: { nodeId: 'drafts', port: 'references' }, message: /provider "novita" takes reference images only as public URLs, and the local image of .*photo.* has none here\. Ways to give it one: / },
   {
-    name: 'a local reference into kie through a pick',
+    name: 'a local reference into crun through a pick',
     doc: doc(
-      [ref('photo.png'), pick({ all: true }), prompt(), flex({ provider: 'kie' }), save()],
+      [ref('photo.png'), pick({ all: true }), prompt(), flex({ provider: 'crun' }), save()],
       [e('photo', 'image', 'pick', 'images'), e('pick', 'images', 'drafts', 'references'), e('idea', 'text', 'drafts', 'prompt'), e('drafts', 'images', 'save', 'images')],
     ),
     files: { 'photo.png': 'PNG' },
     code: 'needs_public_url',
     culprit: { nodeId: 'drafts', port: 'references' },
-    message: /kie\.ai takes reference images only as public/,
+    message: /provider "crun" takes reference images only as public URLs/,
   },
   // Balance
   { name: 'a run above the BFL balance', doc: drafts({ count: 4, width: 1024, height: 1024 }), host: () => poor, purpose: 'run', code: 'over_balance', culprit: { param: 'provider' }, message: /Black Forest Labs: this run is estimated at \$0\.\d\d, but the account's balance is \$0\.10/ },
@@ -294,6 +296,11 @@ async function attempt(c: Case) {
     ...(c.variables ? { variables: c.variables } : {}),
     ...(c.setVariables ? { setVariables: c.setVariables } : {}),
     allowPrivateUrls: (document as { settings?: { allowPrivateUrls?: boolean } })?.settings?.allowPrivateUrls === true,
+    // As the CLI does: the delivery routes this host has (no bucket, no public URL here).
+    checks: withChecks(async (ctx) => {
+      const delivery = createReferenceDelivery({ env: {}, host });
+      return checkReferenceDelivery(ctx.pipeline, { registry, providers: host.providers, ...(c.provider ? { provider: c.provider } : {}), availability: (p) => delivery.availability(p) });
+    }),
     estimateByProvider: async () => {
       const est = await estimatePipeline(validatePipeline(document, { registry }).pipeline!, { registry, providers: host.providers, store, baseDir: dir, ...(c.provider ? { provider: c.provider } : {}) });
       const by: Record<string, number> = {};
