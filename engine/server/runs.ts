@@ -50,6 +50,8 @@ export interface RunRegistryOptions {
   keepEventLogs?: number;
   historyLimit?: number;
   log?: (line: string) => void;
+  /** Downloads of reference URLs (the safe fetch: public addresses only, capped, timed). */
+  download?: (url: string, signal: AbortSignal) => Promise<Buffer>;
 }
 
 export interface StartRunInput {
@@ -237,6 +239,7 @@ export class RunRegistry {
       },
     });
     run.done = runPipeline(pipeline, {
+      ...(this.opts.download ? { download: this.opts.download } : {}),
       registry: this.opts.registry,
       providers: this.opts.providers,
       store: this.opts.store,

@@ -15,6 +15,7 @@ import { createProviders, PROVIDER_ENV, type HostProviders, type ProviderId } fr
 import { loadEnv } from '../host/env';
 import { FileArtifactStore } from '../store/artifacts';
 import { Ledger } from '../store/ledger';
+import { safeFetch } from '../host/safe-fetch';
 import { createReferenceDelivery } from '../refs/host';
 import { createRegistry } from '../../nodes/index';
 import type { ProvidersResponse, ServerInfo } from '../../editor/api/types';
@@ -140,6 +141,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.tasks ? { tasks: options.tasks } : {}),
     embedded: host.embedded,
     references: () => createReferenceDelivery({ env, host, store, ...(ledger ? { ledger } : {}) }),
+    // A pipeline opened in the editor may come from anyone: its URLs reach public addresses only.
+    download: async (url, signal) => (await safeFetch(url, { signal, allowedOrigins: host.trustedOrigins, allowPrivate: /^(1|true|on)$/i.test(env.FLUXGRAPH_ALLOW_PRIVATE_URLS ?? '') })).bytes,
     log,
   });
   await runs.init();
