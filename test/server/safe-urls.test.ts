@@ -60,7 +60,7 @@ describe('the local server and pipeline URLs', () => {
     expect(failure).toMatchObject({ nodeId: 'photo' });
     expect(failure!.message).toMatch(/127\.0\.0\.1 is a loopback address; reference URLs must be public/);
     expect(hits).toEqual([]);
-    const done = events.at(-1) as { summary: { providerCalls: number } };
+    const done = events.at(-1) as unknown as { summary: { providerCalls: number } };
     expect(done.summary.providerCalls).toBe(0);
   });
 });
