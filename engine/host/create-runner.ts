@@ -19,6 +19,8 @@ import { FileArtifactStore } from '../store/artifacts';
 import { Ledger, type RunRecord } from '../store/ledger';
 import { createRegistry } from '../../nodes/index';
 import { createProviders, type HostProviders } from './create-providers';
+import { checkImageSources, checkProviderKeys, runPreflight } from './preflight';
+import { safeFetch } from './safe-fetch';
 import { loadEnv } from './env';
 import { estimatePipeline, type Estimate } from './estimate';
 
@@ -159,6 +161,11 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
       ...(o.variables ? { variables: o.variables } : {}),
       baseDir,
     });
+    // The host checks a library caller gets too: reference files by header, keys (URLs are fetched by the run).
+    if (result.ok && result.pipeline) {
+      const pre = await runPreflight({ pipeline: result.pipeline, registry, host, purpose: 'validate', baseDir, ...(o.provider ? { provider: o.provider } : {}) }, [checkImageSources, checkProviderKeys]);
+      if (pre.issues.length) Object.assign(result, { ok: pre.ok, issues: [...result.issues, ...pre.issues] });
+    }
     return { loaded, baseDir, result };
   };
 
@@ -211,6 +218,7 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
     const listeners = [options.onEvent, o.onEvent].filter((l): l is EventListener => l !== undefined);
     let finished = false;
     const running = runPipeline(pipeline, {
+      download: async (url, signal) => (await safeFetch(url, { signal, allowedOrigins: host.trustedOrigins })).bytes,
       registry,
       providers: host.providers,
       store,
