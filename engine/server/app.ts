@@ -97,7 +97,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
         const folder = await folderOf(body);
-        const result = ctx.runs.validate({
+        const result = await ctx.runs.validateWithFiles({
           pipeline: body.pipeline,
           ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
           ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),

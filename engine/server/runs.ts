@@ -26,6 +26,7 @@ import { checkReferenceDelivery } from '../refs/plan';
 import { applyMoney } from '../core/run/summarise';
 import { isResumable } from '../core/money';
 import { checkPromptLengths } from '../host/prompt-length';
+import { checkImageSources, runPreflight } from '../host/preflight';
 
 export interface RunRegistryOptions {
   registry: NodeRegistry;
@@ -188,6 +189,16 @@ export class RunRegistry {
       ...checkPromptLengths(checked.pipeline, { ...where, ...(variables ? { variables } : {}) }),
     ];
     return more.length ? { ...checked, ok: false, issues: [...checked.issues, ...more] } : checked;
+  }
+
+  /** `validate` plus the reference files read by header (the host pre-flight's file check; URLs are never fetched here). */
+  async validateWithFiles(input: StartRunInput): Promise<{ ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] }> {
+    const checked = this.validate(input);
+    if (!checked.pipeline) return checked;
+    const host = { providers: this.opts.providers, embedded: this.opts.embedded === true, keyed: [], route: () => undefined, trustedOrigins: [] };
+    const files = await runPreflight({ pipeline: checked.pipeline, registry: this.opts.registry, host, purpose: 'validate', baseDir: input.folder ?? this.opts.baseDir }, [checkImageSources]);
+    const more = files.issues;
+    return more.length ? { ...checked, ok: checked.ok && !more.some((i) => i.severity === 'error'), issues: [...checked.issues, ...more] } : checked;
   }
 
   start(input: StartRunInput): { runId: string; issues: ValidationIssue[] } {

@@ -42,7 +42,7 @@ describe('pipeline documents through the server', () => {
     expect(withSource.issues.filter((i) => i.severity === 'error')).toEqual([]);
     expect(withSource.folder).toBe(join(cwd, 'proj'));
     const noSource = (await request(server, 'POST', '/api/validate', { body: { pipeline: pipeline() } })).json<ValidateResponse>();
-    expect(noSource.issues.map((i) => i.message).join('\n')).toContain(`file not found: ${join(cwd, 'assets/still-life.png')}`);
+    expect(noSource.issues.map((i) => i.message).join('\n')).toContain(`${join(cwd, 'assets/still-life.png')}: file not found`);
     expect(noSource.folder).toBe(cwd);
     const template = (await request(server, 'POST', '/api/validate', { body: { pipeline: pipeline(), source: { kind: 'template', name: 'reference-edit' } } })).json<ValidateResponse>();
     expect(template.ok).toBe(true);
