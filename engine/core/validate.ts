@@ -357,6 +357,19 @@ type CheckedNodes = Map<string, { type: string; def?: AnyNodeDefinition; params:
 function checkStaticItems(byId: CheckedNodes, edges: readonly { source: string; target: string; targetHandle: string }[], issues: ValidationIssue[]): void {
   const nodes = new Map<string, StaticNode>();
   for (const [id, n] of byId) if (n.def && n.parsed !== undefined) nodes.set(id, { id, def: n.def, params: n.parsed });
+  // Downstream of an invalid node the counts are unknown: its error is the one to report, not a pick of what it would have made.
+  const out = new Map<string, string[]>();
+  for (const e of edges) {
+    const list = out.get(e.source);
+    if (list) list.push(e.target);
+    else out.set(e.source, [e.target]);
+  }
+  const unknown = [...new Set(edges.map((e) => e.source))].filter((id) => !nodes.has(id));
+  while (unknown.length) {
+    for (const next of out.get(unknown.pop()!) ?? []) {
+      if (nodes.delete(next)) unknown.push(next);
+    }
+  }
   const usable = edges.filter((e) => nodes.has(e.source) && nodes.has(e.target));
   const known = staticItems(nodes, usable);
   const into = groupByTarget(usable);

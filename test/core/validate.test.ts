@@ -17,6 +17,16 @@ const good = {
 const withNodes = (nodes: unknown[], edges: unknown[] = good.edges) => ({ version: 1, nodes, edges });
 
 describe('validatePipeline', () => {
+  it('names only the invalid node, not a pick downstream of it whose item count it leaves unknown', () => {
+    const pick = { id: 'pick', type: 'pick-images', params: { indices: [0, 2] } };
+    const pickSave = [e('idea', 'text', 'drafts', 'prompt'), e('drafts', 'images', 'pick', 'images'), e('pick', 'images', 'save', 'images')];
+    const r = validatePipeline(withNodes([prompt, flex({ count: 4, steps: 80 }), pick, save], pickSave), { registry });
+    expect(r.issues.map((i) => `${i.nodeId}.${i.param}`)).toEqual(['drafts.steps']);
+    // With the draft count known again, the pick of a missing index is still refused.
+    const missing = validatePipeline(withNodes([prompt, flex({ count: 2 }), pick, save], pickSave), { registry });
+    expect(missing.issues.map((i) => `${i.nodeId}.${i.param}`)).toEqual(['pick.indices']);
+  });
+
   it('accepts a well-formed draft pipeline', () => {
     const r = validatePipeline(good, { registry });
     expect(r.issues).toEqual([]);
