@@ -1,7 +1,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineNode, type CheckEnv, type RowSourceScan } from '../engine/core/define-node';
+import { defineNode, type RowEnv, type RowSourceScan } from '../engine/core/define-node';
 import { EngineError } from '../engine/core/errors';
 import { readImageInfo } from '../engine/core/image-info';
 import type { Row } from '../engine/core/rows';
@@ -44,7 +44,7 @@ function fieldsOf(file: string, baseDir: string): Record<string, string> {
   return { file: relative(baseDir, file).split('\\').join('/'), name: basename(file, extname(file)) };
 }
 
-async function scan(p: Params, env: CheckEnv): Promise<RowSourceScan> {
+async function scan(p: Params, env: RowEnv): Promise<RowSourceScan> {
   const baseDir = env.baseDir ?? process.cwd();
   const { files, problem } = await listImages(p.path, baseDir);
   if (problem) return { count: 0, columns: ['file', 'name'], issues: [{ param: 'path', message: `param "path": ${problem}` }], preview: [] };
@@ -56,7 +56,7 @@ async function scan(p: Params, env: CheckEnv): Promise<RowSourceScan> {
   return { count: files.length, columns: ['file', 'name'], issues, preview: files.slice(0, 3).map((f) => fieldsOf(f, baseDir).file) };
 }
 
-async function* rows(p: Params, env: CheckEnv & { baseDir: string }): AsyncGenerator<Row> {
+async function* rows(p: Params, env: RowEnv & { baseDir: string }): AsyncGenerator<Row> {
   const { files, problem } = await listImages(p.path, env.baseDir);
   if (problem) throw new EngineError('invalid_input', `param "path": ${problem}`, { param: 'path' });
   for (const [i, file] of files.entries()) yield { n: i + 1, line: 0, fields: fieldsOf(file, env.baseDir) };

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { defineNode, type CheckEnv, type RowSourceScan } from '../engine/core/define-node';
+import { defineNode, type RowEnv, type RowSourceScan } from '../engine/core/define-node';
 import { EngineError } from '../engine/core/errors';
 import { fillTemplate, templateColumns, type Row } from '../engine/core/rows';
 import { formatOf, readRows, rowsOfItems, scanRows } from '../engine/batch/rows';
@@ -36,7 +36,7 @@ function templateOf(p: Params, columns: readonly string[]): { template?: string;
   return { problem: `param "template" is needed to make a prompt from the columns ${columns.map((c) => `"${c}"`).join(', ')}, e.g. "{${columns[0] ?? 'column'}}, studio photo"` };
 }
 
-async function scan(p: Params, env: CheckEnv): Promise<RowSourceScan> {
+async function scan(p: Params, env: RowEnv): Promise<RowSourceScan> {
   const unfilled = (columns: readonly string[]) => templateColumns(p.template ?? '').filter((c) => !columns.includes(c) && !(c in env.variables));
   if (p.items) {
     const missing = unfilled(['text']);
@@ -62,7 +62,7 @@ async function scan(p: Params, env: CheckEnv): Promise<RowSourceScan> {
   return { count: s.count, columns: s.columns, issues, preview: template ? s.preview.map((r) => fillTemplate(template, r.fields, env.variables)) : [] };
 }
 
-async function* rows(p: Params, env: CheckEnv & { baseDir: string }): AsyncGenerator<Row> {
+async function* rows(p: Params, env: RowEnv & { baseDir: string }): AsyncGenerator<Row> {
   if (p.items) return yield* rowsOfItems(p.items);
   yield* readRows(pathOf(p, env.baseDir));
 }

@@ -180,9 +180,9 @@ export interface PlannedRequest {
 
 export interface RowSource<P> {
   /** Counts and checks the rows in one streaming pass, for the pre-flight, the estimate and the editor. */
-  scan(params: P, env: CheckEnv): Promise<RowSourceScan>;
+  scan(params: P, env: RowEnv): Promise<RowSourceScan>;
   /** The rows in order, read lazily. */
-  rows(params: P, env: CheckEnv & { baseDir: string; signal: AbortSignal }): AsyncIterable<Row>;
+  rows(params: P, env: RowEnv & { baseDir: string; signal: AbortSignal }): AsyncIterable<Row>;
 }
 
 export interface RowSourceScan {
@@ -204,6 +204,9 @@ export interface CheckEnv {
   /** The pipeline file's folder, when known. */
   baseDir?: string;
 }
+
+/** What a row source reads with: the variables and the pipeline's folder (no node ids). */
+export type RowEnv = Omit<CheckEnv, 'nodeId' | 'longestNodeId'>;
 
 export interface NodeCheckIssue {
   code: ErrorCode;
