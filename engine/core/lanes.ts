@@ -1,7 +1,9 @@
 /**
- * One p-queue per provider ("lane"): at most `cap` active tasks (submit through result), the
- * provider's documented account limit by default. A 429 pauses the whole lane for Retry-After,
- * so the other queued calls do not hammer the provider; other lanes keep going.
+ * One p-queue per provider account ("lane", `bfl:teamA`): at most `cap` active tasks (submit
+ * through result), the provider's documented account limit by default. A 429 pauses the whole
+ * lane for Retry-After, so the other queued calls do not hammer the provider; other lanes keep
+ * going. With a {@link SlotGate}, the cap holds across every process sharing the gate (the SQLite
+ * ledger's lease rows): a task starts only once it holds a slot there too.
  */
 import PQueue from 'p-queue';
 
@@ -11,11 +13,32 @@ export interface LaneStats {
   peak: number;
   queued: number;
   pausedMs: number;
+  /** Paused by a 429 right now. */
+  paused: boolean;
+}
+
+/** Slots of a lane shared with other processes, so together they never pass its cap. */
+export interface SlotGate {
+  /** Waits for one of the lane's `cap` slots (counted across every process); resolves to its release. */
+  acquire(laneId: string, cap: number, signal?: AbortSignal): Promise<() => void>;
+}
+
+/** The lane of one provider account. */
+export function laneId(provider: string, account: string): string {
+  return `${provider}:${account}`;
+}
+
+/** The provider a lane id belongs to (a plain provider id is its own lane). */
+export function laneProvider(id: string): string {
+  const colon = id.indexOf(':');
+  return colon < 0 ? id : id.slice(0, colon);
 }
 
 interface Lane {
   queue: PQueue;
   cap: number;
+  /** Tasks running (past the gate). */
+  active: number;
   peak: number;
   pausedUntil: number;
   pausedMs: number;
@@ -25,13 +48,16 @@ interface Lane {
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
 
-  constructor(private readonly capOf: (laneId: string) => number) {}
+  constructor(
+    private readonly capOf: (laneId: string) => number,
+    private readonly gate?: SlotGate,
+  ) {}
 
   private lane(id: string): Lane {
     let lane = this.lanes.get(id);
     if (!lane) {
       const cap = Math.max(1, Math.floor(this.capOf(id)));
-      lane = { queue: new PQueue({ concurrency: cap }), cap, peak: 0, pausedUntil: 0, pausedMs: 0 };
+      lane = { queue: new PQueue({ concurrency: cap }), cap, active: 0, peak: 0, pausedUntil: 0, pausedMs: 0 };
       this.lanes.set(id, lane);
     }
     return lane;
@@ -46,10 +72,21 @@ export class Lanes {
     const lane = this.lane(laneId);
     let started = false;
     const queued = lane.queue.add(async () => {
-      started = true;
       signal?.throwIfAborted();
-      lane.peak = Math.max(lane.peak, lane.queue.pending);
-      return task();
+      // Waiting for another process to free a slot is still waiting in the queue.
+      const release = this.gate ? await this.gate.acquire(laneId, lane.cap, signal) : undefined;
+      try {
+        started = true;
+        signal?.throwIfAborted();
+        lane.peak = Math.max(lane.peak, ++lane.active);
+        try {
+          return await task();
+        } finally {
+          lane.active--;
+        }
+      } finally {
+        release?.();
+      }
     }) as Promise<T>;
     if (!signal) return queued;
     return new Promise<T>((resolve, reject) => {
@@ -78,9 +115,19 @@ export class Lanes {
     lane.timer.unref?.();
   }
 
+  /** Free places of the lane (cap minus running and queued calls); paused lanes come last. */
+  room(laneId: string): number {
+    const l = this.lane(laneId);
+    const room = l.cap - l.queue.pending - l.queue.size;
+    return l.pausedUntil > Date.now() ? room - 1e9 : room;
+  }
+
   stats(): Record<string, LaneStats> {
     const out: Record<string, LaneStats> = {};
-    for (const [id, l] of this.lanes) out[id] = { cap: l.cap, active: l.queue.pending, peak: l.peak, queued: l.queue.size, pausedMs: l.pausedMs };
+    const now = Date.now();
+    for (const [id, l] of this.lanes) {
+      out[id] = { cap: l.cap, active: l.active, peak: l.peak, queued: l.queue.size + l.queue.pending - l.active, pausedMs: l.pausedMs, paused: l.pausedUntil > now };
+    }
     return out;
   }
 

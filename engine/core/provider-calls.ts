@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { EngineError, isAbortError, toEngineError, type ErrorCode } from './errors';
 import { readImageInfo } from './image-info';
 import type { Lanes } from './lanes';
+import { accountOfTask, chooseAccount } from './provider-accounts';
 import type { ImageAsset } from './ports';
 import type { GeneratedImage, ImageRequest, Provider, ProviderSet, TaskRef } from './provider';
 import type { DeliveredReference, ReferenceResolver } from './references';
@@ -239,7 +240,7 @@ export class ProviderCalls {
       this.uncount(countedMicros, call.nodeId);
       this.count(toMicros(record.costUsd), record.costEstimated === true, call.nodeId);
     }
-    await this.record(() => this.o.tasks?.completed(key, task, record), call);
+    await this.record(() => this.o.tasks?.completed(task.account ? { ...key, account: task.account } : key, task, record), call);
     return { record, cached: shared, taskId: task.taskId, ...(delivered ? { delivered } : {}) };
   }
 
@@ -304,11 +305,14 @@ export class ProviderCalls {
     };
   }
 
-  private async submitAndWait(provider: Provider, request: ImageRequest, key: TaskKey, inFlight: TaskRef | undefined, call: CallContext): Promise<Submitted> {
+  private async submitAndWait(provider: Provider, request: ImageRequest, firstKey: TaskKey, inFlight: TaskRef | undefined, call: CallContext): Promise<Submitted> {
     for (let attempt = 0; ; attempt++) {
       let refused: EngineError | undefined;
+      // A new call goes to the account with the most room; a task in flight to the one that sent it.
+      const account = inFlight ? accountOfTask(this.o.providers, provider, inFlight) : chooseAccount(this.o.providers, provider, this.o.lanes);
+      const key: TaskKey = account.name ? { ...firstKey, account: account.name } : firstKey;
       const outcome = await this.o.lanes.run(
-        provider.id,
+        account.lane,
         async (): Promise<Submitted | undefined> => {
           let task = inFlight;
           let reserved = 0;
@@ -320,7 +324,7 @@ export class ProviderCalls {
             // URLs are chosen now, at the submit, so a provider URL is passed on only while it stays valid.
             if (provider.capabilities.referencesMustBeUrls && request.references.length > 0 && this.o.references) {
               call.onStatus('preparing references');
-              const got = await this.o.references.resolve(provider, request.references, { signal: call.signal, ...(call.onWarning ? { onWarning: call.onWarning } : {}) });
+              const got = await this.o.references.resolve(account.provider, request.references, { signal: call.signal, ...(call.onWarning ? { onWarning: call.onWarning } : {}) });
               sent = { ...request, references: got.refs };
               delivered = got.delivered;
             }
@@ -331,7 +335,8 @@ export class ProviderCalls {
               // Not the run's signal: a submit cut off mid-request may have been paid for, so a
               // Ctrl-C lets it finish and records the task (a resume then waits on it). The
               // adapter's own timeout turns a submit that never answers into ambiguous_submit.
-              task = await provider.submit(sent, { signal: NEVER_ABORTED });
+              task = await account.provider.submit(sent, { signal: NEVER_ABORTED });
+              if (account.name) task = { ...task, account: account.name };
             } catch (e) {
               this.reservedMicros -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
@@ -356,7 +361,7 @@ export class ProviderCalls {
           try {
             if (call.signal.aborted) throw new EngineError('aborted', 'the run was cancelled', { taskId: task.taskId });
             call.onStatus('submitted');
-            const image = await provider.wait(task, {
+            const image = await account.provider.wait(task, {
               signal: call.signal,
               timeoutMs: this.o.taskTimeoutMs,
               onProgress: (fraction, status) => call.onStatus(status, fraction),
@@ -379,7 +384,7 @@ export class ProviderCalls {
         throw new EngineError(err.code, `${err.message} (gave up after ${MAX_SUBMIT_ATTEMPTS} attempts)`, { ...err.details, retryable: false }, { cause: err });
       }
       const wait = backoffMs(attempt, err.details.retryAfterSec);
-      if (err.code === 'rate_limited') this.o.lanes.pause(provider.id, wait);
+      if (err.code === 'rate_limited') this.o.lanes.pause(account.lane, wait);
       call.onStatus(err.code === 'rate_limited' ? 'rate limited, waiting' : 'retrying');
       await sleep(wait, call.signal);
     }

@@ -44,6 +44,8 @@ export interface TaskRef {
   seed?: number;
   /** Adapter-specific plain data needed to wait (e.g. the requested output format). */
   extra?: Record<string, unknown>;
+  /** The provider account that created the task (its name, never the key): polls go through it. */
+  account?: string;
 }
 
 export interface GeneratedImage {
@@ -110,9 +112,21 @@ export interface Provider {
   uploadReference?(image: { bytes: Buffer; mime: ImageAsset['mime']; hash: string }, signal: AbortSignal): Promise<UploadedReference>;
 }
 
+/** One account of a provider: its adapter calls with that account's key (which stays in the adapter). */
+export interface ProviderAccountRef {
+  /** Shown in the ledger, events and the editor. Never the key. */
+  name: string;
+  provider: Provider;
+}
+
 export interface ProviderSet {
   get(id: string): Provider | undefined;
   ids(): string[];
   /** The provider used when neither node, pipeline nor run chose one. */
   defaultId: string;
+  /**
+   * The provider's accounts (`BFL_API_KEYS=teamA:<key>,teamB:<key>`), each with its own adapter
+   * and its own cap. Absent (or empty): `get(id)` is the provider's only account, unnamed.
+   */
+  accounts?(id: string): readonly ProviderAccountRef[];
 }

@@ -1,5 +1,6 @@
 /** What a host (CLI, server, library caller) hands to `runPipeline`. */
 import type { EventListener } from './events';
+import type { SlotGate } from './lanes';
 import type { RunMoney } from './money';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
 import type { ReferenceResolver } from './references';
@@ -23,8 +24,13 @@ export interface RunOptions {
   variables?: Record<string, string>;
   /** Run-level provider (`--provider`): beats the pipeline's settings, loses to a node's own param. */
   provider?: string;
-  /** Lane caps per provider; beats `settings.concurrency`, which beats the provider's documented cap. */
+  /** Caps of each account of a provider; beat `settings.concurrency`, which beats the provider's documented cap. */
   concurrency?: Record<string, number>;
+  /**
+   * Account slots shared with other processes (the SQLite ledger's lease rows), so runs in several
+   * processes together stay within each account's cap; absent: the caps hold within this run.
+   */
+  slots?: SlotGate;
   /** Overall limit per provider task (default: settings.taskTimeoutSec or 10 minutes). */
   taskTimeoutMs?: number;
   /** Durable task bookkeeping (ledger, resume, cache); absent = plain submit + wait. */

@@ -4,7 +4,8 @@
  * receiver, and the list of secrets hosts must redact.
  */
 import { randomBytes } from 'node:crypto';
-import type { Provider, ProviderSet } from '../core/provider';
+import type { Provider, ProviderAccountRef, ProviderSet } from '../core/provider';
+import { accountsOf, isKeyed } from './accounts';
 import type { Emulator } from '../emulator/types';
 import { createBflProvider, isLoopbackHost } from '../providers/bfl';
 import { CallbackReceiver } from '../providers/callbacks';
@@ -90,7 +91,10 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     return v ? v : undefined;
   };
   const mode = opts.emulator ?? emulatorMode(value('FLUXGRAPH_EMULATOR'));
-  const keyed = PROVIDER_IDS.filter((id) => value(PROVIDER_ENV[id].key));
+  // A provider is keyed by BFL_API_KEY or BFL_API_KEYS=teamA:<key>,… (an empty variable is unset).
+  const keyed = PROVIDER_IDS.filter((id) => isKeyed(env, id));
+  // Parsed up front: a malformed list is one clear line before anything starts.
+  const accountKeys = Object.fromEntries(PROVIDER_IDS.map((id) => [id, accountsOf(env, id)]));
   const embedded = mode === 'always' || (mode === 'auto' && keyed.length === 0);
 
   // crun.ai's FLUX.2 input shape is not published: one switch for the adapter and the embedded emulator.
@@ -152,8 +156,8 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     }
 
     const kieHmacKey = embedded ? emulator!.options.kieWebhookHmacKey : value('KIE_WEBHOOK_HMAC_KEY');
-    const optionsFor = (id: ProviderId): AdapterOptions => ({
-      apiKey: embedded ? EMULATOR_KEY : value(PROVIDER_ENV[id].key),
+    const optionsFor = (id: ProviderId, apiKey?: string): AdapterOptions => ({
+      apiKey: embedded ? EMULATOR_KEY : apiKey,
       baseUrl: embedded ? emulator!.baseUrl : value(PROVIDER_ENV[id].baseUrl),
       poll: opts.poll,
       callbacks,
@@ -163,23 +167,36 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
     if (callbacks && !bflCallbacks) {
       opts.onNotice?.(`BFL sends webhooks only to https URLs and FLUXGRAPH_CALLBACK_URL is http: BFL tasks are polled instead (the other providers still call back)`);
     }
-    const list: Provider[] = [
-      createBflProvider({ ...optionsFor('bfl'), callbacks: bflCallbacks, ...(embedded ? { signatureHeader: emulator!.options.bflSignatureHeader } : {}) }),
-      createKieProvider({ ...optionsFor('kie'), ...(kieHmacKey ? { webhookHmacKey: kieHmacKey } : {}), ...(kieUploadBase ? { uploadBaseUrl: kieUploadBase } : {}) }),
-      createNovitaProvider(optionsFor('novita')),
-      createCrunProvider({ ...optionsFor('crun'), ...(crunStyle ? { inputStyle: crunStyle } : {}) }),
-    ];
-    const byId = new Map(list.map((p) => [p.id, p]));
+    const adapter = (id: ProviderId, apiKey?: string): Provider => {
+      const o = optionsFor(id, apiKey);
+      switch (id) {
+        case 'bfl':
+          return createBflProvider({ ...o, callbacks: bflCallbacks, ...(embedded ? { signatureHeader: emulator!.options.bflSignatureHeader } : {}) });
+        case 'kie':
+          return createKieProvider({ ...o, ...(kieHmacKey ? { webhookHmacKey: kieHmacKey } : {}), ...(kieUploadBase ? { uploadBaseUrl: kieUploadBase } : {}) });
+        case 'novita':
+          return createNovitaProvider(o);
+        case 'crun':
+          return createCrunProvider({ ...o, ...(crunStyle ? { inputStyle: crunStyle } : {}) });
+      }
+    };
+    // One adapter per account, each with its own key; the embedded emulator is one account.
+    const accountsById = new Map<string, ProviderAccountRef[]>(
+      PROVIDER_IDS.map((id) => [id, embedded ? [{ name: 'default', provider: adapter(id) }] : accountKeys[id].map((a) => ({ name: a.name, provider: adapter(id, a.key) }))]),
+    );
+    // The provider's own entry is its first account's adapter (or a keyless one that names the variable).
+    const byId = new Map<string, Provider>(PROVIDER_IDS.map((id) => [id, accountsById.get(id)![0]?.provider ?? adapter(id)]));
     const defaultId = embedded || keyed.length === 0 || keyed.includes('bfl') ? 'bfl' : keyed[0];
     const providers: ProviderSet = {
       get: (id) => byId.get(id),
       ids: () => [...PROVIDER_IDS],
       defaultId,
+      accounts: (id) => accountsById.get(id) ?? [],
     };
 
     const secrets = () =>
       [
-        ...PROVIDER_IDS.map((id) => value(PROVIDER_ENV[id].key)),
+        ...PROVIDER_IDS.flatMap((id) => accountKeys[id].map((a) => a.key)),
         kieHmacKey,
         // The reference bucket's credentials (engine/store/s3.ts), should they ever surface in a message.
         value('AWS_SECRET_ACCESS_KEY'),
@@ -193,8 +210,8 @@ export async function createProviders(opts: CreateProvidersOptions): Promise<Hos
       const keyEnv = PROVIDER_ENV[pid].key;
       if (embedded) return { endpoint: emulator!.baseUrl, keyEnv, keySource: 'embedded emulator' };
       const endpoint = (value(PROVIDER_ENV[pid].baseUrl) ?? DEFAULT_BASE_URLS[pid]).replace(/\/+$/, '');
-      const has = value(keyEnv) !== undefined;
-      return { endpoint, keyEnv, ...(has ? { keySource: `${keyEnv} (${opts.fromEnvFile?.has(keyEnv) ? '.env' : 'environment'})` } : {}) };
+      const from = value(keyEnv) !== undefined ? keyEnv : value(`${keyEnv}S`) !== undefined ? `${keyEnv}S` : undefined;
+      return { endpoint, keyEnv, ...(from ? { keySource: `${from} (${opts.fromEnvFile?.has(from) ? '.env' : 'environment'})` } : {}) };
     };
     const trustedOrigins = [
       ...(emulator ? [new URL(emulator.baseUrl).origin, new URL(emulator.pollBaseUrl).origin] : []),

@@ -11,7 +11,8 @@ import { describeRegistry } from '../core/describe';
 import type { NodeRegistry } from '../core/registry';
 import type { TaskHooks } from '../core/run-options';
 import type { ArtifactStore } from '../core/store';
-import { createProviders, PROVIDER_ENV, type HostProviders, type ProviderId } from '../host/create-providers';
+import { createProviders, type HostProviders } from '../host/create-providers';
+import { ACCOUNT_PROVIDERS, isKeyed, type AccountProvider } from '../host/accounts';
 import { loadEnv } from '../host/env';
 import { FileArtifactStore } from '../store/artifacts';
 import { Ledger } from '../store/ledger';
@@ -147,10 +148,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   });
   await runs.init();
 
-  const keyed = (id: string) => {
-    const name = PROVIDER_ENV[id as ProviderId]?.key;
-    return !!(name && env[name]?.trim());
-  };
+  const keyed = (id: string) => (ACCOUNT_PROVIDERS as readonly string[]).includes(id) && isKeyed(env, id as AccountProvider);
   const providersInfo = (): ProvidersResponse => ({
     providers: host.providers.ids().flatMap((id) => {
       const p = host.providers.get(id);

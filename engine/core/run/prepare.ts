@@ -4,7 +4,7 @@ import { setMaxListeners } from 'node:events';
 import { EngineError } from '../errors';
 import type { RunEvent, RunSummary } from '../events';
 import { ItemStream } from '../item-stream';
-import { Lanes } from '../lanes';
+import { Lanes, laneProvider } from '../lanes';
 import type { Pipeline } from '../pipeline-schema';
 import { ProviderCalls } from '../provider-calls';
 import type { RunOptions } from '../run-options';
@@ -59,7 +59,12 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
 
   const defaultProvider = options.provider ?? pipeline.settings?.provider ?? options.providers.defaultId;
   const caps = { ...pipeline.settings?.concurrency, ...options.concurrency };
-  const lanes = new Lanes((id) => caps[id] ?? options.providers.get(id)?.capabilities.defaultConcurrency ?? 4);
+  // Caps are per account: `bfl=8` caps each BFL account's lane at 8.
+  const capOf = (lane: string) => {
+    const id = laneProvider(lane);
+    return caps[id] ?? options.providers.get(id)?.capabilities.defaultConcurrency ?? 4;
+  };
+  const lanes = new Lanes(capOf, options.slots);
   const calls = new ProviderCalls({
     providers: options.providers,
     lanes,
