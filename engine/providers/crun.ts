@@ -1,35 +1,18 @@
 /**
- * crun.ai (providers.md 4): POST /api/v1/client/job/CreateTask with `x-api-key`, then GET
- * /api/v1/client/job/TaskInfo?task_id=. Models flux-2-flex and flux-2-max. The flux-2 `input`
+ * crun.ai (providers.md 4) as a task-API table: POST /api/v1/client/job/CreateTask with
+ * `x-api-key`, then GET /api/v1/client/job/TaskInfo?task_id=. Models flux-2-flex and flux-2-max. The flux-2 `input`
  * fields are not published [U]: the mapping is one table of two shapes (CRUN_INPUT_STYLE), and
  * because a wrong guess would drop the references silently, TaskInfo's echo of the input
  * (`param.input`) is checked for them. Errors: HTTP status and/or body `code` with `message`.
  * Callbacks are unsigned, so they only nudge the poller.
  */
-import { z } from 'zod';
-import { EngineError } from '../core/errors';
-import type { ImageRequest, ModelId, Provider, ProviderCapabilities, SubmitOptions, TaskRef, WaitOptions } from '../core/provider';
+import type { ImageRequest, ModelId, Provider, ProviderCapabilities, TaskRef } from '../core/provider';
 import { unsignedVerifier } from './callbacks';
-import {
-  checkTask,
-  failed,
-  makeContext,
-  ratioTier,
-  referenceUrls,
-  requireKey,
-  resolvePoll,
-  sizeNote,
-  unsupportedModel,
-  waitAndDownload,
-  wantedSize,
-  type AdapterOptions,
-  type ResultInfo,
-} from './common';
-import { clip, isRecord, joinUrl, requestJson, retryAfterSec, scrub, shapeError, statusError, type ErrorBodyInfo, type HttpRequest, type JsonResponse } from './http';
-import type { PollStep } from './poll';
+import { ratioTier, sizeNote, wantedSize, type AdapterOptions } from './common';
+import { isRecord } from './http';
+import { createTaskApiProvider, MAINTENANCE_CODES, messageError, type TaskApi, type TaskRecord } from './task-api';
 
 export const CRUN_DEFAULT_BASE_URL = 'https://api.crun.ai';
-const MAX_REFERENCES = 8;
 const COMMON: (keyof ImageRequest)[] = ['prompt', 'references', 'width', 'height', 'seed', 'outputFormat'];
 const MODELS: Partial<Record<ModelId, string>> = { flex: 'flux-2-flex', max: 'flux-2-max' };
 
@@ -100,41 +83,23 @@ export function mapCrunSize(width: number, height: number): { width: number; hei
 export const capabilities: ProviderCapabilities = {
   models: ['flex', 'max'],
   honours: { flex: [...COMMON, 'steps', 'guidance'], max: COMMON },
-  maxReferences: MAX_REFERENCES,
+  maxReferences: 8,
   referencesMustBeUrls: true,
   // Unsourced: crun publishes no per-account limit (providers.md 9 [U]); settable with --concurrency crun=N or settings.concurrency.
   defaultConcurrency: 10,
   mapSize: mapCrunSize,
 };
 
-const CreateResponse = z.object({
-  code: z.number().optional(),
-  data: z.object({ task_id: z.string().min(1) }).nullish(),
-});
+const STATUSES = { success: 'done', succeeded: 'done', failed: 'failed', fail: 'failed', error: 'failed' } as const;
+const PARAMS = ['prompt', 'aspect_ratio', 'resolution', 'img_urls', 'input_images', 'safety_tolerance', 'output_format', 'seed', 'steps', 'guidance', 'model', 'callback_url'];
 
-const TaskData = z.object({
-  task_id: z.string().nullish(),
-  status: z.string(),
-  result: z
-    .object({
-      code: z.union([z.number(), z.string()]).nullish(),
-      message: z.string().nullish(),
-      media_urls: z.array(z.string()).nullish(),
-    })
-    .nullish(),
-  credits: z.number().nullish(),
-  param: z.unknown().optional(),
-});
-
-const CRUN_PARAMS = ['prompt', 'aspect_ratio', 'resolution', 'img_urls', 'input_images', 'safety_tolerance', 'output_format', 'seed', 'steps', 'guidance', 'model', 'callback_url'];
-const MODERATION = /nsfw|moderat|sensitive|safety|flagged|violat|prohibit|inappropriate/i;
-
-export function readCrunError(body: unknown, text: string): ErrorBodyInfo {
-  if (isRecord(body)) {
-    const message = typeof body.message === 'string' ? body.message : typeof body.msg === 'string' ? body.msg : undefined;
-    if (message) return { message, param: CRUN_PARAMS.find((p) => new RegExp(`\\b${p}\\b`).test(message)) };
-  }
-  return text ? { message: clip(text, 200) } : {};
+/** TaskInfo `data` (also the callback body): status, `result.media_urls`, and the input echo. */
+function read(rec: unknown): TaskRecord {
+  if (!isRecord(rec) || typeof rec.status !== 'string') return {};
+  const result = isRecord(rec.result) ? rec.result : undefined;
+  const url = Array.isArray(result?.media_urls) ? result.media_urls.find((u): u is string => typeof u === 'string' && u !== '') : undefined;
+  const failure = [result?.code, result?.message].filter((x) => (typeof x === 'string' || typeof x === 'number') && x !== '').join(' ');
+  return { status: rec.status, ...(url ? { url } : {}), ...(failure ? { failure } : {}) };
 }
 
 export interface CrunOptions extends AdapterOptions {
@@ -142,129 +107,55 @@ export interface CrunOptions extends AdapterOptions {
   inputStyle?: CrunInputStyle;
 }
 
-export function createCrunProvider(opts: CrunOptions = {}): Provider {
-  const ctx = makeContext('crun', 'crun.ai', 'CRUN_API_KEY', opts);
-  const style = opts.inputStyle ?? 'img_urls';
-  const shape = CRUN_INPUT_SHAPES[style];
-  const baseUrl = (opts.baseUrl ?? CRUN_DEFAULT_BASE_URL).replace(/\/+$/, '');
-  const settings = resolvePoll(opts);
-  const receiver = opts.callbacks;
-  if (receiver) {
-    receiver.register(
-      'crun',
-      unsignedVerifier((body) => (isRecord(body) ? (body.task_id ?? (isRecord(body.data) ? body.data.task_id : undefined)) : undefined)),
-    );
-  }
-
-  function ensureOk(req: HttpRequest, res: JsonResponse): void {
-    const bodyCode = isRecord(res.body) && typeof res.body.code === 'number' ? res.body.code : undefined;
-    const httpOk = res.status >= 200 && res.status <= 299;
-    if (httpOk && (bodyCode === undefined || bodyCode === 200)) return;
-    const code = httpOk ? bodyCode! : res.status;
-    const info = readCrunError(res.body, res.text);
-    const said = info.message ? `: ${scrub(clip(info.message), ctx.secrets)}` : '';
-    const ra = retryAfterSec(res.headers);
-    const base = { provider: 'crun', crunCode: code, ...(req.taskId ? { taskId: req.taskId } : {}) };
-    if (code === 455) throw new EngineError('provider_failed', `crun.ai is unavailable (maintenance, code 455${said}); try again later`, { ...base, retryable: true, ...(ra !== undefined ? { retryAfterSec: ra } : {}) });
-    if (code === 505) throw new EngineError('provider_rejected', `crun.ai: this feature is disabled (code 505${said})`, { ...base, retryable: false });
-    if (code === 501) throw new EngineError('provider_failed', `crun.ai: generation failed (code 501${said})`, { ...base, retryable: false });
-    throw statusError(req, code, info, { crunCode: code, ...(ra !== undefined ? { retryAfterSec: ra } : {}) });
-  }
-
-  async function submit(request: ImageRequest, options: SubmitOptions): Promise<TaskRef> {
-    const key = requireKey(ctx, opts.apiKey);
-    const model = MODELS[request.model];
-    if (!model) throw unsupportedModel(ctx, request.model, capabilities.models);
-    const urls = referenceUrls(ctx, request.references, MAX_REFERENCES);
+function body(shape: InputShape) {
+  return (request: ImageRequest, urls: string[]): Record<string, unknown> => {
     const input = shape.build(request, urls);
     if (request.seed !== undefined) input.seed = request.seed;
     if (request.model === 'flex') {
       if (request.steps !== undefined) input.steps = request.steps;
       if (request.guidance !== undefined) input.guidance = request.guidance;
     }
-    const body: Record<string, unknown> = { model, input };
-    const callbackUrl = options.callbackUrl ?? receiver?.urlFor('crun');
-    if (callbackUrl) body.callback_url = callbackUrl;
-    const req: HttpRequest = {
-      ctx,
-      phase: 'submit',
-      method: 'POST',
-      url: joinUrl(baseUrl, '/api/v1/client/job/CreateTask'),
-      headers: { 'x-api-key': key },
-      json: body,
-      signal: options.signal,
-      timeoutMs: opts.submitTimeoutMs,
-    };
-    const res = await requestJson(req);
-    ensureOk(req, res);
-    const parsed = CreateResponse.safeParse(res.body);
-    if (!parsed.success || !parsed.data.data) throw shapeError(req, 'no task_id in the CreateTask response');
-    return {
-      provider: 'crun',
-      model: request.model,
-      taskId: parsed.data.data.task_id,
-      submittedAt: Date.now(),
-      ...(request.seed !== undefined ? { seed: request.seed } : {}),
-      // What the input echo must still hold when the task is asked about.
-      ...(urls.length > 0 ? { extra: { referenceField: shape.referenceField, references: urls.length, inputStyle: style } } : {}),
-    };
-  }
+    return { model: MODELS[request.model], input };
+  };
+}
 
-  async function wait(task: TaskRef, options: WaitOptions) {
-    checkTask(ctx, task);
-    const key = requireKey(ctx, opts.apiKey, task.taskId);
-    const check = async (signal: AbortSignal): Promise<PollStep<ResultInfo>> => {
-      const req: HttpRequest = {
-        ctx,
-        phase: 'poll',
-        method: 'GET',
-        url: joinUrl(baseUrl, `/api/v1/client/job/TaskInfo?task_id=${encodeURIComponent(task.taskId)}`),
-        headers: { 'x-api-key': key },
-        signal,
-        taskId: task.taskId,
-        timeoutMs: settings.requestTimeoutMs,
-      };
-      const res = await requestJson(req);
-      ensureOk(req, res);
-      return mapCrunTask(isRecord(res.body) ? res.body.data : undefined, task);
-    };
-    return waitAndDownload({
-      ctx,
-      task,
-      options,
-      settings,
-      check,
-      // Unsigned: every callback is a nudge to poll now, never a result by itself.
-      pushed: receiver?.subscribe<ResultInfo>('crun', task.taskId, () => ({ state: 'pending', status: 'callback received' })),
-    });
-  }
-
-  function mapCrunTask(data: unknown, task: TaskRef): PollStep<ResultInfo> {
-    const taskId = task.taskId;
-    const parsed = TaskData.safeParse(data);
-    const details = { provider: 'crun', taskId, retryable: false };
-    if (!parsed.success) throw new EngineError('provider_failed', `crun.ai: unexpected TaskInfo response for task ${taskId}`, { ...details, retryable: true });
-    const { status, result } = parsed.data;
-    const param = parsed.data.param;
-    const dropped = droppedReferences(task, isRecord(param) && isRecord(param.input) ? param.input : undefined);
-    if (dropped) return failed(new EngineError('provider_rejected', dropped, { ...details, param: 'references' }));
-    if (status === 'success' || status === 'succeeded') {
-      const url = result?.media_urls?.find((u) => typeof u === 'string' && u);
-      if (!url) return failed(new EngineError('provider_failed', `crun.ai: task ${taskId} succeeded without media_urls`, details));
-      return { state: 'done', value: { url } };
-    }
-    if (status === 'failed' || status === 'fail' || status === 'error') {
-      const why = [result?.code, result?.message].filter((x) => x !== null && x !== undefined && x !== '').join(' ');
-      const text = why ? scrub(clip(String(why), 200), ctx.secrets) : '';
-      const code = MODERATION.test(text) ? 'moderated' : 'provider_failed';
-      return failed(new EngineError(code, `crun.ai: task ${taskId} ${code === 'moderated' ? 'was moderated' : 'failed'}${text ? ` (${text})` : ''}`, details));
-    }
-    return { state: 'pending', status };
-  }
-
+export function crunApi(style: CrunInputStyle = 'img_urls'): TaskApi {
+  const shape = CRUN_INPUT_SHAPES[style];
+  // The megapixel shape has a safety_tolerance field; the other has none.
   const caps: ProviderCapabilities =
     style === 'input_images' ? { ...capabilities, honours: { flex: [...capabilities.honours.flex!, 'safetyTolerance'], max: [...capabilities.honours.max!, 'safetyTolerance'] } } : capabilities;
-  return { id: 'crun', title: 'crun.ai', capabilities: caps, submit, wait };
+  return {
+    id: 'crun',
+    title: 'crun.ai',
+    keyEnv: 'CRUN_API_KEY',
+    defaultBaseUrl: CRUN_DEFAULT_BASE_URL,
+    capabilities: caps,
+    auth: (key) => ({ 'x-api-key': key }),
+    paths: { submit: () => '/api/v1/client/job/CreateTask', status: (id) => `/api/v1/client/job/TaskInfo?task_id=${encodeURIComponent(id)}` },
+    model: (model) => MODELS[model],
+    body: body(shape),
+    withCallback: (b, url) => void (b.callback_url = url),
+    taskId: (answer) => {
+      const data = isRecord(answer) && isRecord(answer.data) ? answer.data : undefined;
+      return typeof data?.task_id === 'string' && data.task_id ? data.task_id : undefined;
+    },
+    record: { status: (a) => (isRecord(a) ? a.data : undefined), callback: (b) => (isRecord(b) && isRecord(b.data) ? b.data : b) },
+    read,
+    terminal: STATUSES,
+    moderation: /nsfw|moderat|sensitive|safety|flagged|violat|prohibit|inappropriate/i,
+    errors: { bodyCode: true, read: messageError(PARAMS), codes: MAINTENANCE_CODES },
+    verifier: unsignedVerifier((b) => (isRecord(b) ? (b.task_id ?? (isRecord(b.data) ? b.data.task_id : undefined)) : undefined)),
+    // What the input echo must still hold when the task is asked about.
+    taskExtra: (_request, urls) => (urls.length > 0 ? { referenceField: shape.referenceField, references: urls.length, inputStyle: style } : undefined),
+    inspect: (rec, task) => {
+      const param = isRecord(rec) ? rec.param : undefined;
+      return droppedReferences(task, isRecord(param) && isRecord(param.input) ? param.input : undefined);
+    },
+  };
+}
+
+export function createCrunProvider(opts: CrunOptions = {}): Provider {
+  return createTaskApiProvider(crunApi(opts.inputStyle), opts);
 }
 
 /**

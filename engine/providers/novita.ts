@@ -1,33 +1,18 @@
 /**
- * novita.ai (providers.md 3): POST /v3/async/flux-2-{flex,pro} with a Bearer key, then GET
- * /v3/async/task-result?task_id=. `size` is "W*H" with each side 256–1536, at most 3 reference
- * URLs, no FLUX.2 [max]. Errors: `{code, reason, message}`; a low balance is HTTP 400
- * BILLING_BALANCE_NOT_ENOUGH, not 402. Callbacks use the generic v3-async `extra.webhook.url`
- * (not listed on the flux-2 pages [U]); they are unsigned, so they only nudge the poller.
+ * novita.ai (providers.md 3) as a task-API table: POST /v3/async/flux-2-{flex,pro} with a Bearer
+ * key, then GET /v3/async/task-result?task_id=. `size` is "W*H" with each side 256–1536, at most 3
+ * reference URLs, no FLUX.2 [max]. Errors: `{code, reason, message}` with a real HTTP status; a low
+ * balance is HTTP 400 BILLING_BALANCE_NOT_ENOUGH, not 402. Callbacks use the generic v3-async
+ * `extra.webhook.url` (not listed on the flux-2 pages [U]); they are unsigned, so they only nudge
+ * the poller.
  */
-import { z } from 'zod';
-import { EngineError } from '../core/errors';
+import type { ImageRequest, Provider, ProviderCapabilities } from '../core/provider';
 import { unsignedVerifier } from './callbacks';
-import type { ImageRequest, Provider, ProviderCapabilities, SubmitOptions, TaskRef, WaitOptions } from '../core/provider';
-import {
-  checkTask,
-  failed,
-  makeContext,
-  referenceUrls,
-  requireKey,
-  resolvePoll,
-  sizeNote,
-  unsupportedModel,
-  waitAndDownload,
-  wantedSize,
-  type AdapterOptions,
-  type ResultInfo,
-} from './common';
-import { clip, isRecord, joinUrl, requestJson, retryAfterSec, scrub, shapeError, statusError, type ErrorBodyInfo, type HttpRequest, type JsonResponse } from './http';
-import type { PollStep } from './poll';
+import { sizeNote, wantedSize, type AdapterOptions } from './common';
+import { clip, isRecord } from './http';
+import { createTaskApiProvider, numeric, paramIn, type ErrorRead, type ErrorRule, type TaskApi } from './task-api';
 
 export const NOVITA_DEFAULT_BASE_URL = 'https://api.novita.ai';
-const MAX_REFERENCES = 3;
 const MIN_SIDE = 256;
 const MAX_SIDE = 1536;
 const HONOURED: (keyof ImageRequest)[] = ['prompt', 'references', 'width', 'height', 'seed'];
@@ -51,169 +36,104 @@ export function mapNovitaSize(width: number, height: number): { width: number; h
 export const capabilities: ProviderCapabilities = {
   models: ['flex', 'pro'],
   honours: { flex: HONOURED, pro: HONOURED },
-  maxReferences: MAX_REFERENCES,
+  maxReferences: 3,
   referencesMustBeUrls: true,
   // Unsourced: novita publishes no per-account limit (providers.md 9 [U]); settable with --concurrency novita=N or settings.concurrency.
   defaultConcurrency: 10,
   mapSize: mapNovitaSize,
 };
 
-const CreateResponse = z.object({ task_id: z.string().min(1) });
+const PARAMS = ['prompt', 'size', 'images', 'seed'];
 
-const TaskResult = z.object({
-  task: z.object({
-    task_id: z.string().nullish(),
-    status: z.string(),
-    reason: z.string().nullish(),
-    progress_percent: z.number().nullish(),
-  }),
-  images: z.array(z.object({ image_url: z.string().nullish(), image_url_ttl: z.union([z.number(), z.string()]).nullish() })).nullish(),
-  extra: z.object({ seed: z.union([z.string(), z.number()]).nullish() }).nullish(),
-});
-
-const NOVITA_PARAMS = ['prompt', 'size', 'images', 'seed'];
-const MODERATION = /nsfw|illegal|moderat|sensitive|violat|prohibit|inappropriate/i;
-
-export function readNovitaError(body: unknown, text: string): ErrorBodyInfo & { reason?: string } {
-  if (isRecord(body)) {
-    const reason = typeof body.reason === 'string' ? body.reason : undefined;
-    const message = typeof body.message === 'string' ? body.message : (reason ?? undefined);
-    const meta = isRecord(body.metadata) ? body.metadata : {};
-    const named = typeof meta.param === 'string' ? meta.param : typeof meta.field === 'string' ? meta.field : undefined;
-    const param = named ?? (message ? NOVITA_PARAMS.find((p) => new RegExp(`\\b${p}\\b`).test(message)) : undefined);
-    const label = reason && message && message !== reason ? `${reason}: ${message}` : (message ?? reason);
-    return { ...(label ? { message: label } : {}), ...(param ? { param } : {}), ...(reason ? { reason } : {}) };
-  }
-  return text ? { message: clip(text, 200) } : {};
+/** `{code, reason, message, metadata}`: the message with its reason, and the parameter it names. */
+export function readNovitaError(body: unknown, text: string): ErrorRead {
+  if (!isRecord(body)) return text ? { message: clip(text, 200) } : {};
+  const reason = typeof body.reason === 'string' ? body.reason : undefined;
+  const message = typeof body.message === 'string' ? body.message : reason;
+  const meta = isRecord(body.metadata) ? body.metadata : {};
+  const named = typeof meta.param === 'string' ? meta.param : typeof meta.field === 'string' ? meta.field : undefined;
+  const param = named ?? (message ? paramIn(message, PARAMS).param : undefined);
+  const label = reason && message && message !== reason ? `${reason}: ${message}` : message;
+  return { ...(label ? { message: label } : {}), ...(param ? { param } : {}), ...(reason ? { reason } : {}) };
 }
 
+const inParens = (said: string) => (said ? ` (${said})` : '');
+const LOW_BALANCE: ErrorRule = { code: 'insufficient_credits', retryable: false, message: (said) => `: not enough balance${inParens(said)}; top up the account and run again` };
+const KEY_REFUSED: ErrorRule = { code: 'auth', retryable: false, message: (said) => `: the API key was refused${inParens(said)}; check NOVITA_API_KEY` };
+const MODERATED: ErrorRule = { code: 'moderated', retryable: false, message: (said) => `: the request was refused by moderation${inParens(said)}; reword the prompt or change the references` };
+
+/** novita's error names (providers.md 3.3). */
+const REASONS: Record<string, ErrorRule> = {
+  BILLING_BALANCE_NOT_ENOUGH: LOW_BALANCE,
+  MISSING_API_KEY: KEY_REFUSED,
+  INVALID_API_KEY: KEY_REFUSED,
+  ILLEGAL_PROMPT: MODERATED,
+  ILLEGAL_IMAGE_CONTENT: MODERATED,
+  TASK_NOT_FOUND: { code: 'task_not_found', retryable: false, message: (said, taskId) => `: task ${taskId ?? ''} is unknown or expired${inParens(said)}` },
+};
+
+const STATUSES = { TASK_STATUS_SUCCEED: 'done', TASK_STATUS_SUCCEEDED: 'done', TASK_STATUS_FAILED: 'failed' } as const;
+
+function body(request: ImageRequest, urls: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { prompt: request.prompt };
+  const size = wantedSize(request);
+  if (size) {
+    const m = mapNovitaSize(size.width, size.height);
+    out.size = `${m.width}*${m.height}`;
+  }
+  if (request.seed !== undefined) out.seed = request.seed;
+  if (urls.length > 0) out.images = urls;
+  return out;
+}
+
+/** The task-result schema (also a webhook's `payload`). */
+function read(rec: unknown) {
+  const task = isRecord(rec) && isRecord(rec.task) ? rec.task : undefined;
+  if (!task || typeof task.status !== 'string') return {};
+  const image = isRecord(rec) && Array.isArray(rec.images) ? rec.images.find((i) => isRecord(i) && typeof i.image_url === 'string' && i.image_url) : undefined;
+  // image_url_ttl: seconds, a number in task-result and a string in webhooks (providers.md 3.2).
+  const ttl = isRecord(image) ? numeric(image.image_url_ttl) : undefined;
+  const seed = isRecord(rec) && isRecord(rec.extra) ? numeric(rec.extra.seed) : undefined;
+  const percent = numeric(task.progress_percent);
+  return {
+    status: task.status,
+    ...(isRecord(image) ? { url: image.image_url as string } : {}),
+    ...(ttl !== undefined && ttl > 0 ? { urlTtlSec: ttl } : {}),
+    ...(seed !== undefined && Number.isSafeInteger(seed) && seed >= 0 ? { seed } : {}),
+    ...(typeof task.reason === 'string' && task.reason ? { failure: task.reason } : {}),
+    ...(percent !== undefined && percent > 0 ? { progress: percent / 100 } : {}),
+  };
+}
+
+export const novitaApi: TaskApi = {
+  id: 'novita',
+  title: 'novita.ai',
+  keyEnv: 'NOVITA_API_KEY',
+  defaultBaseUrl: NOVITA_DEFAULT_BASE_URL,
+  capabilities,
+  auth: (key) => ({ authorization: `Bearer ${key}` }),
+  paths: { submit: (model) => `/v3/async/${model}`, status: (id) => `/v3/async/task-result?task_id=${encodeURIComponent(id)}` },
+  model: (model) => (capabilities.models.includes(model) ? `flux-2-${model}` : undefined),
+  body,
+  withCallback: (b, url) => void (b.extra = { webhook: { url } }),
+  taskId: (answer) => (isRecord(answer) && typeof answer.task_id === 'string' && answer.task_id ? answer.task_id : undefined),
+  record: { status: (a) => a, callback: (b) => (isRecord(b) ? b.payload : undefined) },
+  read,
+  terminal: STATUSES,
+  moderation: /nsfw|illegal|moderat|sensitive|violat|prohibit|inappropriate/i,
+  errors: {
+    bodyCode: false,
+    read: readNovitaError,
+    reasons: REASONS,
+    // A low balance named only in words.
+    fallback: (status, info) => (status === 400 && /balance|insufficient/i.test(info.message ?? '') ? LOW_BALANCE : undefined),
+  },
+  verifier: unsignedVerifier((b) => {
+    const payload = isRecord(b) && isRecord(b.payload) ? b.payload : undefined;
+    return payload && isRecord(payload.task) ? payload.task.task_id : undefined;
+  }),
+};
+
 export function createNovitaProvider(opts: AdapterOptions = {}): Provider {
-  const ctx = makeContext('novita', 'novita.ai', 'NOVITA_API_KEY', opts);
-  const baseUrl = (opts.baseUrl ?? NOVITA_DEFAULT_BASE_URL).replace(/\/+$/, '');
-  const settings = resolvePoll(opts);
-  const receiver = opts.callbacks;
-  if (receiver) {
-    receiver.register(
-      'novita',
-      unsignedVerifier((body) => {
-        const payload = isRecord(body) && isRecord(body.payload) ? body.payload : undefined;
-        return payload && isRecord(payload.task) ? payload.task.task_id : undefined;
-      }),
-    );
-  }
-
-  function ensureOk(req: HttpRequest, res: JsonResponse): void {
-    if (res.status >= 200 && res.status <= 299) return;
-    const info = readNovitaError(res.body, res.text);
-    const ra = retryAfterSec(res.headers);
-    const extra = { ...(ra !== undefined ? { retryAfterSec: ra } : {}), ...(info.reason ? { reason: info.reason } : {}) };
-    const said = info.message ? ` (${scrub(clip(info.message), ctx.secrets)})` : '';
-    const base = { provider: 'novita', httpStatus: res.status, retryable: false, ...(req.taskId ? { taskId: req.taskId } : {}), ...extra };
-    const reason = info.reason ?? '';
-    if (reason === 'BILLING_BALANCE_NOT_ENOUGH' || (res.status === 400 && /balance|insufficient/i.test(info.message ?? ''))) {
-      throw new EngineError('insufficient_credits', `novita.ai: not enough balance${said}; top up the account and run again`, base);
-    }
-    if (reason === 'MISSING_API_KEY' || reason === 'INVALID_API_KEY') {
-      throw new EngineError('auth', `novita.ai: the API key was refused${said}; check NOVITA_API_KEY`, base);
-    }
-    if (reason === 'ILLEGAL_PROMPT' || reason === 'ILLEGAL_IMAGE_CONTENT') {
-      throw new EngineError('moderated', `novita.ai: the request was refused by moderation${said}; reword the prompt or change the references`, base);
-    }
-    if (reason === 'TASK_NOT_FOUND') {
-      throw new EngineError('task_not_found', `novita.ai: task ${req.taskId ?? ''} is unknown or expired${said}`, base);
-    }
-    throw statusError(req, res.status, info, extra);
-  }
-
-  async function submit(request: ImageRequest, options: SubmitOptions): Promise<TaskRef> {
-    const key = requireKey(ctx, opts.apiKey);
-    if (!capabilities.models.includes(request.model)) throw unsupportedModel(ctx, request.model, capabilities.models);
-    const urls = referenceUrls(ctx, request.references, MAX_REFERENCES);
-    const body: Record<string, unknown> = { prompt: request.prompt };
-    const size = wantedSize(request);
-    if (size) {
-      const m = mapNovitaSize(size.width, size.height);
-      body.size = `${m.width}*${m.height}`;
-    }
-    if (request.seed !== undefined) body.seed = request.seed;
-    if (urls.length > 0) body.images = urls;
-    const callbackUrl = options.callbackUrl ?? receiver?.urlFor('novita');
-    if (callbackUrl) body.extra = { webhook: { url: callbackUrl } };
-    const req: HttpRequest = {
-      ctx,
-      phase: 'submit',
-      method: 'POST',
-      url: joinUrl(baseUrl, `/v3/async/flux-2-${request.model}`),
-      headers: { authorization: `Bearer ${key}` },
-      json: body,
-      signal: options.signal,
-      timeoutMs: opts.submitTimeoutMs,
-    };
-    const res = await requestJson(req);
-    ensureOk(req, res);
-    const parsed = CreateResponse.safeParse(res.body);
-    if (!parsed.success) throw shapeError(req, 'no task_id in the submit response');
-    return {
-      provider: 'novita',
-      model: request.model,
-      taskId: parsed.data.task_id,
-      submittedAt: Date.now(),
-      ...(request.seed !== undefined ? { seed: request.seed } : {}),
-    };
-  }
-
-  async function wait(task: TaskRef, options: WaitOptions) {
-    checkTask(ctx, task);
-    const key = requireKey(ctx, opts.apiKey, task.taskId);
-    const check = async (signal: AbortSignal): Promise<PollStep<ResultInfo>> => {
-      const req: HttpRequest = {
-        ctx,
-        phase: 'poll',
-        method: 'GET',
-        url: joinUrl(baseUrl, `/v3/async/task-result?task_id=${encodeURIComponent(task.taskId)}`),
-        headers: { authorization: `Bearer ${key}` },
-        signal,
-        taskId: task.taskId,
-        timeoutMs: settings.requestTimeoutMs,
-      };
-      const res = await requestJson(req);
-      ensureOk(req, res);
-      return mapNovitaResult(res.body, task.taskId);
-    };
-    return waitAndDownload({
-      ctx,
-      task,
-      options,
-      settings,
-      check,
-      // Unsigned: a callback is a nudge to poll now, never a result by itself.
-      pushed: receiver?.subscribe<ResultInfo>('novita', task.taskId, () => ({ state: 'pending', status: 'callback received' })),
-    });
-  }
-
-  function mapNovitaResult(body: unknown, taskId: string): PollStep<ResultInfo> {
-    const parsed = TaskResult.safeParse(body);
-    const details = { provider: 'novita', taskId, retryable: false };
-    if (!parsed.success) throw new EngineError('provider_failed', `novita.ai: unexpected task-result response for task ${taskId}`, { ...details, retryable: true });
-    const { task, images, extra } = parsed.data;
-    const status = task.status.replace(/^TASK_STATUS_/, '');
-    if (status === 'SUCCEED' || status === 'SUCCEEDED') {
-      const image = images?.find((i) => i.image_url);
-      const url = image?.image_url;
-      if (!url) return failed(new EngineError('provider_failed', `novita.ai: task ${taskId} succeeded without images`, details));
-      const seed = Number(extra?.seed);
-      // image_url_ttl: seconds, a number in task-result and a string in webhooks (providers.md 3.2).
-      const ttl = Number(image?.image_url_ttl);
-      return { state: 'done', value: { url, ...(Number.isFinite(ttl) && ttl > 0 ? { urlTtlSec: ttl } : {}), ...(extra?.seed !== undefined && extra?.seed !== null && Number.isSafeInteger(seed) && seed >= 0 ? { seed } : {}) } };
-    }
-    if (status === 'FAILED') {
-      const reason = task.reason ? scrub(clip(task.reason, 200), ctx.secrets) : '';
-      const code = MODERATION.test(reason) ? 'moderated' : 'provider_failed';
-      return failed(new EngineError(code, `novita.ai: task ${taskId} ${code === 'moderated' ? 'was moderated' : 'failed'}${reason ? ` (${reason})` : ''}`, details));
-    }
-    const progress = typeof task.progress_percent === 'number' && task.progress_percent > 0 ? task.progress_percent / 100 : undefined;
-    return { state: 'pending', status: task.status, ...(progress !== undefined ? { progress } : {}) };
-  }
-
-  return { id: 'novita', title: 'novita.ai', capabilities, submit, wait };
+  return createTaskApiProvider(novitaApi, opts);
 }
