@@ -75,6 +75,8 @@ export interface TaskRow {
   runId: string;
   nodeId: string;
   item: number;
+  /** The batch row (from 1) the task was made for; null outside a batch. */
+  row: number | null;
   requestHash: string;
   provider: string;
   account: string | null;
@@ -368,6 +370,7 @@ export function toTask(row: Record<string, unknown>): TaskRow {
     runId: String(row.run_id),
     nodeId: String(row.node_id),
     item: Number(row.item),
+    row: row.row_n === null || row.row_n === undefined ? null : Number(row.row_n),
     requestHash: String(row.request_hash),
     provider: String(row.provider),
     account: (row.account as string | null) ?? null,

@@ -1,71 +1,22 @@
 /**
- * The ledger on PostgreSQL, for team mode: the same runs, node seeds and paid tasks as the SQLite
- * ledger, with the same task hooks, so never paying twice holds across machines. Every hook
- * commits before it returns: the claim (`submitting`) is on disk before the HTTP submit leaves
- * the worker. Concurrent claims of one request are serialised by an advisory lock on its hash.
+ * The ledger on PostgreSQL, for team mode: the same runs, node seeds, paid tasks, file records and
+ * leases as the SQLite ledger (ledger.ts), with the same task hooks (pg-hooks.ts), so never paying
+ * twice holds across machines. One contract suite (test/store/ledger-contract.test.ts) runs
+ * against both.
+ *
+ * A run being coordinated holds a lease (process, host, heartbeat on the database's clock); a run
+ * whose lease lapsed reads as interrupted, and its submits still marked "submitting" are ambiguous.
  */
+import { hostname } from 'node:os';
 import pg from 'pg';
-import { fromMicros, isResumable, isRunStatus, toMicros } from '../core/money';
 import { EngineError } from '../core/errors';
 import type { RunSummary } from '../core/events';
+import { isRunStatus, type RunMoney, type RunStatus } from '../core/money';
 import type { Pipeline } from '../core/pipeline-schema';
-import type { TaskRef } from '../core/provider';
-import type { GeneratedImageRecord, TaskHooks, TaskKey } from '../core/run-options';
-import type { HookOptions, RunRecord, StoredRunOptions, TaskRow, TaskState } from './ledger';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY,
-  name TEXT,
-  pipeline_path TEXT,
-  pipeline_json TEXT NOT NULL,
-  options_json TEXT NOT NULL DEFAULT '{}',
-  started_at BIGINT NOT NULL,
-  finished_at BIGINT,
-  status TEXT NOT NULL DEFAULT 'running',
-  cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
-  images INTEGER NOT NULL DEFAULT 0,
-  failures INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS node_seeds (
-  run_id TEXT NOT NULL,
-  node_id TEXT NOT NULL,
-  seed BIGINT NOT NULL,
-  PRIMARY KEY (run_id, node_id)
-);
-CREATE TABLE IF NOT EXISTS tasks (
-  id BIGSERIAL PRIMARY KEY,
-  run_id TEXT NOT NULL,
-  node_id TEXT NOT NULL,
-  item INTEGER NOT NULL,
-  request_hash TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  account TEXT,
-  model TEXT NOT NULL,
-  node_type TEXT NOT NULL,
-  node_version INTEGER NOT NULL,
-  cacheable BOOLEAN NOT NULL,
-  request_json TEXT NOT NULL,
-  state TEXT NOT NULL,
-  task_id TEXT,
-  polling_url TEXT,
-  task_json TEXT,
-  result_hash TEXT,
-  result_json TEXT,
-  cost_usd DOUBLE PRECISION,
-  error_code TEXT,
-  error_message TEXT,
-  created_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_hash, state);
-CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id, request_hash);
-`;
-
-/** How long a "submitting" row of another run counts as a submit still on the wire (as in SQLite). */
-const SUBMIT_WINDOW_MS = 3 * 60_000;
-
-type Row = Record<string, unknown>;
+import type { TaskHooks } from '../core/run-options';
+import { LEASE_HEARTBEAT_MS, LEASE_MS, RESUBMITTED, toTask, type FileRow, type RunRecord, type StoredRunOptions, type TaskRow } from './ledger';
+import { pgHooks, type PgHookOptions, type Q, type Row } from './pg-hooks';
+import { NOW_MS, preparePgSchema } from './pg-schema';
 
 /** Shows a database URL without its password. */
 export function showDatabaseUrl(url: string): string {
@@ -78,42 +29,63 @@ export function showDatabaseUrl(url: string): string {
   }
 }
 
-export class PgLedger {
-  private constructor(private readonly pool: pg.Pool) {}
+export interface PgLedgerOptions {
+  max?: number;
+  connectTimeoutMs?: number;
+  /** A run without a heartbeat for this long is interrupted (default {@link LEASE_MS}). */
+  leaseMs?: number;
+}
 
-  /** Connects and creates the tables; one clear line (EngineError `usage`) when it cannot. */
-  static async open(url: string, opts: { max?: number; connectTimeoutMs?: number } = {}): Promise<PgLedger> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 8, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000 });
+export class PgLedger {
+  readonly leaseMs: number;
+  private readonly host = hostname();
+  private readonly leases = new Map<string, ReturnType<typeof setInterval>>();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly shown: string,
+    options: PgLedgerOptions,
+  ) {
+    this.leaseMs = options.leaseMs ?? LEASE_MS;
+  }
+
+  /** Connects and brings the tables up to date; one clear line (EngineError `usage`) when it cannot. */
+  static async open(url: string, opts: PgLedgerOptions = {}): Promise<PgLedger> {
+    const shown = showDatabaseUrl(url);
+    let pool: pg.Pool;
+    try {
+      pool = new pg.Pool({ connectionString: url, max: opts.max ?? 8, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000 });
+    } catch (e) {
+      throw new EngineError('usage', `FLUXGRAPH_DATABASE_URL ${shown} is not a Postgres URL: ${(e as Error).message}`);
+    }
     pool.on('error', () => undefined);
     try {
       const client = await pool.connect();
       try {
-        // One creator at a time: several workers starting together would race on CREATE TABLE.
-        await client.query('SELECT pg_advisory_lock(7411)');
-        await client.query(SCHEMA);
-        await client.query('SELECT pg_advisory_unlock(7411)');
+        await preparePgSchema(client, shown);
       } finally {
         client.release();
       }
     } catch (e) {
       await pool.end().catch(() => undefined);
+      if (e instanceof EngineError) throw e;
       const msg = (e as Error).message;
-      const what = /password|authentication/i.test(msg) ? 'refused the credentials in' : 'cannot be reached at';
-      throw new EngineError('usage', `the Postgres ledger ${what} ${showDatabaseUrl(url)} (FLUXGRAPH_DATABASE_URL): ${msg}`);
+      const what = /password|authentication|role .* does not exist/i.test(msg) ? 'refused the credentials in' : /database .* does not exist/i.test(msg) ? 'has no such database at' : 'cannot be reached at';
+      throw new EngineError('usage', `the Postgres ledger ${what} ${shown} (FLUXGRAPH_DATABASE_URL): ${msg}`);
     }
-    return new PgLedger(pool);
+    return new PgLedger(pool, shown, opts);
   }
 
   async close(): Promise<void> {
+    for (const timer of this.leases.values()) clearInterval(timer);
+    this.leases.clear();
     await this.pool.end();
   }
 
-  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return (await this.pool.query(sql, params)).rows as Row[];
-  }
+  private readonly q: Q = async (sql, params = []) => (await this.pool.query(sql, params)).rows as Row[];
 
   /** Runs `fn` in one transaction on one connection. */
-  private async tx<T>(fn: (q: (sql: string, params?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (q: Q) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -128,42 +100,152 @@ export class PgLedger {
     }
   }
 
+  /** Records the run as started (or continued) by this process and holds its lease until it ends. */
   async startRun(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions }): Promise<void> {
     await this.q(
-      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status)
-       VALUES ($1, $2, $3, $4, $5, $6, 'running')
-       ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL`,
-      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), Date.now()],
+      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status, lease_pid, lease_host, lease_at)
+       VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, 'running', $6, $7, ${NOW_MS})
+       ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, options_json = excluded.options_json,
+         lease_pid = excluded.lease_pid, lease_host = excluded.lease_host, lease_at = excluded.lease_at`,
+      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), process.pid, this.host],
+    );
+    this.holdLease(run.runId);
+  }
+
+  /** Records a run that never started (cancelled while it waited in the queue). */
+  async recordUnstarted(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions }, status: Exclude<RunStatus, 'running'>): Promise<void> {
+    await this.q(
+      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, finished_at, status)
+       VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, ${NOW_MS}, $6)
+       ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, lease_pid = NULL, lease_host = NULL, lease_at = NULL`,
+      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), status],
     );
   }
 
-  async finishRun(summary: RunSummary): Promise<void> {
-    const [{ c }] = await this.q(`SELECT COALESCE(SUM(cost_usd), 0) AS c FROM tasks WHERE run_id = $1 AND state IN ('submitted', 'done')`, [summary.runId]);
-    await this.q(`UPDATE runs SET finished_at = $1, status = $2, cost_usd = $3, images = images + $4, failures = $5 WHERE run_id = $6`, [
-      Date.now(),
+  /** Beats the run's lease every {@link LEASE_HEARTBEAT_MS} (never keeping the process alive for it). */
+  holdLease(runId: string, heartbeatMs = Math.min(LEASE_HEARTBEAT_MS, Math.max(50, Math.floor(this.leaseMs / 4)))): void {
+    this.stopLease(runId);
+    const beat = () =>
+      void this.q(`UPDATE runs SET lease_at = ${NOW_MS}, lease_pid = $1, lease_host = $2 WHERE run_id = $3 AND status = 'running'`, [process.pid, this.host, runId]).catch(() => undefined);
+    const timer = setInterval(beat, heartbeatMs);
+    timer.unref();
+    this.leases.set(runId, timer);
+  }
+
+  private stopLease(runId: string): void {
+    const timer = this.leases.get(runId);
+    if (timer) clearInterval(timer);
+    this.leases.delete(runId);
+  }
+
+  /** Ends a run: its status, its lease released; returns its money as the ledger has it. */
+  async finishRun(summary: Pick<RunSummary, 'runId' | 'failures'> & { status: Exclude<RunStatus, 'running'> }): Promise<RunMoney> {
+    this.stopLease(summary.runId);
+    await this.q(`UPDATE runs SET finished_at = ${NOW_MS}, status = $1, failures = $2, lease_pid = NULL, lease_host = NULL, lease_at = NULL WHERE run_id = $3`, [
       summary.status,
-      Number(c),
-      summary.imagesWritten.length,
       summary.failures.length,
       summary.runId,
     ]);
+    return this.moneyOf(summary.runId, true);
   }
 
-  async markRun(runId: string, status: string): Promise<void> {
-    await this.q(`UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3 AND status = 'running'`, [status, Date.now(), runId]);
+  /** Sets a run's status when it ended without a summary (an error, a worker stopping). */
+  async markRun(runId: string, status: Exclude<RunStatus, 'running'>): Promise<void> {
+    this.stopLease(runId);
+    await this.q(`UPDATE runs SET status = $1, finished_at = ${NOW_MS}, lease_pid = NULL, lease_host = NULL, lease_at = NULL WHERE run_id = $2 AND status = 'running'`, [status, runId]);
+  }
+
+  /** Lets the lease go without ending the run: another coordinator continues it. */
+  async releaseLease(runId: string): Promise<void> {
+    this.stopLease(runId);
+    await this.q(`UPDATE runs SET lease_pid = NULL, lease_host = NULL, lease_at = NULL WHERE run_id = $1`, [runId]);
+  }
+
+  /** Runs among `runIds` whose lease beats; a run the ledger has no record of cannot be known dead. */
+  async liveRuns(runIds: string[]): Promise<Set<string>> {
+    const rows = await this.q(`SELECT run_id, status, lease_at, ${NOW_MS} AS now FROM runs WHERE run_id = ANY($1)`, [runIds]);
+    const known = new Map(rows.map((r) => [String(r.run_id), r]));
+    return new Set(runIds.filter((id) => !known.has(id) || this.isLive(known.get(id)!)));
+  }
+
+  async isRunLive(runId: string): Promise<boolean> {
+    return (await this.liveRuns([runId])).has(runId);
+  }
+
+  private isLive(r: Row): boolean {
+    return r.status === 'running' && r.lease_at !== null && Number(r.now) - Number(r.lease_at) <= this.leaseMs;
+  }
+
+  /** Cost, unconfirmed submits, calls, shared results and images of one run. */
+  async moneyOf(runId: string, settled = false): Promise<RunMoney> {
+    const [t] = await this.q(
+      `SELECT
+        COALESCE(SUM(CASE WHEN NOT shared AND state IN ('submitted', 'done') THEN COALESCE(cost_micros, 0) ELSE 0 END), 0) AS cost,
+        COUNT(*) FILTER (WHERE NOT shared AND state IN ('submitted', 'done') AND cost_estimated) AS estimated,
+        COALESCE(SUM(CASE WHEN state = 'submitting' THEN COALESCE(expected_micros, 0) ELSE 0 END), 0) AS unconfirmed_micros,
+        COUNT(*) FILTER (WHERE state = 'submitting') AS unconfirmed,
+        COUNT(*) FILTER (WHERE NOT shared AND (task_id IS NOT NULL OR state = 'submitting')) AS calls,
+        COUNT(*) FILTER (WHERE shared) AS shared,
+        (SELECT COUNT(*) FROM files WHERE run_id = $1) AS files,
+        (SELECT legacy_images FROM runs WHERE run_id = $1) AS legacy
+      FROM tasks WHERE run_id = $1`,
+      [runId],
+    );
+    // While the run is live its submits are merely on the wire; afterwards nobody knows.
+    const live = !settled && (await this.q(`SELECT status, lease_at, ${NOW_MS} AS now FROM runs WHERE run_id = $1`, [runId])).some((r) => this.isLive(r));
+    return {
+      costMicros: Number(t.cost),
+      costEstimated: Number(t.estimated) > 0,
+      unconfirmedMicros: live ? 0 : Number(t.unconfirmed_micros),
+      unconfirmed: live ? 0 : Number(t.unconfirmed),
+      calls: Number(t.calls),
+      shared: Number(t.shared),
+      images: Number(t.files) + Number(t.legacy ?? 0),
+    };
+  }
+
+  /** The requests of a run whose latest attempt the provider accepted and then failed (`--retry-failed`). */
+  async failedTasksOf(runId: string): Promise<{ provider: string; request: Record<string, unknown> }[]> {
+    const rows = await this.q(
+      `SELECT t.provider, t.request_json FROM tasks t
+       WHERE t.run_id = $1 AND t.state = 'failed' AND t.task_id IS NOT NULL
+         AND t.id = (SELECT MAX(id) FROM tasks u WHERE u.run_id = t.run_id AND u.request_hash = t.request_hash)`,
+      [runId],
+    );
+    return rows.map((r) => ({ provider: String(r.provider), request: JSON.parse(String(r.request_json)) as Record<string, unknown> }));
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
-    const [row] = await this.q(`SELECT * FROM runs WHERE run_id = $1`, [runId]);
-    return row ? toRun(row) : undefined;
+    const [row] = await this.q(`SELECT *, ${NOW_MS} AS now FROM runs WHERE run_id = $1`, [runId]);
+    return row ? this.toRun(row) : undefined;
   }
 
   async listRuns(limit = 50): Promise<RunRecord[]> {
-    return (await this.q(`SELECT * FROM runs ORDER BY started_at DESC LIMIT $1`, [limit])).map(toRun);
+    const rows = await this.q(`SELECT *, ${NOW_MS} AS now FROM runs ORDER BY started_at DESC LIMIT $1`, [limit]);
+    return Promise.all(rows.map((r) => this.toRun(r)));
+  }
+
+  /** The latest run of the same pipeline file (or name), for run-to-here. */
+  async latestRunOf(pipeline: { path?: string; name?: string }, except?: string): Promise<RunRecord | undefined> {
+    const [row] = await this.q(
+      `SELECT *, ${NOW_MS} AS now FROM runs WHERE run_id != $1 AND (($2::text IS NOT NULL AND pipeline_path = $2) OR ($3::text IS NOT NULL AND name = $3)) ORDER BY started_at DESC LIMIT 1`,
+      [except ?? '', pipeline.path ?? null, pipeline.name ?? null],
+    );
+    return row ? this.toRun(row) : undefined;
   }
 
   async tasksOf(runId: string): Promise<TaskRow[]> {
-    return (await this.q(`SELECT * FROM tasks WHERE run_id = $1 ORDER BY id`, [runId])).map(toTask);
+    return (await this.q(`SELECT * FROM tasks WHERE run_id = $1 ORDER BY id`, [runId])).map((r) => toTask(pgRow(r)));
+  }
+
+  /** Submits of a run cut off on the wire: maybe accepted and charged, maybe not. */
+  async ambiguousOf(runId: string): Promise<TaskRow[]> {
+    return (await this.tasksOf(runId)).filter((t) => t.state === 'submitting' && t.errorCode !== RESUBMITTED);
+  }
+
+  async filesOf(runId: string): Promise<FileRow[]> {
+    const rows = await this.q(`SELECT * FROM files WHERE run_id = $1 ORDER BY node_id, item, created_at`, [runId]);
+    return rows.map((r) => ({ runId: String(r.run_id), nodeId: String(r.node_id), item: Number(r.item), path: String(r.path), imageHash: String(r.image_hash), fileSha256: String(r.file_sha256) }));
   }
 
   async nodeSeedsOf(runId: string): Promise<Record<string, number>> {
@@ -171,202 +253,50 @@ export class PgLedger {
     return Object.fromEntries(rows.map((r) => [String(r.node_id), Number(r.seed)]));
   }
 
-  /** The engine's hooks for one run: the same rules as `Ledger.hooks` of the SQLite ledger. */
-  hooks(runId: string, options: HookOptions & { account?: string } = {}): TaskHooks {
-    const cache = options.cache !== false;
-    const reattach = options.reattach !== false;
-    const now = () => Date.now();
-    const seeded = options.seedsFrom
-      ? this.q(`INSERT INTO node_seeds (run_id, node_id, seed) SELECT $1, node_id, seed FROM node_seeds WHERE run_id = $2 ON CONFLICT DO NOTHING`, [runId, options.seedsFrom])
-      : Promise.resolve([]);
-    const ready = () => seeded;
-    const row = (key: TaskKey, state: TaskState, task?: TaskRef) => [
-      key.runId,
-      key.nodeId,
-      key.item,
-      key.requestHash,
-      key.provider,
-      options.account ?? null,
-      key.request.model,
-      key.nodeType,
-      key.nodeVersion,
-      key.cacheable,
-      JSON.stringify(key.request),
-      state,
-      task?.taskId ?? null,
-      task?.pollingUrl ?? null,
-      task ? JSON.stringify(task) : null,
-      task?.costUsd ?? null,
-      now(),
-    ];
-    const INSERT = `INSERT INTO tasks (run_id, node_id, item, request_hash, provider, account, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json, cost_usd, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING id`;
-    const openRow = async (q: (sql: string, p?: unknown[]) => Promise<Row[]>, key: TaskKey) =>
-      (await q(`SELECT id FROM tasks WHERE run_id = $1 AND request_hash = $2 AND state IN ('submitting', 'submitted') ORDER BY id DESC LIMIT 1`, [key.runId, key.requestHash]))[0];
-    const q = this.q.bind(this);
+  /** Hashes of every stored result the ledger still points at. */
+  async referencedHashes(): Promise<Set<string>> {
+    return new Set((await this.q(`SELECT DISTINCT result_hash AS h FROM tasks WHERE result_hash IS NOT NULL`)).map((r) => String(r.h)));
+  }
 
+  /** The engine's hooks for one run: the same rules as the SQLite ledger's. */
+  hooks(runId: string, options: PgHookOptions = {}): TaskHooks {
+    return pgHooks(
+      {
+        shown: this.shown,
+        q: this.q,
+        tx: (fn) => this.tx(fn),
+        liveRuns: (ids) => this.liveRuns(ids),
+        moneyOf: (id) => this.moneyOf(id, true),
+      },
+      runId,
+      options,
+    );
+  }
+
+  private async toRun(row: Row): Promise<RunRecord> {
+    const runId = String(row.run_id);
+    const stored = String(row.status);
+    // "running" without a live lease: its coordinator died (or waits to be continued).
+    const status: RunStatus = stored === 'running' ? (this.isLive(row) ? 'running' : 'interrupted') : isRunStatus(stored) ? stored : 'interrupted';
+    const money = await this.moneyOf(runId, status !== 'running');
     return {
-      nodeSeed: async (run, nodeId, fresh) => {
-        await ready();
-        const [own] = await q(`SELECT seed FROM node_seeds WHERE run_id = $1 AND node_id = $2`, [run, nodeId]);
-        if (own) return { seed: Number(own.seed), reused: true };
-        const [earlier] = options.seedsFrom ? await q(`SELECT seed FROM node_seeds WHERE run_id = $1 AND node_id = $2`, [options.seedsFrom, nodeId]) : [];
-        const seed = earlier ? Number(earlier.seed) : fresh;
-        // A coordinator taking over a run races nobody else for its seeds, but keep the first one.
-        const [kept] = await q(
-          `INSERT INTO node_seeds (run_id, node_id, seed) VALUES ($1, $2, $3) ON CONFLICT (run_id, node_id) DO UPDATE SET seed = node_seeds.seed RETURNING seed`,
-          [run, nodeId, seed],
-        );
-        return { seed: Number(kept.seed), reused: earlier !== undefined };
-      },
-
-      lookup: async (key) => {
-        await ready();
-        const [mine] = await q(`SELECT * FROM tasks WHERE run_id = $1 AND request_hash = $2 ORDER BY id DESC LIMIT 1`, [key.runId, key.requestHash]);
-        if (mine) {
-          const t = toTask(mine);
-          if (t.state === 'done' && !key.regenerate) return { done: JSON.parse(String(mine.result_json)) as GeneratedImageRecord };
-          if (t.state === 'submitted') {
-            const [collected] =
-              t.taskId && !key.regenerate ? await q(`SELECT * FROM tasks WHERE task_id = $1 AND provider = $2 AND state = 'done' ORDER BY id DESC LIMIT 1`, [t.taskId, t.provider]) : [];
-            if (collected) return { done: JSON.parse(String(collected.result_json)) as GeneratedImageRecord };
-            if (reattach) return { inFlight: JSON.parse(String(mine.task_json)) as TaskRef };
-          }
-          if (t.state === 'submitting' && reattach) return { interrupted: true };
-        }
-        if (!cache || !key.cacheable) return undefined;
-        const [hit] = key.regenerate ? [] : await q(`SELECT * FROM tasks WHERE request_hash = $1 AND state = 'done' ORDER BY id DESC LIMIT 1`, [key.requestHash]);
-        if (hit) return { done: JSON.parse(String(hit.result_json)) as GeneratedImageRecord, ...(hit.run_id !== key.runId ? { shared: true } : {}) };
-        if (!reattach) return undefined;
-        const [flying] = await q(`SELECT * FROM tasks WHERE request_hash = $1 AND state = 'submitted' ORDER BY id DESC LIMIT 1`, [key.requestHash]);
-        if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef, ...(flying.run_id !== key.runId ? { shared: true } : {}) };
-        const [busy] = await q(`SELECT id FROM tasks WHERE request_hash = $1 AND run_id != $2 AND state = 'submitting' AND created_at > $3 LIMIT 1`, [
-          key.requestHash,
-          key.runId,
-          now() - SUBMIT_WINDOW_MS,
-        ]);
-        return busy ? { busyElsewhere: true } : undefined;
-      },
-
-      submitting: async (key) => {
-        await ready();
-        return this.tx(async (tq) => {
-          await tq(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [key.requestHash]);
-          if (cache && key.cacheable && reattach) {
-            const states = key.regenerate ? `state = 'submitted'` : `state IN ('submitted', 'done')`;
-            const [taken] = await tq(`SELECT id FROM tasks WHERE request_hash = $1 AND run_id != $2 AND (${states} OR (state = 'submitting' AND created_at > $3)) LIMIT 1`, [
-              key.requestHash,
-              key.runId,
-              now() - SUBMIT_WINDOW_MS,
-            ]);
-            if (taken) return 'elsewhere' as const;
-          }
-          await tq(INSERT, row(key, 'submitting'));
-          return 'claimed' as const;
-        });
-      },
-
-      submitted: async (key, task) => {
-        await this.tx(async (tq) => {
-          const open = await openRow(tq, key);
-          if (open) {
-            await tq(`UPDATE tasks SET state = 'submitted', task_id = $1, polling_url = $2, task_json = $3, cost_usd = $4, updated_at = $5 WHERE id = $6`, [
-              task.taskId,
-              task.pollingUrl ?? null,
-              JSON.stringify(task),
-              task.costUsd ?? null,
-              now(),
-              open.id,
-            ]);
-          } else await tq(INSERT, row(key, 'submitted', task));
-        });
-      },
-
-      completed: async (key, task, result) => {
-        await this.tx(async (tq) => {
-          const [byTask] = await tq(`SELECT id FROM tasks WHERE run_id = $1 AND request_hash = $2 AND task_id = $3 ORDER BY id DESC LIMIT 1`, [key.runId, key.requestHash, task.taskId]);
-          const target = byTask ?? (await openRow(tq, key));
-          const cost = result.costUsd ?? task.costUsd ?? null;
-          if (target) {
-            await tq(`UPDATE tasks SET state = 'done', result_hash = $1, result_json = $2, cost_usd = $3, task_json = $4, task_id = $5, updated_at = $6 WHERE id = $7`, [
-              result.hash,
-              JSON.stringify(result),
-              cost,
-              JSON.stringify(task),
-              task.taskId,
-              now(),
-              target.id,
-            ]);
-          } else {
-            const values = row(key, 'done', task);
-            values[15] = 0;
-            const [ins] = await tq(INSERT, values);
-            await tq(`UPDATE tasks SET result_hash = $1, result_json = $2 WHERE id = $3`, [result.hash, JSON.stringify(result), ins.id]);
-          }
-        });
-      },
-
-      failed: async (key, task, error) => {
-        if (error.code === 'ambiguous_submit' || error.code === 'aborted' || error.details?.resumable === true) return;
-        await this.tx(async (tq) => {
-          const open = await openRow(tq, key);
-          if (open) {
-            await tq(`UPDATE tasks SET state = 'failed', error_code = $1, error_message = $2, updated_at = $3 WHERE id = $4`, [error.code, error.message, now(), open.id]);
-          } else if (task?.taskId) {
-            const [ins] = await tq(INSERT, row(key, 'failed', task));
-            await tq(`UPDATE tasks SET error_code = $1, error_message = $2 WHERE id = $3`, [error.code, error.message, ins.id]);
-          }
-        });
-      },
+      runId,
+      name: (row.name as string | null) ?? null,
+      pipelinePath: (row.pipeline_path as string | null) ?? null,
+      pipeline: JSON.parse(String(row.pipeline_json)) as Pipeline,
+      options: JSON.parse(String(row.options_json)) as StoredRunOptions,
+      startedAt: Number(row.started_at),
+      finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+      status,
+      resumable: status !== 'running' && status !== 'done',
+      ...money,
+      costUsd: money.costMicros / 1_000_000,
+      failures: Number(row.failures),
     };
   }
 }
 
-function toRun(row: Row): RunRecord {
-  return {
-    runId: String(row.run_id),
-    name: (row.name as string | null) ?? null,
-    pipelinePath: (row.pipeline_path as string | null) ?? null,
-    pipeline: JSON.parse(String(row.pipeline_json)) as Pipeline,
-    options: JSON.parse(String(row.options_json)) as StoredRunOptions,
-    startedAt: Number(row.started_at),
-    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
-    // Not yet in the Postgres ledger: leases, file records, shared and unconfirmed counts (see the SQLite ledger).
-    status: isRunStatus(row.status) ? row.status : 'interrupted',
-    resumable: isRunStatus(row.status) ? isResumable(row.status) : true,
-    costUsd: fromMicros(toMicros(Number(row.cost_usd))),
-    costMicros: toMicros(Number(row.cost_usd)),
-    costEstimated: false,
-    unconfirmedMicros: 0,
-    unconfirmed: 0,
-    calls: 0,
-    shared: 0,
-    images: Number(row.images),
-    failures: Number(row.failures),
-  };
-}
-
-function toTask(row: Row): TaskRow {
-  return {
-    id: Number(row.id),
-    runId: String(row.run_id),
-    nodeId: String(row.node_id),
-    item: Number(row.item),
-    requestHash: String(row.request_hash),
-    provider: String(row.provider),
-    model: String(row.model),
-    state: row.state as TaskState,
-    taskId: (row.task_id as string | null) ?? null,
-    account: null,
-    costMicros: row.cost_usd === null || row.cost_usd === undefined ? null : toMicros(Number(row.cost_usd)),
-    costEstimated: false,
-    expectedMicros: null,
-    shared: false,
-    resultHash: (row.result_hash as string | null) ?? null,
-    errorCode: (row.error_code as string | null) ?? null,
-    errorMessage: (row.error_message as string | null) ?? null,
-    createdAt: Number(row.created_at),
-    submittedAt: null,
-    requestJson: String(row.request_json),
-  };
+/** A Postgres row in the SQLite row's shape (booleans as 0/1, bigints as numbers), for `toTask`. */
+function pgRow(r: Row): Row {
+  return { ...r, cost_estimated: r.cost_estimated === true ? 1 : 0, shared: r.shared === true ? 1 : 0 };
 }
