@@ -7,7 +7,25 @@
 import type Database from 'better-sqlite3';
 import { EngineError } from '../core/errors';
 
-export const LEDGER_VERSION = 2;
+export const LEDGER_VERSION = 3;
+
+/**
+ * URLs at which a provider can fetch an image (engine/store/reference-urls.ts): its own result
+ * URL, a kie.ai upload, a bucket object; several per image hash, each with its expiry and route.
+ */
+const REFERENCE_URLS = `
+CREATE TABLE IF NOT EXISTS reference_urls (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  hash TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  url TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  route TEXT NOT NULL,
+  session TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reference_urls_by_hash ON reference_urls (hash, expires_at);
+`;
 
 /** The current layout, for a new file (and the tables a migration adds). */
 const TABLES = `
@@ -75,7 +93,7 @@ CREATE TABLE IF NOT EXISTS files (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, node_id, item, path)
 );
-`;
+${REFERENCE_URLS}`;
 
 /** Steps from version N-1 to N, each run in one transaction with the version bump. */
 const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
@@ -105,6 +123,11 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
   2: (db) => {
     // Batches: the row (from 1) a task was made for; null outside a batch.
     db.exec(`ALTER TABLE tasks ADD COLUMN row_n INTEGER`);
+  },
+  3: (db) => {
+    // Reference URLs (issue 10). Version 2 files may have the table already: fluxgraph created it
+    // on first use before it was a step, with this very layout, so its rows are kept.
+    db.exec(REFERENCE_URLS);
   },
 };
 

@@ -27,21 +27,6 @@ export interface ReferenceUrlStore {
   find(hash: string, validAt: number, session: string | undefined): ReferenceUrl[];
 }
 
-/** Added as its own table (CREATE IF NOT EXISTS), so ledgers of earlier versions gain it on open. */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS reference_urls (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  hash TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  url TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  route TEXT NOT NULL,
-  session TEXT,
-  created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS reference_urls_by_hash ON reference_urls (hash, expires_at);
-`;
-
 /** Expired rows are kept this long (for `fluxgraph runs`-style inspection), then dropped. */
 const KEEP_EXPIRED_MS = 24 * 60 * 60_000;
 
@@ -55,8 +40,8 @@ export class SqliteReferenceUrls implements ReferenceUrlStore {
   private readonly insert: Database.Statement;
   private readonly select: Database.Statement;
 
+  /** `db` is a ledger's database: the table is ledger schema step 3 (engine/store/ledger-schema.ts). */
   constructor(db: Database.Database) {
-    db.exec(SCHEMA);
     db.prepare(`DELETE FROM reference_urls WHERE expires_at < ?`).run(Date.now() - KEEP_EXPIRED_MS);
     this.insert = db.prepare(
       `INSERT INTO reference_urls (hash, provider, url, expires_at, route, session, created_at) VALUES (@hash, @provider, @url, @expiresAt, @route, @session, @at)`,

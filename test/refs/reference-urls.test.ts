@@ -5,6 +5,7 @@ import type { ImageAsset } from '../../engine/core/ports';
 import type { Provider, ReferenceImage } from '../../engine/core/provider';
 import { ReferenceDelivery } from '../../engine/refs/delivery';
 import { ASSUMED_RESULT_LIFETIME_MS, expiryInUrl, resultUrlExpiry } from '../../engine/providers/result-expiry';
+import { prepareSchema } from '../../engine/store/ledger-schema';
 import { MemoryReferenceUrls, SqliteReferenceUrls } from '../../engine/store/reference-urls';
 
 const HASH = 'a'.repeat(64);
@@ -28,6 +29,13 @@ function urlOnly(extra: Partial<Provider> = {}): Provider {
 }
 const call = { signal: new AbortController().signal };
 
+/** A ledger's database in memory: reference_urls is one of its schema steps. */
+function ledgerDb(): Database.Database {
+  const db = new Database(':memory:');
+  prepareSchema(db, ':memory:');
+  return db;
+}
+
 describe('result URL expiry', () => {
   it('reads Azure SAS se=, S3 X-Amz-Date + X-Amz-Expires and S3 v2 Expires=', () => {
     expect(expiryInUrl('https://x.blob.core.windows.net/a.jpeg?se=2025-12-17T21%3A38%3A50Z&sig=abc')).toBe(Date.parse('2025-12-17T21:38:50Z'));
@@ -44,7 +52,7 @@ describe('result URL expiry', () => {
 
 describe('the ledger URL table', () => {
   it('keeps several URLs per image, best route and longest-lived first, only while valid', () => {
-    const urls = new SqliteReferenceUrls(new Database(':memory:'));
+    const urls = new SqliteReferenceUrls(ledgerDb());
     const now = Date.now();
     urls.record({ hash: HASH, provider: 'kie', url: 'https://u/1', expiresAt: now + 60_000, route: 'upload' });
     urls.record({ hash: HASH, provider: 'crun', url: 'https://c/1', expiresAt: now + 30_000, route: 'provider-url' });
@@ -55,7 +63,7 @@ describe('the ledger URL table', () => {
   });
 
   it("URLs of an earlier embedded-emulator process count as expired", () => {
-    for (const urls of [new SqliteReferenceUrls(new Database(':memory:')), new MemoryReferenceUrls()]) {
+    for (const urls of [new SqliteReferenceUrls(ledgerDb()), new MemoryReferenceUrls()]) {
       const at = Date.now() + 600_000;
       urls.record({ hash: HASH, provider: 'crun', url: 'http://127.0.0.1:1/old', expiresAt: at, route: 'provider-url', session: 'emulator-old' });
       urls.record({ hash: HASH, provider: 'crun', url: 'https://real.example/r', expiresAt: at, route: 'provider-url' });

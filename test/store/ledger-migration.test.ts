@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { formatCost } from '../../engine/core/money';
 import { LEDGER_VERSION, Ledger } from '../../engine/store/ledger';
+import { SqliteReferenceUrls } from '../../engine/store/reference-urls';
 import { tempDir } from '../helpers/tmp';
 
 const FIXTURE = join(__dirname, '../fixtures/ledger-v0.sqlite');
@@ -52,6 +53,41 @@ describe('ledger schema version', () => {
     const again = Ledger.open(path);
     expect(again.listRuns()).toHaveLength(4);
     again.close();
+  });
+
+  it('step 3 gives a version 2 ledger the reference_urls table, keeping the rows of one it made itself', () => {
+    const withTable = join(tempDir(), 'ledger.sqlite');
+    const withoutTable = join(tempDir(), 'ledger.sqlite');
+    for (const path of [withTable, withoutTable]) {
+      Ledger.open(path).close();
+      // Back to version 2: fluxgraph then created reference_urls on first use, outside the steps.
+      const db = new Database(path);
+      if (path === withoutTable) db.exec(`DROP TABLE reference_urls`);
+      else db.prepare(`INSERT INTO reference_urls (hash, provider, url, expires_at, route, created_at) VALUES ('h', 'crun', 'https://c/r.png', 9e12, 'provider-url', 1)`).run();
+      db.pragma('user_version = 2');
+      db.close();
+    }
+    for (const path of [withTable, withoutTable]) {
+      const ledger = Ledger.open(path);
+      try {
+        expect(ledger.db.pragma('user_version', { simple: true })).toBe(LEDGER_VERSION);
+        const urls = new SqliteReferenceUrls(ledger.db);
+        expect(urls.find('h', Date.now(), undefined).map((u) => u.url)).toEqual(path === withTable ? ['https://c/r.png'] : []);
+        urls.record({ hash: 'h2', provider: 'kie', url: 'https://k/u.png', expiresAt: Date.now() + 60_000, route: 'upload' });
+        expect(urls.find('h2', Date.now(), undefined)).toHaveLength(1);
+      } finally {
+        ledger.close();
+      }
+    }
+  });
+
+  it('the v0 fixture gains reference_urls too', () => {
+    const ledger = Ledger.open(copyOfFixture());
+    try {
+      expect(ledger.db.prepare(`SELECT COUNT(*) AS n FROM reference_urls`).get()).toEqual({ n: 0 });
+    } finally {
+      ledger.close();
+    }
   });
 
   it('refuses a ledger from a newer fluxgraph with a clear message and leaves it unchanged', () => {
