@@ -6,6 +6,7 @@
  */
 import { isEngineError } from '../core/errors';
 import { EXIT, fail, failuresAsJson } from './exit';
+import { guardOutput } from './output';
 import { COMMAND_HELP, USAGE, wantsHelp } from './usage';
 
 const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker'];
@@ -38,6 +39,8 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `fluxgraph ... | head`: a closed pipe is never a stack trace.
+  guardOutput();
   const [command, ...rest] = argv;
   // Commands that take --json answer their failures in JSON too.
   failuresAsJson(['run', 'validate', 'estimate', 'runs', 'nodes'].includes(command ?? '') && rest.includes('--json'));

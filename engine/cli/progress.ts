@@ -1,5 +1,5 @@
 /** Live per-node progress on a terminal: one line per node, redrawn in place. */
-import type { NodeStatus, RunEvent, RunSummary } from '../core/events';
+import { QUEUED_STATUS, type NodeStatus, type RunEvent, type RunSummary } from '../core/events';
 import { formatCost, summaryMoney } from '../core/money';
 
 
@@ -8,16 +8,44 @@ interface Row {
   type: string;
   status: NodeStatus;
   done: number;
+  /** Items invoked and not settled (the engine's count, queued ones included). */
   running: number;
   failed: number;
   cached: number;
   started?: number;
   elapsedMs?: number;
-  note?: string;
+  /** Each unsettled item's latest status (allocated on a node's first item status). */
+  active?: Map<number, string>;
 }
 
 const ICON: Record<NodeStatus, string> = { queued: '·', running: '◐', done: '✓', failed: '✗', partial: '!', skipped: '-', cancelled: '■' };
 const COLOR: Record<NodeStatus, string> = { queued: '2', running: '36', done: '32', failed: '31', partial: '33', skipped: '2', cancelled: '33' };
+
+/** An item status that ends the item (it leaves the node's active items). */
+const SETTLED = new Set(['done']);
+/** An item waiting for room on its provider's lane (the engine's status, after a node label). */
+const isQueued = (status: string) => status === QUEUED_STATUS || status.endsWith(`: ${QUEUED_STATUS}`);
+
+/**
+ * What a node's items are doing: items waiting for a lane count as queued, not running, and the
+ * note is the statuses of the node's items still at work ("3 Pending, 1 submitting"), not the
+ * status of whichever item reported last.
+ */
+export function nodeActivity(r: Pick<Row, 'running' | 'active'>): { queued: number; running: number; note: string } {
+  if (!r.active?.size) return { queued: 0, running: r.running, note: '' };
+  let queued = 0;
+  const counts = new Map<string, number>();
+  for (const status of r.active.values()) {
+    if (isQueued(status)) queued++;
+    else counts.set(status, (counts.get(status) ?? 0) + 1);
+  }
+  const note = [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([status, n]) => `${n} ${status}`)
+    .join(', ');
+  return { queued, running: Math.max(0, r.running - queued), note };
+}
 
 export class TerminalProgress {
   private rows: Row[] = [];
@@ -38,17 +66,26 @@ export class TerminalProgress {
       case 'nodeStart':
         Object.assign(this.row(e.nodeId), { status: 'running', started: e.at });
         break;
-      case 'nodeProgress':
-        Object.assign(this.row(e.nodeId), { done: e.itemsDone, running: e.itemsRunning, ...(e.status ? { note: e.status } : {}) });
+      case 'nodeProgress': {
+        const row = this.row(e.nodeId);
+        Object.assign(row, { done: e.itemsDone, running: e.itemsRunning });
+        if (e.item !== undefined && e.status) {
+          if (SETTLED.has(e.status)) row.active?.delete(e.item);
+          else (row.active ??= new Map()).set(e.item, e.status);
+        }
         break;
+      }
       case 'itemDone':
         if (e.cached) this.row(e.nodeId).cached++;
         break;
-      case 'nodeError':
-        this.row(e.nodeId).failed++;
+      case 'nodeError': {
+        const row = this.row(e.nodeId);
+        row.failed++;
+        if (e.item !== undefined) row.active?.delete(e.item);
         break;
+      }
       case 'nodeDone':
-        Object.assign(this.row(e.nodeId), { status: e.status, done: e.items, running: 0, elapsedMs: e.elapsedMs, note: undefined });
+        Object.assign(this.row(e.nodeId), { status: e.status, done: e.items, running: 0, elapsedMs: e.elapsedMs, active: undefined });
         break;
       case 'nodeSkipped':
         if (e.item === undefined) this.row(e.nodeId).status = 'skipped';
@@ -66,15 +103,23 @@ export class TerminalProgress {
     return this.byId.get(id) ?? { id, type: '', status: 'queued', done: 0, running: 0, failed: 0, cached: 0 };
   }
 
-  private draw(): void {
+  /** One node's line, without colour. */
+  line(r: Row, width: number): string {
+    const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
+    const { queued, running, note } = nodeActivity(r);
+    const items = `${r.done} done${r.cached ? ` (${r.cached} cached)` : ''}${running ? `, ${running} running` : ''}${queued ? `, ${queued} queued` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
+    return `${ICON[r.status]} ${r.id.padEnd(width)}  ${r.status.padEnd(9)} ${items.padEnd(28)} ${(elapsed / 1000).toFixed(1)}s${note && r.status === 'running' ? `  ${note}` : ''}`;
+  }
+
+  /** The table as it stands (tests read it without a terminal). */
+  lines(): string[] {
     // A fold, not Math.max(...rows): a spread of some 200,000 arguments overflows the stack.
     const width = this.rows.reduce((w, r) => Math.max(w, r.id.length), 4);
-    const lines = this.rows.map((r) => {
-      const elapsed = r.elapsedMs ?? (r.started ? Date.now() - r.started : 0);
-      const items = `${r.done} done${r.cached ? ` (${r.cached} cached)` : ''}${r.running ? `, ${r.running} running` : ''}${r.failed ? `, ${r.failed} failed` : ''}`;
-      const text = `${ICON[r.status]} ${r.id.padEnd(width)}  ${r.status.padEnd(9)} ${items.padEnd(28)} ${(elapsed / 1000).toFixed(1)}s${r.note && r.status === 'running' ? `  ${r.note}` : ''}`;
-      return `\x1b[${COLOR[r.status]}m${this.redact(text).slice(0, (this.out.columns || 120) - 1)}\x1b[0m`;
-    });
+    return this.rows.map((r) => this.line(r, width));
+  }
+
+  private draw(): void {
+    const lines = this.lines().map((text, i) => `\x1b[${COLOR[this.rows[i].status]}m${this.redact(text).slice(0, (this.out.columns || 120) - 1)}\x1b[0m`);
     let buf = this.drawn ? `\x1b[${this.drawn}A` : '';
     for (const l of lines) buf += `\x1b[2K${l}\n`;
     this.out.write(buf);
@@ -108,9 +153,39 @@ export function formatSummary(s: RunSummary, outDir: string): string {
     lines.push(`${s.failures.length} failure${s.failures.length === 1 ? '' : 's'}:`);
     for (const f of s.failures) lines.push(`  ✗ ${f.message} [${f.code}${f.taskId ? `, task ${f.taskId}` : ''}]`);
   }
-  if (s.skipped.length) {
-    lines.push(`${s.skipped.length} skipped:`);
-    for (const k of s.skipped) lines.push(`  - node "${k.nodeId}"${k.item !== undefined ? ` item ${k.item}` : ''}: ${k.reason}`);
-  }
+  lines.push(...formatSkips(s.skipped));
   return lines.join('\n');
+}
+
+/** The cause inside "input item N failed upstream (cause)", the shape of every item skip. */
+const UPSTREAM = /^input item \d+ failed upstream \((.*)\)$/s;
+
+/**
+ * Skips, one line per node: how many items and why (the upstream causes, counted), never one
+ * line per item. A node skipped as a whole says its own reason.
+ */
+export function formatSkips(skipped: RunSummary['skipped']): string[] {
+  if (!skipped.length) return [];
+  const byNode = new Map<string, { items: number; whole?: string; causes: Map<string, number> }>();
+  for (const k of skipped) {
+    let entry = byNode.get(k.nodeId);
+    if (!entry) byNode.set(k.nodeId, (entry = { items: 0, causes: new Map() }));
+    if (k.item === undefined) {
+      entry.whole = k.reason;
+      continue;
+    }
+    entry.items++;
+    const cause = UPSTREAM.exec(k.reason)?.[1] ?? k.reason;
+    entry.causes.set(cause, (entry.causes.get(cause) ?? 0) + 1);
+  }
+  const lines = [`Skipped (nothing was sent for these):`];
+  for (const [nodeId, e] of byNode) {
+    if (e.whole !== undefined) lines.push(`  - node "${nodeId}": skipped as a whole: ${e.whole}`);
+    if (!e.items) continue;
+    const causes = [...e.causes].sort((a, b) => b[1] - a[1]);
+    const shown = causes.slice(0, 3).map(([cause, n]) => (n > 1 && causes.length > 1 ? `${cause} ×${n}` : cause));
+    const more = causes.length > 3 ? `; ${causes.length - 3} other causes` : '';
+    lines.push(`  - node "${nodeId}": ${e.items} item${e.items === 1 ? '' : 's'} skipped, their input failed upstream (${shown.join('; ')}${more})`);
+  }
+  return lines;
 }

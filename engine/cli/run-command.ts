@@ -22,6 +22,7 @@ import { confirmResubmit, formatAmbiguous } from './ambiguous';
 import { isBatch } from '../core/batch-plan';
 import { ResultsManifest } from '../host/results-manifest';
 import { join } from 'node:path';
+import { onOutputClosed, write } from './output';
 
 export async function commandRun(argv: string[]): Promise<number> {
   const args = parsePipelineArgs('run', argv);
@@ -101,27 +102,32 @@ export async function commandRun(argv: string[]): Promise<number> {
 
       const { redact } = host;
       const json = values.json === true || !process.stdout.isTTY;
+      const resumeLine = `Resume with: npx fluxgraph run --resume ${runId}`;
       if (!json) process.stderr.write(`Run ${runId}${resumeId ? ' (resumed)' : ''}: if it is interrupted, continue it with: npx fluxgraph run --resume ${runId}\n`);
       const terminal = json ? undefined : new TerminalProgress(process.stdout, redact);
       const controller = new AbortController();
       let finished = false;
       let interrupts = 0;
+      // Ctrl-C and SIGTERM: no new submits, the ones on the wire recorded, then the summary.
       const onSignal = () => {
         interrupts++;
-        if (interrupts > 1) process.exit(EXIT.interrupted);
-        process.stderr.write(`\nInterrupted: no new submissions, stopping polls, writing what is done (Ctrl-C again to quit at once). Resume with: npx fluxgraph run --resume ${runId}\n`);
+        if (interrupts > 1) {
+          ledger.markRun(runId, 'interrupted');
+          process.stderr.write(`\nStopped at once; submits still on the wire are ambiguous.\n${resumeLine}\n`);
+          process.exit(EXIT.interrupted);
+        }
+        process.stderr.write(`\nInterrupted: no new submissions, stopping polls, writing what is done (Ctrl-C again to quit at once).\n`);
         controller.abort();
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       // Piped output closed (`| head`): stop as for Ctrl-C, and the run reads as interrupted.
       let pipeClosed = false;
-      const onPipe = (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EPIPE' || pipeClosed) return;
+      const stopListening = onOutputClosed((stream) => {
+        if (stream !== 'stdout' || pipeClosed) return;
         pipeClosed = true;
         controller.abort();
-      };
-      process.stdout.on('error', onPipe);
+      });
       try {
         const summary = await runPipeline(pipeline, {
           registry: cli.registry,
@@ -145,24 +151,33 @@ export async function commandRun(argv: string[]): Promise<number> {
           download: runDownloader(pre.host, { allowPrivateUrls: pre.allowPrivateUrls, trustedOrigins: host.trustedOrigins }),
           onEvent: (e) => {
             manifest?.onEvent(e);
-            if (json) process.stdout.write(redact(JSON.stringify(e)) + '\n');
+            if (json) write('stdout', redact(JSON.stringify(e)) + '\n');
             else terminal!.onEvent(e);
           },
         });
         await manifest?.close();
         applyMoney(summary, ledger.finishRun({ ...summary, status: pipeClosed ? 'interrupted' : summary.status }));
         finished = true;
-        if (pipeClosed) return EXIT.interrupted;
+        if (pipeClosed) {
+          process.stderr.write(`Output closed (nothing reads stdout any more): run ${runId} stopped as if interrupted; what was done is recorded.\n${resumeLine}\n`);
+          return EXIT.interrupted;
+        }
         const ambiguous = ledger.ambiguousOf(runId);
-        if (!json) process.stdout.write(redact(formatSummary(summary, outDir) + formatAmbiguous(runId, ambiguous)) + '\n');
-        else if (ambiguous.length) process.stderr.write(formatAmbiguous(runId, ambiguous).trimStart() + '\n');
-        if (!json && manifest) process.stdout.write(`Results: ${manifest.path}\n`);
-        if (summary.status === 'cancelled') return EXIT.interrupted;
+        const stopped = summary.status === 'cancelled';
+        if (!json) {
+          write('stdout', redact(formatSummary(summary, outDir) + formatAmbiguous(runId, ambiguous)) + '\n');
+          if (manifest) write('stdout', `Results: ${manifest.path}\n`);
+          if (stopped) write('stdout', resumeLine + '\n');
+        } else {
+          if (ambiguous.length) process.stderr.write(formatAmbiguous(runId, ambiguous).trimStart() + '\n');
+          if (stopped) process.stderr.write(resumeLine + '\n');
+        }
+        if (stopped) return EXIT.interrupted;
         return summary.status === 'done' && ambiguous.length === 0 ? EXIT.ok : EXIT.failed;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        process.stdout.off('error', onPipe);
+        stopListening();
         if (!finished) {
           ledger.markRun(runId, 'interrupted');
           await manifest?.close();

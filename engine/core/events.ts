@@ -60,6 +60,9 @@ export interface RunSummary {
   references?: { nodeId: string; item: number; hash: string; route: DeliveredReference['route']; host?: string }[];
 }
 
+/** The `nodeProgress` status of an item waiting for room on its provider's lane (queued, not running). */
+export const QUEUED_STATUS = 'queued';
+
 export type NodeStatus = 'queued' | 'running' | 'done' | 'failed' | 'partial' | 'skipped' | 'cancelled';
 
 export type RunEvent =

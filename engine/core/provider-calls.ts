@@ -14,6 +14,7 @@ import type { DeliveredReference, ReferenceResolver } from './references';
 import type { GeneratedImageRecord, TaskHooks, TaskKey } from './run-options';
 import type { ArtifactStore } from './store';
 import { formatUsd, toMicros } from './money';
+import { QUEUED_STATUS } from './events';
 
 /** Most submit attempts for one item when the provider keeps answering 429 / refusing connections. */
 export const MAX_SUBMIT_ATTEMPTS = 12;
@@ -311,6 +312,8 @@ export class ProviderCalls {
       // A new call goes to the account with the most room; a task in flight to the one that sent it.
       const account = inFlight ? accountOfTask(this.o.providers, provider, inFlight) : chooseAccount(this.o.providers, provider, this.o.lanes);
       const key: TaskKey = account.name ? { ...firstKey, account: account.name } : firstKey;
+      // Waiting for room on the account's lane is queued, not running (the progress table counts it so).
+      if (this.o.lanes.room(account.lane) <= 0) call.onStatus(QUEUED_STATUS);
       const outcome = await this.o.lanes.run(
         account.lane,
         async (): Promise<Submitted | undefined> => {

@@ -48,13 +48,16 @@ export function failItem(run: RunState, s: NodeState, item: number | undefined, 
   run.emit({ type: 'nodeError', runId: run.runId, at: Date.now(), ...rec });
 }
 
+const SKIPPED = 'skipped: ';
+
 /** One item is not run because its input item failed upstream: downstream skips it too. */
 export function skipItem(run: RunState, s: NodeState, item: number, upstreamIndex: number, upstreamReason: string, row?: RowTag): void {
   s.failed++;
-  const reason = `input item ${upstreamIndex} failed upstream (${upstreamReason})`;
+  // Down a chain the first skip's reason is passed on as it is, never nested in another.
+  const reason = upstreamReason.startsWith(SKIPPED) ? upstreamReason.slice(SKIPPED.length) : `input item ${upstreamIndex} failed upstream (${upstreamReason})`;
   run.summary.skipped.push({ nodeId: s.node.id, item, ...eventRow(row), reason });
   run.emit({ type: 'nodeSkipped', runId: run.runId, at: Date.now(), nodeId: s.node.id, item, ...eventRow(row), reason });
-  for (const out of s.outputList) out.push({ index: item, ok: false, reason: `skipped: ${reason}`, ...(row ? { row } : {}) });
+  for (const out of s.outputList) out.push({ index: item, ok: false, reason: `${SKIPPED}${reason}`, ...(row ? { row } : {}) });
 }
 
 /** The reason an item or stream carries when a cancel stopped it (or something upstream of it). */

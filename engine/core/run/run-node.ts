@@ -228,6 +228,8 @@ function invokeFan(
     const item = index * s.fan + f;
     const row = tag && { ...tag, local: tag.local * s.fan + f };
     if (failed) {
+      // An item the node would drop anyway (a pick that does not keep it) is neither skipped nor passed on.
+      if (s.def.passes && inputIndex !== undefined && !s.def.passes(s.params as never, inputIndex)) continue;
       // Downstream of a cancel is cancelled too, not skipped.
       if (isCancelled(failed.reason)) cancelItem(s, item, row);
       else skipItem(run, s, item, failed.at, failed.reason, row);
