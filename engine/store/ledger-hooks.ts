@@ -110,7 +110,15 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
       }
       if (!cache || !key.cacheable) return undefined;
       const hit = key.regenerate ? undefined : (q.cached.get(key.requestHash) as Row | undefined);
-      if (hit) return { done: result(hit), ...(hit.run_id !== key.runId ? { shared: true } : {}) };
+      if (hit && hit.run_id === key.runId) return { done: result(hit) };
+      if (hit) {
+        // Another run's finished task: recorded under this run as shared ($0 here), as a re-attached
+        // task is, so the summary and `runs` show it shared whichever run finished first.
+        const task = hit.task_json ? (JSON.parse(String(hit.task_json)) as TaskRef) : undefined;
+        const info = q.insert.run({ ...row(key, 'done', task), costMicros: 0, costEstimated: 0, shared: 1 });
+        q.setError.run(null, null, hit.result_hash, hit.result_json, info.lastInsertRowid);
+        return { done: result(hit), shared: true };
+      }
       if (!reattach) return undefined;
       const flying = q.inFlightAnywhere.get(key.requestHash) as Row | undefined;
       if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef, ...(flying.run_id !== key.runId ? { shared: true } : {}) };
@@ -133,6 +141,8 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
           }
           // Sending an ambiguous submit again: the old intent stays (it may have been paid), marked as superseded.
           if (options.resubmitAmbiguous) q.supersede.run(now(), key.runId, key.requestHash);
+          // A shared result whose stored bytes were damaged is made again, and paid, by this run.
+          if (key.regenerate) q.dropShared.run(key.runId, key.requestHash);
           q.insert.run(row(key, 'submitting'));
           return 'claimed';
         })

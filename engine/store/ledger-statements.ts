@@ -42,6 +42,7 @@ export class LedgerStatements {
   readonly fail: S;
   readonly supersede: S;
   readonly setError: S;
+  readonly dropShared: S;
   readonly seedGet: S;
   readonly seedPut: S;
   readonly seedCopy: S;
@@ -101,6 +102,7 @@ export class LedgerStatements {
     this.supersede = p(`UPDATE tasks SET error_code = 'resubmitted', updated_at = ? WHERE run_id = ? AND request_hash = ? AND state = 'submitting' AND error_code IS NULL`);
     this.fail = p(`UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`);
     this.setError = p(`UPDATE tasks SET error_code = ?, error_message = ?, result_hash = ?, result_json = ? WHERE id = ?`);
+    this.dropShared = p(`DELETE FROM tasks WHERE run_id = ? AND request_hash = ? AND shared = 1 AND state = 'done'`);
     this.seedGet = p(`SELECT seed FROM node_seeds WHERE run_id = ? AND node_id = ?`);
     this.seedPut = p(`INSERT INTO node_seeds (run_id, node_id, seed) VALUES (?, ?, ?)`);
     this.seedCopy = p(`INSERT OR IGNORE INTO node_seeds (run_id, node_id, seed) SELECT ?, node_id, seed FROM node_seeds WHERE run_id = ?`);

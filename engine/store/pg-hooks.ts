@@ -117,7 +117,14 @@ export function pgHooks(view: PgView, runId: string, options: PgHookOptions): Ta
       }
       if (!cache || !key.cacheable) return undefined;
       const [hit] = key.regenerate ? [] : await q(`SELECT * FROM tasks WHERE request_hash = $1 AND state = 'done' ORDER BY id DESC LIMIT 1`, [key.requestHash]);
-      if (hit) return { done: result(hit), ...(hit.run_id !== key.runId ? { shared: true } : {}) };
+      if (hit && hit.run_id === key.runId) return { done: result(hit) };
+      if (hit) {
+        // Another run's finished task: recorded under this run as shared ($0 here), as the SQLite ledger does.
+        const task = hit.task_json ? (JSON.parse(String(hit.task_json)) as TaskRef) : undefined;
+        const [ins] = await q(INSERT, values(key, 'done', task, { costMicros: 0, shared: true }));
+        await q(`UPDATE tasks SET result_hash = $1, result_json = $2 WHERE id = $3`, [hit.result_hash, hit.result_json, ins.id]);
+        return { done: result(hit), shared: true };
+      }
       if (!reattach) return undefined;
       const [flying] = await q(`SELECT * FROM tasks WHERE request_hash = $1 AND state = 'submitted' ORDER BY id DESC LIMIT 1`, [key.requestHash]);
       if (flying) return { inFlight: JSON.parse(String(flying.task_json)) as TaskRef, ...(flying.run_id !== key.runId ? { shared: true } : {}) };
@@ -142,6 +149,8 @@ export function pgHooks(view: PgView, runId: string, options: PgHookOptions): Ta
         if (options.resubmitAmbiguous) {
           await tq(`UPDATE tasks SET error_code = 'resubmitted', updated_at = $1 WHERE run_id = $2 AND request_hash = $3 AND state = 'submitting' AND error_code IS NULL`, [now(), key.runId, key.requestHash]);
         }
+        // A shared result whose stored bytes were damaged is made again, and paid, by this run.
+        if (key.regenerate) await tq(`DELETE FROM tasks WHERE run_id = $1 AND request_hash = $2 AND shared AND state = 'done'`, [key.runId, key.requestHash]);
         await tq(INSERT, values(key, 'submitting'));
         return 'claimed' as const;
       });

@@ -239,10 +239,27 @@ describe('every place that shows a cost shows the same number', () => {
     // Every request was submitted by one run and shared by the other.
     expect(sa.providerCalls + sb.providerCalls).toBe(4);
     expect(sa.cached! + sb.cached!).toBe(4);
-    expect(sa.shared! + sb.shared!).toBeGreaterThan(0);
+    expect(sa.shared! + sb.shared!).toBe(4);
     const side = [sidecars(join(cwd, 'out'), sa.runId), sidecars(join(cwd, 'out'), sb.runId)];
     expect(side[0].micros + side[1].micros).toBe(200_000);
     expect(side[0].micros).toBe(sa.costMicros);
+  });
+
+  it("a later run served from a finished run's tasks shows each as shared at $0 in its summary and in runs", async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'p.json'), JSON.stringify(pipeline(3, 11)));
+    emulator.setLatency(200);
+    const first = await cli(['run', 'p.json', '--json', '--out', 'out'], { cwd, env: env() });
+    expect(first.code).toBe(0);
+    const later = await cli(['run', 'p.json', '--json', '--out', 'out'], { cwd, env: env() });
+    expect(later.code).toBe(0);
+    const summary = lastSummary(later.stdout);
+    const listed = await runsJson(cwd);
+    expectSame(summary, listed[summary.runId]);
+    expect(summary).toMatchObject({ shared: 3, providerCalls: 0, costMicros: 0, images: 3 });
+    expect(emulator.stats().submissions.bfl).toBe(3);
+    const table = await cli(['runs'], { cwd, env: env() });
+    expect(table.stdout).toMatch(new RegExp(`${summary.runId} .* \\$0 \\(3 shared at \\$0\\)`));
   });
 });
 

@@ -163,8 +163,37 @@ describe.each(backends)('the $name ledger', (backend) => {
     await h1.completed(k1, task('t-3'), image('b'.repeat(64)));
     const second = run();
     expect(await ledger.hooks(second).lookup(key(second, { requestHash: shared, cacheable: true }))).toEqual({ done: image('b'.repeat(64)), shared: true });
-    expect(await ledger.hooks(second).lookup(key(second, { requestHash: shared, cacheable: false }))).toBeUndefined();
-    expect(await ledger.hooks(second, { cache: false }).lookup(key(second, { requestHash: shared, cacheable: true }))).toBeUndefined();
+    const third = run();
+    expect(await ledger.hooks(third).lookup(key(third, { requestHash: shared, cacheable: false }))).toBeUndefined();
+    const fourth = run();
+    expect(await ledger.hooks(fourth, { cache: false }).lookup(key(fourth, { requestHash: shared, cacheable: true }))).toBeUndefined();
+  });
+
+  it("records a result taken from another run's finished task as shared at $0 under the run that took it, once", async () => {
+    const first = run();
+    const hash = `taken-${first}`;
+    const k1 = key(first, { requestHash: hash, cacheable: true });
+    const h1 = ledger.hooks(first);
+    await h1.submitting!(k1);
+    await h1.submitted(k1, task('t-taken', 0.06));
+    await h1.completed(k1, task('t-taken', 0.06), image('e'.repeat(64)));
+    const second = run();
+    const k2 = key(second, { requestHash: hash, cacheable: true });
+    expect(await ledger.hooks(second).lookup(k2)).toEqual({ done: image('e'.repeat(64)), shared: true });
+    // Asked again (a resume of the second run): the same answer, no second row.
+    expect(await ledger.hooks(second).lookup(k2)).toEqual({ done: image('e'.repeat(64)), shared: true });
+    const rows = await ledger.tasksOf(second);
+    expect(rows.map((t) => [t.state, t.shared, t.costMicros, t.taskId, t.resultHash])).toEqual([['done', true, 0, 't-taken', 'e'.repeat(64)]]);
+    expect(await ledger.hooks(second).runMoney!(second)).toMatchObject({ costMicros: 0, calls: 0, shared: 1 });
+    // Its stored bytes turn out damaged: the run makes it again and pays; the shared row goes.
+    const h2 = ledger.hooks(second);
+    const again = { ...k2, regenerate: true };
+    expect(await h2.lookup(again)).toBeUndefined();
+    expect(await h2.submitting!(again)).toBe('claimed');
+    await h2.submitted(again, task('t-again', 0.06));
+    await h2.completed(again, task('t-again', 0.06), image('f'.repeat(64)));
+    expect((await ledger.tasksOf(second)).map((t) => [t.shared, t.costMicros, t.taskId])).toEqual([[false, 60_000, 't-again']]);
+    expect(await ledger.hooks(second).runMoney!(second)).toMatchObject({ costMicros: 60_000, calls: 1, shared: 0 });
   });
 
   it('lets exactly one of many runs claim the same cacheable request at once', async () => {
@@ -247,7 +276,7 @@ describe.each(backends)('the $name ledger', (backend) => {
     const kt = key(taker, { requestHash: `paid-${payer}`, cacheable: true });
     const found = await ledger.hooks(taker).lookup(kt);
     expect(found).toEqual({ done: image('d'.repeat(64), 0.06), shared: true });
-    await ledger.hooks(taker).completed(kt, task('m-1', 0.06), image('d'.repeat(64), 0.06));
+    // The cache hit alone is the run's record of it: shared at $0, no call.
     expect(await ledger.hooks(taker).runMoney!(taker)).toMatchObject({ costMicros: 0, calls: 0, shared: 1 });
   });
 
