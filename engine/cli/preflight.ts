@@ -9,7 +9,8 @@ import { EngineError } from '../core/errors';
 import type { Pipeline } from '../core/pipeline-schema';
 import { parsePipeline, validatePipeline, type ValidationIssue, type ValidationResult } from '../core/validate';
 import { onlyUpTo } from '../core/run-pipeline';
-import { createReferenceDelivery } from '../refs/host';
+import { createReferenceDelivery, referenceSettings, referenceUrlsOf } from '../refs/host';
+import { checkCachedReferences } from '../refs/cached-plan';
 import { checkReferenceDelivery } from '../refs/plan';
 import { checkPromptLengths } from '../host/prompt-length';
 import { estimatePipeline } from '../host/estimate';
@@ -134,6 +135,29 @@ export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: Prov
       const delivery = createReferenceDelivery({ env: cli.env, host, ...(cli.ledger ? { ledger: cli.ledger } : {}) });
       const target = only ? onlyUpTo(ctx.pipeline, only) : ctx.pipeline;
       return checkReferenceDelivery(target, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), availability: (p) => delivery.availability(p) });
+    }, async (ctx) => {
+      // Way 1 of issue 10 for cached images: one whose provider URL is gone and that no other way
+      // can deliver is refused here, never made again (that would pay again). Needs the ledger.
+      if (!cli.ledger || ctx.purpose === 'validate' || values['no-cache'] === true || columns.length > 0) return [];
+      const settings = referenceSettings(cli.env);
+      const delivery = createReferenceDelivery({ env: cli.env, host, ledger: cli.ledger });
+      const seedsFrom = args.resumeId ?? (only ? cli.ledger.latestRunOf({ ...(file ? { path: file } : {}), ...(doc.name ? { name: doc.name } : {}) })?.runId : undefined);
+      return checkCachedReferences(ctx.pipeline, {
+        registry: cli.registry,
+        providers: host.providers,
+        store: new FileArtifactStore(resolve(cli.cacheDir, 'store')),
+        tasks: cli.ledger.hooks('reference-check', { reattach: !host.embedded }),
+        urls: referenceUrlsOf(cli.ledger),
+        minValidMs: settings.minValidMs,
+        ...(host.session ? { session: host.session } : {}),
+        availability: (p) => delivery.availability(p),
+        ...(seedsFrom ? { seeds: cli.ledger.nodeSeedsOf(seedsFrom) } : {}),
+        baseDir,
+        variables,
+        ...(provider ? { provider } : {}),
+        ...(only ? { only } : {}),
+        severity: ctx.purpose === 'run' ? 'error' : 'warning',
+      });
     }, async (ctx) => checkPromptLengths(only ? onlyUpTo(ctx.pipeline, only) : ctx.pipeline, { registry: cli.registry, providers: host.providers, ...(provider ? { provider } : {}), variables })),
     // The balance check prices the run the way `estimate` does (cache hits at $0).
     ...(cli.ledger

@@ -16,6 +16,8 @@ import { checkBatch, type BatchCheck } from '../core/batch-check';
 import { isBatch } from '../core/batch-plan';
 import { runPipeline } from '../core/run-pipeline';
 import type { ValidationResult } from '../core/validate';
+import type { FailureRecord } from '../core/events';
+import type { ReferenceResolver } from '../core/references';
 import type { ArtifactStore } from '../core/store';
 import { FileArtifactStore } from '../store/artifacts';
 import { priceOf } from '../providers/pricing';
@@ -44,6 +46,8 @@ export interface Estimate {
   warnings: string[];
   /** URL references priced as 1 MP images, since an estimate never downloads them. */
   assumed?: string[];
+  /** Items the dry run could not go past (a reference check of engine/refs reads them). */
+  failures?: FailureRecord[];
 }
 
 /** A PNG with only a header: enough for the engine to read its size, costs nothing to make. */
@@ -153,6 +157,8 @@ export interface EstimateOptions {
   inputs?: RunOptions['inputs'] & { count: number; columns: string[] };
   /** The batch pre-flight, when the host already ran it. */
   batch?: BatchCheck;
+  /** How references reach URL-only providers in the dry run (engine/refs/cached-plan.ts checks cached ones). */
+  references?: ReferenceResolver;
 }
 
 export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promise<Estimate> {
@@ -228,6 +234,7 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
       ...(o.checked ? { checked: o.checked } : {}),
       ...(o.inputs ? { inputs: o.inputs } : {}),
       ...(o.rowLimit !== undefined ? { rowLimit: o.rowLimit } : {}),
+      ...(o.references ? { references: o.references } : {}),
       onEvent: (e) => {
         if (e.type !== 'itemDone' || e.value.kind !== 'image' || e.value.image.meta?.nodeId !== e.nodeId) return;
         const n = node(e.nodeId);
@@ -248,6 +255,7 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
       unpriced: list.reduce((s, n) => s + n.unpriced, 0),
       nodes: list,
       ...(assumed.length ? { assumed } : {}),
+      ...(summary.failures.length ? { failures: summary.failures } : {}),
       warnings: [...summary.warnings.map((w) => w.message), ...assumed.map((url) => `reference ${url} is priced as 1 MP (assumed; estimates never download)`), ...summary.failures.map((f) => `cannot estimate past ${f.nodeId}: ${f.message}`)],
     };
   } finally {

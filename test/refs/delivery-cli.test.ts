@@ -3,11 +3,13 @@
  * URL-only provider receives is read back from the provider's own echo of the submitted input.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
 import { startLocalS3, type LocalS3 } from '../helpers/s3-server';
+import { cli } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 import { crunTask, emulatorEnv, imagesOf, kieInput, referenceEdit, runPipelineCli } from './helpers';
 
@@ -137,6 +139,31 @@ describe('reference delivery to URL-only providers', () => {
     expect(fresh.code).toBe(0);
     expect(imagesOf(fresh, 'edit')[0].meta?.referenceDelivery?.[0].route).toBe('provider-url');
     expect(emulator.stats().uploads.kie).toBe(0);
+  });
+
+  it('a cached draft whose crun URL has run out, with no other way, is a pre-flight error of the next run: exit 2, nothing spent, never made again', async () => {
+    const dir = tempDir();
+    const first = await runPipelineCli(dir, DRAFT_THEN_REFINE, [], emulatorEnv(emulator));
+    expect(first.code).toBe(0);
+    emulator.reset();
+    // A new refine of the same (seeded, so cached) drafts; a 20-minute margin outlives crun's URLs (10 minutes, assumed).
+    const changed = structuredClone(DRAFT_THEN_REFINE);
+    changed.nodes.find((n) => n.id === 'refine')!.params = { seed: 8 };
+    const late = { FLUXGRAPH_REFERENCE_MIN_VALID_SEC: '1200' };
+    const r = await runPipelineCli(dir, changed, [], emulatorEnv(emulator, late));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error: node "refine" \(flux-max-refine\), 2 items: provider "crun".*reference 1, the image of node "drafts" taken from the cache, has no URL left.*crun result URL expires at .*FLUXGRAPH_REFERENCE_BUCKET.*FLUXGRAPH_PUBLIC_URL.*--no-cache.*\[needs_public_url\]/s);
+    expect(Object.values(emulator.stats().submitRequests).reduce((a, b) => a + b, 0)).toBe(0);
+    // `estimate` says the same as a warning, and still prices the run.
+    const est = await cli(['estimate', join(dir, 'pipeline.json'), '--cache-dir', join(dir, 'cache')], { cwd: dir, env: emulatorEnv(emulator, late) });
+    expect(est.code).toBe(0);
+    expect(est.stderr + est.stdout).toMatch(/warning: node "refine".*taken from the cache/s);
+    // With a way to deliver it (a bucket), the same run goes ahead and sends the cached draft through it.
+    const env = emulatorEnv(emulator, { ...late, ...s3.env, FLUXGRAPH_REFERENCE_BUCKET: 's3://fluxgraph-refs/cached' });
+    const ok = await runPipelineCli(dir, changed, [], env);
+    expect(ok.code).toBe(0);
+    expect(imagesOf(ok, 'refine').map((i) => i.meta?.referenceDelivery?.[0].route)).toEqual(['bucket', 'bucket']);
+    expect(emulator.stats().submissions.crun).toBe(2);
   });
 
   for (const provider of ['novita', 'crun']) {

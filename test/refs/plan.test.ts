@@ -6,6 +6,7 @@ import { createBflProvider } from '../../engine/providers/bfl';
 import { createCrunProvider } from '../../engine/providers/crun';
 import { createKieProvider } from '../../engine/providers/kie';
 import { ReferenceDelivery } from '../../engine/refs/delivery';
+import { CachedReferencePlan } from '../../engine/refs/cached-plan';
 import { checkReferenceDelivery } from '../../engine/refs/plan';
 import { MemoryReferenceUrls } from '../../engine/store/reference-urls';
 import { createRegistry } from '../../nodes/index';
@@ -66,5 +67,39 @@ describe('reference delivery pre-flight', () => {
       ],
     } as Pipeline;
     expect(check(d)).toEqual([]);
+  });
+});
+
+describe('cached references in the pre-flight dry run', () => {
+  const HASH = 'e'.repeat(64);
+  const crun = createCrunProvider({});
+  const kie = createKieProvider({});
+  const cached = { asset: { hash: HASH, mime: 'image/png' as const, width: 8, height: 8, meta: { provider: 'crun', nodeId: 'drafts', cached: true } }, read: async () => Buffer.alloc(0) };
+  const none = { upload: false, bucket: false, publicServer: false, uploadsOff: false };
+  const plan = (o: { urls?: MemoryReferenceUrls; inStore?: boolean; session?: string } = {}) =>
+    new CachedReferencePlan({
+      urls: o.urls ?? new MemoryReferenceUrls(),
+      store: { has: async () => o.inStore ?? true },
+      minValidMs: 5 * 60_000,
+      ...(o.session ? { session: o.session } : {}),
+      availability: (p) => (p.id === 'kie' ? { ...none, upload: true } : none),
+    });
+
+  it('refuses a cached image with no URL left on a provider with no other way, naming the node it came from', async () => {
+    await expect(plan().resolve(crun, [cached])).rejects.toMatchObject({ code: 'needs_public_url', message: expect.stringMatching(/image of node "drafts" taken from the cache.*not known here/) });
+    const urls = new MemoryReferenceUrls();
+    urls.record({ hash: HASH, provider: 'crun', url: 'http://127.0.0.1:1/r.png', expiresAt: Date.now() + 3_600_000, route: 'provider-url', session: 'emulator-gone' });
+    // An embedded emulator's URL from another process counts as gone.
+    await expect(plan({ urls, session: 'emulator-now' }).resolve(crun, [cached])).rejects.toMatchObject({ code: 'needs_public_url' });
+  });
+
+  it('lets through a valid recorded URL, an image made in this run, a task still in flight, and a provider with an upload API', async () => {
+    const urls = new MemoryReferenceUrls();
+    urls.record({ hash: HASH, provider: 'crun', url: 'https://c/r.png', expiresAt: Date.now() + 3_600_000, route: 'provider-url' });
+    await expect(plan({ urls }).resolve(crun, [cached])).resolves.toBeDefined();
+    const fresh = { ...cached, asset: { ...cached.asset, meta: { ...cached.asset.meta, cached: false } } };
+    await expect(plan().resolve(crun, [fresh])).resolves.toBeDefined();
+    await expect(plan({ inStore: false }).resolve(crun, [cached])).resolves.toBeDefined();
+    await expect(plan().resolve(kie, [cached])).resolves.toBeDefined();
   });
 });
