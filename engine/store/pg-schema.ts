@@ -78,6 +78,21 @@ CREATE TABLE IF NOT EXISTS files (
 );
 `;
 
+/** URLs at which a provider can fetch an image (the SQLite ledger's step 3; the same layout). */
+const REFERENCE_URLS = `
+CREATE TABLE IF NOT EXISTS reference_urls (
+  id BIGSERIAL PRIMARY KEY,
+  hash TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  url TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  route TEXT NOT NULL,
+  session TEXT,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reference_urls_by_hash ON reference_urls (hash, expires_at);
+`;
+
 type Query = (sql: string) => Promise<unknown>;
 
 /** Steps from version N-1 to N (the same numbers as the SQLite ledger's), each inside the creator's transaction. */
@@ -103,6 +118,9 @@ const MIGRATIONS: Record<number, (q: Query) => Promise<void>> = {
   },
   2: async (q) => {
     await q(`ALTER TABLE tasks ADD COLUMN IF NOT EXISTS row_n INTEGER`);
+  },
+  3: async (q) => {
+    await q(REFERENCE_URLS);
   },
 };
 
@@ -130,6 +148,7 @@ export async function preparePgSchema(client: pg.PoolClient, shown: string): Pro
       await step(q);
     }
     await q(TABLES);
+    await q(REFERENCE_URLS);
     await client.query(`DELETE FROM fluxgraph_schema`);
     await client.query(`INSERT INTO fluxgraph_schema (version) VALUES ($1)`, [LEDGER_VERSION]);
     await client.query('COMMIT');
