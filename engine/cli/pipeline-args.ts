@@ -57,6 +57,9 @@ export function parsePipelineArgs(command: PipelineCommand, argv: string[]): Pip
   if (misplaced) return fail(`--${misplaced} is an option of fluxgraph run, not of ${command}`);
   const resumeId = command === 'run' ? values.resume : undefined;
   if (values['resubmit-ambiguous'] && !resumeId) return fail('--resubmit-ambiguous sends the ambiguous submits of a run again: use it with --resume <run id>');
+  if (resumeId && positionals.length) {
+    return fail(`--resume ${resumeId} runs the pipeline stored with that run: leave out "${positionals[0]}" (to run that file, start a new run without --resume)`);
+  }
   if (positionals.length > 1 || (positionals.length === 0 && !resumeId)) {
     return fail(`${command} needs one pipeline file, e.g. fluxgraph ${command} examples/draft-then-refine.json${command === 'run' ? ' (or --resume <run id>)' : ''}`);
   }

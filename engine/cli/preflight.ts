@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { EngineError } from '../core/errors';
+import { formatCost } from '../core/money';
 import type { Pipeline } from '../core/pipeline-schema';
 import { parsePipeline, validatePipeline, type ValidationIssue, type ValidationResult } from '../core/validate';
 import { onlyUpTo } from '../core/run-pipeline';
@@ -77,17 +78,15 @@ export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<Lo
     }
     const run = cli.ledger!.getRun(resumeId);
     if (!run) return fail(`--resume ${resumeId}: no such run in ${cli.cacheDir} (fluxgraph runs lists them)`);
+    if (run.status === 'running') return fail(`--resume ${resumeId}: the run is still running (another fluxgraph process holds it); wait for it, or stop it first`);
+    // A finished run has nothing to resume: say so, and start nothing (no emulator, no provider call).
+    if (run.status === 'done' && !values['retry-failed'] && cli.ledger!.ambiguousOf(resumeId).length === 0) {
+      process.stderr.write(`Run ${resumeId} is already done (${run.images} image${run.images === 1 ? '' : 's'}, cost ${formatCost(run)}); nothing to resume, nothing was spent.\n`);
+      return EXIT.ok;
+    }
     const stored = run.options;
     const doc = run.pipeline;
     const file = run.pipelinePath ?? undefined;
-    if (positionals[0]) {
-      const text = await readPipelineText(resolve(positionals[0]), positionals[0]);
-      const given = parsePipeline(text);
-      const now = given.pipeline && applySets(given.pipeline, values.set ?? []);
-      if (!now || JSON.stringify(now.doc) !== JSON.stringify(doc)) {
-        return fail(`--resume ${resumeId}: ${positionals[0]} differs from the pipeline that run started with; a resume runs the stored pipeline, so leave out the file (or start a new run)`);
-      }
-    }
     return { doc, variables: stored.variables ?? {}, ...(file ? { file } : {}), shown: file ?? resumeId, stored };
   }
   const file = resolve(positionals[0]);

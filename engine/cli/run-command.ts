@@ -35,7 +35,8 @@ export async function commandRun(argv: string[]): Promise<number> {
       const ledger = cli.ledger!;
       const { doc, file, variables, stored, provider, baseDir, only } = pre;
       const store = new FileArtifactStore(resolve(cli.cacheDir, 'store'));
-      const noCache = values['no-cache'] === true;
+      // A resume keeps the run's --no-cache: its requests were meant to be made anew.
+      const noCache = values['no-cache'] === true || stored.noCache === true;
       const runId = resumeId ?? newRunId();
       const seedsFrom = resumeId ? undefined : seedsOfEarlierRun(cli, pre, pipeline, runId);
       const batch = pre.batch !== undefined && isBatch(pre.batch.plan);
@@ -96,6 +97,8 @@ export async function commandRun(argv: string[]): Promise<number> {
           ...(only ? { only } : {}),
           ...(inputs ? { inputs: inputs.path, ...(inputs.range ? { rows: inputs.range } : {}) } : {}),
           ...(batch ? { batch } : {}),
+          ...(noCache ? { noCache } : {}),
+          ...(host.embedded ? { emulator: true } : {}),
         },
       });
       const manifest = batch ? new ResultsManifest(join(outDir, runId, 'results.csv'), [...pre.batch!.sources.values()].flatMap((src) => src.columns), host.redact) : undefined;

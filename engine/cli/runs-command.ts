@@ -36,7 +36,7 @@ export async function commandRuns(argv: string[]): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) return fail(`--limit ${values.limit}: expected a whole number of runs`);
   const ledger = openLedger(values['cache-dir']);
   try {
-    const runs = ledger.listRuns(limit).map(({ pipeline: _omit, ...r }) => r);
+    const runs = ledger.listRuns(limit).map(({ pipeline: _omit, ...r }) => ({ ...r, emulator: r.options.emulator === true }));
     if (values.json) {
       process.stdout.write(JSON.stringify(runs) + '\n');
       return EXIT.ok;
@@ -47,6 +47,7 @@ export async function commandRuns(argv: string[]): Promise<number> {
     }
     process.stdout.write(`${'run id'.padEnd(24)} ${'pipeline'.padEnd(22)} ${'status'.padEnd(12)} ${'started'.padEnd(20)} images  calls  failed  cost\n`);
     for (const r of runs) process.stdout.write(`${runLine(r)}\n`);
+    process.stdout.write(legend(runs));
     return EXIT.ok;
   } finally {
     ledger.close();
@@ -55,7 +56,17 @@ export async function commandRuns(argv: string[]): Promise<number> {
 
 function runLine(r: Omit<RunRecord, 'pipeline'>): string {
   const status = `${r.status}${r.resumable ? '*' : ''}`;
-  return `${r.runId.padEnd(24)} ${(r.name ?? '-').slice(0, 22).padEnd(22)} ${status.padEnd(12)} ${time(r.startedAt).padEnd(20)} ${String(r.images).padStart(6)} ${String(r.calls).padStart(6)}  ${String(r.failures).padStart(6)}  ${formatCost(r)}${r.shared ? ` (${r.shared} shared at $0)` : ''}`;
+  const emulator = r.options.emulator ? '  [emulator]' : '';
+  return `${r.runId.padEnd(24)} ${(r.name ?? '-').slice(0, 22).padEnd(22)} ${status.padEnd(12)} ${time(r.startedAt).padEnd(20)} ${String(r.images).padStart(6)} ${String(r.calls).padStart(6)}  ${String(r.failures).padStart(6)}  ${formatCost(r)}${r.shared ? ` (${r.shared} shared at $0)` : ''}${emulator}`;
+}
+
+/** The footnote of the table: what its marks mean, only for the marks it shows. */
+function legend(runs: readonly Omit<RunRecord, 'pipeline'>[]): string {
+  const notes = [
+    runs.some((r) => r.resumable) ? '* resumable: fluxgraph run --resume <run id>' : '',
+    runs.some((r) => r.options.emulator) ? '[emulator]: made on the embedded emulator (stand-in images, nothing paid)' : '',
+  ].filter(Boolean);
+  return notes.length ? `${notes.join('; ')}\n` : '';
 }
 
 function taskCost(t: TaskRow): string {
@@ -78,7 +89,7 @@ async function showRun(runId: string, cacheDir: string | undefined, json: boolea
       process.stdout.write(JSON.stringify({ run: rest, tasks: tasks.map(({ requestJson: _r, ...t }) => t) }) + '\n');
       return EXIT.ok;
     }
-    process.stdout.write(`Run ${run.runId}${run.name ? ` (${run.name})` : ''}: ${run.status}${run.resumable ? ' (resumable)' : ''}, started ${time(run.startedAt)} UTC, ${run.images} image${run.images === 1 ? '' : 's'}, ${run.calls} provider call${run.calls === 1 ? '' : 's'}, cost ${formatCost(run)}\n`);
+    process.stdout.write(`Run ${run.runId}${run.name ? ` (${run.name})` : ''}: ${run.status}${run.resumable ? ' (resumable)' : ''}${run.options.emulator ? ', on the embedded emulator' : ''}, started ${time(run.startedAt)} UTC, ${run.images} image${run.images === 1 ? '' : 's'}, ${run.calls} provider call${run.calls === 1 ? '' : 's'}, cost ${formatCost(run)}\n`);
     if (!tasks.length) {
       process.stdout.write('No provider tasks.\n');
       return EXIT.ok;

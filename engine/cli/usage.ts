@@ -67,11 +67,17 @@ ${CHECK_OPTIONS}
   --only NODE               run that node and what it needs, reusing the last run's upstream results
   --no-cache                make new provider calls even for results the store holds
 ${BATCH_OPTIONS}
-  --resume RUN_ID           continue an interrupted run (fluxgraph runs lists them); a batch
-                            continues the rows not done and leaves failed rows failed
+  --resume RUN_ID           continue an interrupted run (fluxgraph runs lists them) with its stored
+                            pipeline and options (no pipeline file; --no-cache stays on if it was);
+                            a batch continues the rows not done and leaves failed rows failed;
+                            a finished run is already done (exit 0, nothing spent)
   --retry-failed            with --resume: send the failed rows again (their cost is printed first)
 ${CACHE_DIR}
   --json                    one JSON event per line (the default when stdout is not a terminal)
+
+Ctrl-C or SIGTERM stops submitting, lets the submits on the wire finish and be recorded, and
+prints the summary with the resume command as its last line (Ctrl-C twice quits at once).
+When nothing reads the output any more (\`| head\`), the run stops the same way, as interrupted.
 
 Exit codes: 0 done, 1 some items failed, 2 invalid pipeline or usage, 130 interrupted.`,
 
@@ -103,7 +109,9 @@ Exit codes: 0 priced, 2 invalid pipeline or usage.`,
   runs: `Usage: fluxgraph runs [--json] [--limit N] [--cache-dir DIR]
 
 Run history, newest first: status, pipeline, images, failures and cost (CLI, editor and
-library runs alike).
+library runs alike). * marks a resumable run (interrupted, cancelled, partial or failed: a
+killed run reads as interrupted once its process is gone); [emulator] marks a run made on the
+embedded emulator. \`runs show <id>\` lists each task of a run.
 
   --limit N                 how many runs (default 50)
 ${CACHE_DIR}

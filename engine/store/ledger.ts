@@ -68,6 +68,10 @@ export interface StoredRunOptions {
   rows?: { from: number; to?: number };
   /** The run is a batch: a resume leaves failed rows failed. */
   batch?: boolean;
+  /** `--no-cache`: a resume makes new calls too. */
+  noCache?: boolean;
+  /** Made on the embedded emulator: its images are stand-ins, not FLUX (`runs` marks it). */
+  emulator?: boolean;
 }
 
 export interface TaskRow {

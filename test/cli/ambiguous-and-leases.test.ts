@@ -138,7 +138,7 @@ describe('ambiguous submits', () => {
 
     const resumed = await cli(['run', '--resume', runId, '--json'], { cwd, env: env() });
     expect(resumed.code).toBe(1);
-    expect(resumed.stderr).toMatch(/node "drafts" item 0: bfl flex, sent .* UTC, up to ≈ \$0\.05/);
+    expect(resumed.stderr).toMatch(/node "drafts" item 0: bfl (\(default\) )?flex, sent .* UTC, up to ≈ \$0\.05/);
     expect(resumed.stderr).toMatch(new RegExp(`fluxgraph run --resume ${runId} --resubmit-ambiguous`));
     expect(emulator.stats().submissions.bfl).toBe(2);
 
