@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isEngineError } from '../core/errors';
 import { isInside } from '../server/documents';
 import { DEFAULT_PORT, startServer } from '../server/server';
 
@@ -97,10 +98,11 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       log,
     });
   } catch (e) {
-    // A port already taken is a usage problem (pick another), like a bad flag: exit 2.
+    // A port already taken, a cache folder that is a file, a damaged ledger: the user's to fix, like a bad flag (exit 2).
     const inUse = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
-    process.stderr.write(`fluxgraph: ${inUse ? '' : 'could not start the editor server: '}${(e as Error).message}\n`);
-    return inUse ? 2 : 1;
+    const usage = inUse || isEngineError(e);
+    process.stderr.write(`fluxgraph: ${usage ? '' : 'could not start the editor server: '}${(e as Error).message}\n`);
+    return usage ? 2 : 1;
   }
   process.stdout.write(`fluxgraph editor: ${server.url}${values.dev ? ' (dev, hot reload)' : ''}${file ? `, opening ${file}` : ''}\nImages are saved under ${server.outDir}. Press Ctrl-C to stop.\n`);
   if (values.open) openBrowser(server.url);

@@ -15,7 +15,9 @@ import { createProviders, type HostProviders } from '../host/create-providers';
 import { ACCOUNT_PROVIDERS, isKeyed, type AccountProvider } from '../host/accounts';
 import { loadEnv } from '../host/env';
 import { FileArtifactStore } from '../store/artifacts';
-import { Ledger } from '../store/ledger';
+import { openLedger } from '../cli/cli-host';
+import { EngineError } from '../core/errors';
+import { folderProblem } from '../host/folders';
 import { safeFetch } from '../host/safe-fetch';
 import { createReferenceDelivery } from '../refs/host';
 import { createRegistry } from '../../nodes/index';
@@ -126,9 +128,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const registry = options.registry ?? createRegistry();
   const store = options.store ?? new FileArtifactStore(join(cacheDir, 'store'));
 
-  const host = options.providers ?? (await createProviders({ env, onNotice: log }));
+  // The cache folder and the ledger first: a problem with them is one line, and nothing was started.
+  const problem = await folderProblem(cacheDir);
+  if (problem) throw new EngineError('unwritable_folder', `cache folder (--cache-dir or FLUXGRAPH_CACHE_DIR) ${problem}`);
+  const ledger = options.ledger === false ? undefined : await openLedger(join(cacheDir, 'ledger.sqlite'));
+  let host: HostProviders;
+  try {
+    host = options.providers ?? (await createProviders({ env, onNotice: log }));
+  } catch (e) {
+    ledger?.close();
+    throw e;
+  }
   const ownsHost = options.providers === undefined;
-  const ledger = options.ledger === false ? undefined : Ledger.open(join(cacheDir, 'ledger.sqlite'));
   const redact = redactor(() => host.secrets);
   redactLine = redact;
   const runs = new RunRegistry({

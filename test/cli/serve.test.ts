@@ -1,6 +1,7 @@
 /** `fluxgraph serve` at the edges: a port already taken is a usage error, and --open with no browser says where to point one. */
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanEnv, cli, ROOT } from '../helpers/cli';
@@ -36,6 +37,41 @@ describe('fluxgraph serve', () => {
     } finally {
       server.close();
     }
+  });
+
+  /** The CLI, killed if it has not exited within `ms` (a server that failed to start must not hang on). */
+  async function exitsWithin(args: string[], cwd: string, ms: number) {
+    let timer: NodeJS.Timeout | undefined;
+    const run = cli(args, { cwd });
+    const watchdog = new Promise<'hung'>((done) => (timer = setTimeout(() => done('hung'), ms)));
+    const r = await Promise.race([run, watchdog]);
+    clearTimeout(timer);
+    return { r };
+  }
+
+  it('exits 2 at once, with one line, when its cache folder is a file (no server left running)', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'cache'), 'not a folder');
+    const { r } = await exitsWithin(['serve', '--port', '0', '--cache-dir', 'cache'], cwd, 30_000);
+    expect(r).not.toBe('hung');
+    if (r === 'hung') return;
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('fluxgraph:'))).toEqual([expect.stringMatching(/^fluxgraph: cache folder .*cache is a file, not a folder$/)]);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).not.toContain('fluxgraph editor:');
+  });
+
+  it('exits 2 with what to do when the ledger is damaged (nothing left running)', async () => {
+    const cwd = tempDir();
+    const cache = join(cwd, '.fluxgraph');
+    mkdirSync(cache);
+    writeFileSync(join(cache, 'ledger.sqlite'), 'this is not a database, and it is longer than a header'.repeat(100));
+    const { r } = await exitsWithin(['serve', '--port', '0'], cwd, 30_000);
+    expect(r).not.toBe('hung');
+    if (r === 'hung') return;
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/ledger\.sqlite is not a readable ledger .*move it aside/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('--open with no display says where to point a browser', async () => {
