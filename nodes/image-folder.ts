@@ -1,4 +1,4 @@
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineNode, type RowEnv, type RowSourceScan } from '../engine/core/define-node';
@@ -46,7 +46,7 @@ function fieldsOf(file: string, baseDir: string): Record<string, string> {
 
 async function scan(p: Params, env: RowEnv): Promise<RowSourceScan> {
   const baseDir = env.baseDir ?? process.cwd();
-  const { files, problem } = await listImages(p.path, baseDir);
+  const { files, problem } = await listImages(p.path, baseDir, env.confineTo);
   if (problem) return { count: 0, columns: ['file', 'name'], issues: [{ param: 'path', message: `param "path": ${problem}` }], preview: [] };
   const issues: RowSourceScan['issues'] = [];
   for (const file of files) {
@@ -75,14 +75,17 @@ export const imageFolder = defineNode({
     images: { kind: 'image', list: true, iterates: true, description: 'One image per row; into a single-valued input or as the only edge into references, the node runs once per image' },
   },
   params,
-  rowSource: { scan, rows },
+  rowSource: { scan, rows, paths: (p) => [{ param: 'path', path: p.path }] },
   async run({ params: p, ctx }) {
     const row = ctx.row;
     if (!row) throw new EngineError('internal', 'image-folder runs once per row, but got no row');
     const path = isAbsolute(row.fields.file) ? row.fields.file : resolve(ctx.baseDir, row.fields.file);
-    const why = await headerProblem(path).catch((e: Error) => `cannot be read: ${e.message}`);
+    const file = await ctx.readImageFile(path, MAX_REFERENCE_BYTES);
+    const { bytes } = file;
+    const info = readImageInfo(bytes);
+    const why = !info ? 'is not a JPEG, PNG or WebP image' : Math.max(info.width, info.height) > MAX_REFERENCE_SIDE ? `is ${info.width}×${info.height}; sides up to ${MAX_REFERENCE_SIDE} px are accepted` : undefined;
     if (why) throw new EngineError('invalid_input', `${row.fields.file} ${why}`, { param: 'path' });
-    const bytes = await readFile(path);
+    if (file.standIn) return { images: await ctx.putImage(bytes, { source: row.fields.file }) };
     // Decoded in full now, just before its submit: a truncated file fails this row, not a paid call.
     // Loaded when needed, so `validate` (which never decodes) starts without the native library.
     const { default: sharp } = await import('sharp');

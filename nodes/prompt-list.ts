@@ -62,6 +62,8 @@ async function scan(p: Params, env: RowEnv): Promise<RowSourceScan> {
   return { count: s.count, columns: s.columns, issues, preview: template ? s.preview.map((r) => fillTemplate(template, r.fields, env.variables)) : [] };
 }
 
+const paths = (p: Params) => (p.file ? [{ param: 'file', path: p.file }] : []);
+
 async function* rows(p: Params, env: RowEnv & { baseDir: string }): AsyncGenerator<Row> {
   if (p.items) return yield* rowsOfItems(p.items);
   yield* readRows(pathOf(p, env.baseDir));
@@ -85,7 +87,7 @@ export const promptList = defineNode({
     const path = pathOf(p, env.baseDir);
     return existsSync(path) ? [] : [{ code: 'invalid_input', param: 'file', message: `param "file": file not found: ${path}` }];
   },
-  rowSource: { scan, rows },
+  rowSource: { scan, rows, paths },
   async run({ params: p, ctx }) {
     const row = ctx.row;
     if (!row) throw new EngineError('internal', 'prompt-list runs once per row, but got no row');

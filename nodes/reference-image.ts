@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../engine/core/define-node';
 import { EngineError } from '../engine/core/errors';
-import { MAX_IMAGE_BYTES, notAnImage, readImageFile } from '../engine/core/image-file';
+import { MAX_IMAGE_BYTES, notAnImage } from '../engine/core/image-file';
 import { readImageInfo } from '../engine/core/image-info';
 
 /** Largest reference file accepted (BFL and resellers quote 10–20 MB). */
@@ -44,13 +44,14 @@ export const referenceImageNode = defineNode({
   async run({ params, ctx }) {
     const url = isUrl(params.source);
     const path = url ? params.source : isAbsolute(params.source) ? params.source : resolve(ctx.baseDir, params.source);
-    const bytes = url ? await ctx.download(params.source) : await readImageFile(path, MAX_REFERENCE_BYTES);
+    const file = url ? { bytes: await ctx.download(params.source) } : await ctx.readImageFile(path, MAX_REFERENCE_BYTES);
+    const { bytes } = file;
     const info = readImageInfo(bytes);
     if (!info) throw notAnImage(params.source, bytes);
     if (Math.max(info.width, info.height) > MAX_REFERENCE_SIDE) {
       throw new EngineError('invalid_input', `${params.source} is ${info.width}×${info.height}; sides up to ${MAX_REFERENCE_SIDE} px are accepted`, { param: 'source' });
     }
-    await decodeFully(bytes, params.source);
+    if (!file.standIn) await decodeFully(bytes, params.source);
     const asset = await ctx.putImage(bytes, { source: params.source, ...(url ? { url: params.source } : {}) });
     return { image: { ...asset, ...info } };
   },

@@ -215,6 +215,12 @@ export interface RunRecord {
   /** Image files written, each once across resumes. */
   imageCount?: number;
   resumable?: boolean;
+  /** Who started it: the editor, or the CLI or a library (runs the ledger knows of). */
+  origin?: 'editor' | 'cli';
+  /** Continued with a resume at least once. */
+  resumed?: boolean;
+  /** A batch's results.csv. */
+  results?: string;
 }
 
 export interface RunsResponse {

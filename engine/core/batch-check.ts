@@ -18,6 +18,8 @@ export interface BatchCheckOptions {
   variables?: Record<string, string>;
   /** The run's `--inputs` rows: their count and columns (already scanned by the host). */
   inputs?: { count: number; columns: string[] };
+  /** The server's base folder: the files row sources list must lie inside it (see RowEnv). */
+  confineTo?: string;
 }
 
 export interface BatchCheck {
@@ -49,7 +51,7 @@ export async function checkBatch(pipeline: Pipeline, o: BatchCheckOptions): Prom
         issues.push({ code: 'invalid_input', severity: 'error', message: `${nodeLabel(id, type)}: --inputs runs the pipeline once per row, and this node is a list of its own; use one or the other`, nodeId: id });
         return;
       }
-      const scan = await def.rowSource.scan(params as never, { variables, baseDir: o.baseDir });
+      const scan = await def.rowSource.scan(params as never, { variables, baseDir: o.baseDir, ...(o.confineTo ? { confineTo: o.confineTo } : {}) });
       sources.set(id, { count: scan.count, columns: scan.columns, preview: scan.preview });
       for (const i of scan.issues) {
         issues.push({ code: 'invalid_input', severity: 'error', message: `${nodeLabel(id, type)}: ${i.message}`, nodeId: id, ...(i.param ? { param: i.param } : {}), ...(i.line ? { rowLine: i.line } : {}) });

@@ -8,7 +8,7 @@ import type { ImageAsset, InputPort, InputPorts, OutputPorts, PortValue } from '
 import type { ImageRequest, ModelId } from './provider';
 import type { ArtifactStore } from './store';
 import type { ErrorCode } from './errors';
-import type { SavedFile } from './run-options';
+import type { LocalImageFile, SavedFile } from './run-options';
 import type { Row, RowTag } from './rows';
 
 type InputValue<P extends InputPort> = P['multiple'] extends true
@@ -74,6 +74,8 @@ export interface NodeContext {
    * allowed, byte cap, time limit). A run's pre-flight may have fetched it already.
    */
   download(url: string): Promise<Buffer>;
+  /** Reads a local image file under `maxBytes`, the host's way (a cost estimate reads only its header: `standIn`). */
+  readImageFile(path: string, maxBytes: number): Promise<LocalImageFile>;
   /** Stores bytes and returns the asset (for reference images and other local work). */
   putImage(bytes: Buffer, meta?: ImageAsset['meta']): Promise<ImageAsset>;
   /** Records a file this node wrote (save-image): image and sidecar in place; `file` for the ledger. */
@@ -183,6 +185,8 @@ export interface RowSource<P> {
   scan(params: P, env: RowEnv): Promise<RowSourceScan>;
   /** The rows in order, read lazily. */
   rows(params: P, env: RowEnv & { baseDir: string; signal: AbortSignal }): AsyncIterable<Row>;
+  /** The local files, folders or globs it reads (as written in the params), so a host can confine them to a folder. */
+  paths?(params: P): { param: string; path: string }[];
 }
 
 export interface RowSourceScan {
@@ -206,7 +210,10 @@ export interface CheckEnv {
 }
 
 /** What a row source reads with: the variables and the pipeline's folder (no node ids). */
-export type RowEnv = Omit<CheckEnv, 'nodeId' | 'longestNodeId'>;
+export type RowEnv = Omit<CheckEnv, 'nodeId' | 'longestNodeId'> & {
+  /** The server's base folder: files a scan lists must lie inside it, symbolic links included. */
+  confineTo?: string;
+};
 
 export interface NodeCheckIssue {
   code: ErrorCode;

@@ -49,6 +49,12 @@ export interface RunOptions {
    * bytes their pre-flight fetched); without it a URL reference fails its items.
    */
   download?: (url: string, signal: AbortSignal) => Promise<Buffer>;
+  /**
+   * Reads a local image file a node names (reference-image, image-folder); default: the whole
+   * file, under the byte cap. A cost estimate passes a reader of headers only, whose images are
+   * stand-ins of the file's size (never decoded, never sent).
+   */
+  readImageFile?: (path: string, maxBytes: number) => Promise<LocalImageFile>;
   /** Run only these nodes and what they depend on ("run to here"); upstream results are reused where stored. */
   only?: string[];
   /**
@@ -67,6 +73,13 @@ export interface RunOptions {
   rowWindow?: number;
   /** Take only the first N rows of every row source (the estimate prices one row and multiplies). */
   rowLimit?: number;
+}
+
+/** A local image file as a node gets it. */
+export interface LocalImageFile {
+  bytes: Buffer;
+  /** Not the file's bytes but an image of its size (an estimate read only the header): do not decode it. */
+  standIn?: boolean;
 }
 
 /**

@@ -19,7 +19,7 @@ import type { ValidationResult } from '../core/validate';
 import type { FailureRecord } from '../core/events';
 import type { ReferenceResolver } from '../core/references';
 import type { ArtifactStore } from '../core/store';
-import { FileArtifactStore } from '../store/artifacts';
+import { FileArtifactStore, sha256 } from '../store/artifacts';
 import { priceOf } from '../providers/pricing';
 
 export interface NodeEstimate {
@@ -50,8 +50,8 @@ export interface Estimate {
   failures?: FailureRecord[];
 }
 
-/** A PNG with only a header: enough for the engine to read its size, costs nothing to make. */
-function placeholderPng(width: number, height: number): Buffer {
+/** A PNG with only a header: enough for the engine to read its size, costs nothing to make (never decoded). */
+export function standInPng(width: number, height: number): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const head = Buffer.alloc(8);
     head.writeUInt32BE(data.length, 0);
@@ -98,8 +98,10 @@ function assumedReferencePng(): Buffer {
 /** Reads from the real store (cache hits), writes placeholders elsewhere. */
 class OverlayStore implements ArtifactStore {
   constructor(private readonly real: ArtifactStore, private readonly scratch: FileArtifactStore) {}
-  put(bytes: Buffer, sha256?: string) {
-    return this.scratch.put(bytes, sha256);
+  async put(bytes: Buffer, known?: string) {
+    // An image the real store holds (a reference a run already read) is not copied.
+    const hash = known ?? sha256(bytes);
+    return (await this.real.has(hash)) ? hash : this.scratch.put(bytes, hash);
   }
   async read(hash: string) {
     return (await this.scratch.has(hash)) ? this.scratch.read(hash) : this.real.read(hash);
@@ -131,7 +133,7 @@ function pricingProviders(real: ProviderSet, onCall: (taskId: string, providerId
       },
       async wait(task): Promise<GeneratedImage> {
         const r = requests.get(task.taskId)!;
-        return { bytes: placeholderPng(r.width ?? 1024, r.height ?? 1024), mime: 'image/png', ...(r.seed !== undefined ? { seed: r.seed } : {}) };
+        return { bytes: standInPng(r.width ?? 1024, r.height ?? 1024), mime: 'image/png', ...(r.seed !== undefined ? { seed: r.seed } : {}) };
       },
     });
   }
@@ -159,6 +161,8 @@ export interface EstimateOptions {
   batch?: BatchCheck;
   /** How references reach URL-only providers in the dry run (engine/refs/cached-plan.ts checks cached ones). */
   references?: ReferenceResolver;
+  /** How local image files are read (see RunOptions.readImageFile): the server reads headers only. */
+  readImageFile?: RunOptions['readImageFile'];
 }
 
 export async function estimatePipeline(doc: Pipeline, o: EstimateOptions): Promise<Estimate> {
@@ -209,7 +213,7 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
         if (known?.done || !known?.inFlight) return known?.done ? { done: known.done } : undefined;
         const width = key.request.width ?? 1024;
         const height = key.request.height ?? 1024;
-        return { done: { hash: await scratch.put(placeholderPng(width, height)), width, height, mime: 'image/png' } };
+        return { done: { hash: await scratch.put(standInPng(width, height)), width, height, mime: 'image/png' } };
       },
       submitted: async () => undefined,
       completed: async () => undefined,
@@ -235,6 +239,7 @@ async function estimateRun(doc: Pipeline, o: EstimateOptions & { rowLimit?: numb
       ...(o.inputs ? { inputs: o.inputs } : {}),
       ...(o.rowLimit !== undefined ? { rowLimit: o.rowLimit } : {}),
       ...(o.references ? { references: o.references } : {}),
+      ...(o.readImageFile ? { readImageFile: o.readImageFile } : {}),
       onEvent: (e) => {
         if (e.type !== 'itemDone' || e.value.kind !== 'image' || e.value.image.meta?.nodeId !== e.nodeId) return;
         const n = node(e.nodeId);

@@ -86,6 +86,12 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
   const json = (res: ServerResponse, status: number, body: unknown) => sendJson(res, status, body, ctx.redact);
   /** The folder the request's document resolves relative paths against (see documents.ts). */
   const folderOf = async (body: Record<string, unknown>) => (ctx.documents ? await ctx.documents.folderOf(body.source as DocumentSource | undefined) : undefined);
+  /** Where the request's document resolves paths, and the folder nothing outside of is read (the examples folder for a template). */
+  const placeOf = async (body: Record<string, unknown>): Promise<{ folder?: string; confineTo?: string }> => {
+    const folder = await folderOf(body);
+    const root = ctx.documents?.rootOf(body.source as DocumentSource | undefined);
+    return { ...(folder ? { folder } : {}), ...(root ? { confineTo: root } : {}) };
+  };
 
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/api\/info$/, handler: (_q, res) => json(res, 200, ctx.info) },
@@ -96,14 +102,14 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/validate$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
-        const folder = await folderOf(body);
-        const result = await ctx.runs.validateWithFiles({
+        const place = await placeOf(body);
+        const result = await ctx.runs.validate({
           pipeline: body.pipeline,
           ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
           ...(body.variables ? { variables: body.variables as Record<string, string> } : {}),
-          ...(folder ? { folder } : {}),
+          ...place,
         });
-        json(res, 200, { ok: result.ok, issues: result.issues, ...(folder ? { folder } : {}) });
+        json(res, 200, { ok: result.ok, issues: result.issues, ...(place.folder ? { folder: place.folder } : {}) });
       },
     },
     {
@@ -111,9 +117,8 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/runs$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
-        const folder = await folderOf(body);
-        const input = { ...runInput(body), ...(folder ? { folder } : {}) };
-        const started = ctx.runs.start(input);
+        const input = { ...runInput(body), ...(await placeOf(body)) };
+        const started = await ctx.runs.start(input);
         ctx.log?.(`run ${started.runId} started${input.only ? ` (up to ${input.only.join(', ')})` : ''}`);
         json(res, 201, started);
       },
@@ -123,8 +128,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/estimate$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
-        const folder = await folderOf(body);
-        const input = { ...runInput(body), ...(folder ? { folder } : {}) };
+        const input = { ...runInput(body), ...(await placeOf(body)) };
         const gone = new AbortController();
         res.on('close', () => gone.abort());
         const estimate: EstimateResponse = await ctx.runs.estimate(input, gone.signal);
@@ -175,6 +179,14 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
           () => sink.end(),
         );
         if (sink.closed) unfollow();
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/resume$/,
+      handler: async (req, res, [id]) => {
+        await readJsonBody(req, limit);
+        json(res, 201, await ctx.runs.resume(id));
       },
     },
     {

@@ -79,6 +79,11 @@ export class DocumentFolders {
     throw new HttpError(400, 'invalid_source', 'a document source is { kind: "file", path } or { kind: "template", name }');
   }
 
+  /** The folder a document from `source` may read files in: the examples folder for a template, else --base-dir. */
+  rootOf(source: DocumentSource | undefined): string {
+    return source?.kind === 'template' ? this.examplesDir : this.baseDir;
+  }
+
   /** Pipeline files (*.json with a nodes list) under --base-dir, newest first. */
   async listFiles(): Promise<FileEntry[]> {
     const found: FileEntry[] = [];

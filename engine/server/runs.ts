@@ -6,8 +6,8 @@
  * is priced at $0.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { isAbortError, toEngineError } from '../core/errors';
+import { dirname, join } from 'node:path';
+import { EngineError, isAbortError, toEngineError } from '../core/errors';
 import type { RunEvent, RunSummary } from '../core/events';
 import type { Pipeline } from '../core/pipeline-schema';
 import type { ProviderSet } from '../core/provider';
@@ -16,17 +16,20 @@ import type { TaskHooks } from '../core/run-options';
 import { newRunId, runPipeline } from '../core/run-pipeline';
 import { priceOf } from '../providers/pricing';
 import type { ArtifactStore } from '../core/store';
-import { validatePipeline, type ValidationIssue } from '../core/validate';
+import type { ValidationIssue } from '../core/validate';
 import { estimatePipeline, type Estimate } from '../host/estimate';
 import type { Ledger } from '../store/ledger';
 import type { RunImage, RunRecord } from '../../editor/api/types';
 import { HttpError } from './http-util';
 import type { ReferenceDelivery } from '../refs/delivery';
-import { checkReferenceDelivery } from '../refs/plan';
 import { applyMoney } from '../core/run/summarise';
 import { isResumable } from '../core/money';
-import { checkPromptLengths } from '../host/prompt-length';
-import { checkImageSources, runPreflight } from '../host/preflight';
+import type { Purpose } from '../host/preflight';
+import { ResultsManifest } from '../host/results-manifest';
+import { isBatch } from '../core/batch-plan';
+import { lexicallyInside } from './confine';
+import { LocalImageFiles } from './local-files';
+import { serverPreflight, type CheckHost, type ServerChecked } from './run-checks';
 
 export interface RunRegistryOptions {
   registry: NodeRegistry;
@@ -53,6 +56,12 @@ export interface RunRegistryOptions {
   log?: (line: string) => void;
   /** Downloads of reference URLs (the safe fetch: public addresses only, capped, timed). */
   download?: (url: string, signal: AbortSignal) => Promise<Buffer>;
+  /** What the pre-flight knows of the providers (keys, routes, trusted origins); default: none keyed. */
+  host?: CheckHost;
+  /** Pipeline URLs may reach private addresses (--allow-private-urls / FLUXGRAPH_ALLOW_PRIVATE_URLS). */
+  allowPrivateUrls?: boolean;
+  /** Redacts secrets from results.csv. */
+  redact?: (text: string) => string;
 }
 
 export interface StartRunInput {
@@ -65,9 +74,26 @@ export interface StartRunInput {
   only?: unknown;
   /** The folder relative paths resolve against (the opened file's); default the base folder. */
   folder?: string;
+  /** Nothing outside this folder is read (the examples folder for a template); default the base folder. */
+  confineTo?: string;
 }
 
 type Listener = (seq: number, event: RunEvent) => void;
+
+/** A run about to start (new or resumed), after its pre-flight. */
+interface Launch {
+  runId: string;
+  checked: ServerChecked & { pipeline: Pipeline; only?: string[] };
+  folder: string;
+  resumed?: boolean;
+  pipelinePath?: string;
+  variables?: Record<string, string>;
+  provider?: string;
+  concurrency?: Record<string, number>;
+  seedsFrom?: string;
+  outDir?: string;
+  batch?: boolean;
+}
 
 interface ActiveRun {
   record: RunRecord;
@@ -89,8 +115,11 @@ export class RunRegistry {
   private history: RunRecord[] = [];
   private active: ActiveRun | undefined;
   private persisting: Promise<void> = Promise.resolve();
+  private readonly files: LocalImageFiles;
 
-  constructor(private readonly opts: RunRegistryOptions) {}
+  constructor(private readonly opts: RunRegistryOptions) {
+    this.files = new LocalImageFiles(opts.store);
+  }
 
   /** Loads the history file, if any; a damaged file starts a fresh history. */
   async init(): Promise<void> {
@@ -106,18 +135,44 @@ export class RunRegistry {
     }
   }
 
-  /** The pipeline, validated, or a 4xx naming what is wrong with the request. */
-  private checked(input: StartRunInput): { pipeline: Pipeline; issues: ValidationIssue[]; only?: string[] } {
+  /** The server's pre-flight of a request (see run-checks.ts); a 400 for a request that names an unknown provider. */
+  private async preflight(input: StartRunInput, purpose: Purpose): Promise<ServerChecked & { only?: string[] }> {
     if (input.provider !== undefined && (typeof input.provider !== 'string' || !this.opts.providers.get(input.provider))) {
       throw new HttpError(400, 'unknown_provider', `unknown provider "${String(input.provider)}" (known: ${this.opts.providers.ids().join(', ')})`);
     }
-    const checked = this.validate(input);
+    const variables = isStringRecord(input.variables) ? input.variables : undefined;
+    // "only" names nodes of the document: checked once the document is read.
+    const rawOnly = Array.isArray(input.only) && input.only.every((v) => typeof v === 'string') ? [...new Set(input.only as string[])] : undefined;
+    const result = await serverPreflight(
+      {
+        pipeline: input.pipeline,
+        ...(input.provider ? { provider: input.provider } : {}),
+        ...(variables ? { variables } : {}),
+        folder: input.folder ?? this.opts.baseDir,
+        confineTo: input.confineTo ?? this.opts.baseDir,
+        ...(purpose === 'run' ? { outDir: this.opts.outDir } : {}),
+        allowPrivateUrls: this.opts.allowPrivateUrls === true,
+      },
+      purpose,
+      {
+        registry: this.opts.registry,
+        providers: this.opts.providers,
+        host: this.opts.host ?? { providers: this.opts.providers, embedded: this.opts.embedded === true, keyed: [], route: () => undefined, trustedOrigins: [] },
+        ...(this.opts.references ? { references: this.opts.references } : {}),
+      },
+    );
+    const only = result.pipeline ? onlyOf(input.only, result.pipeline) : rawOnly;
+    return { ...result, ...(only?.length ? { only } : {}) };
+  }
+
+  /** The pre-flight that must pass before an estimate or a run: a 422 with the issues otherwise. */
+  private async passed(input: StartRunInput, purpose: Purpose): Promise<ServerChecked & { pipeline: Pipeline; only?: string[] }> {
+    const checked = await this.preflight(input, purpose);
     if (!checked.ok || !checked.pipeline) {
       const errors = checked.issues.filter((i) => i.severity === 'error').length;
       throw new HttpError(422, 'invalid_pipeline', `the pipeline has ${errors} problem${errors === 1 ? '' : 's'}`, { issues: checked.issues });
     }
-    const only = onlyOf(input.only, checked.pipeline);
-    return { pipeline: checked.pipeline, issues: checked.issues, ...(only ? { only } : {}) };
+    return checked as ServerChecked & { pipeline: Pipeline; only?: string[] };
   }
 
   /**
@@ -138,7 +193,8 @@ export class RunRegistry {
    * (`signal`, e.g. the editor asked again after another edit) is skipped while it waits.
    */
   async estimate(input: StartRunInput, signal?: AbortSignal): Promise<Estimate> {
-    const { pipeline, only } = this.checked(input);
+    const pre = await this.passed(input, 'estimate');
+    const { pipeline, only } = pre;
     const variables = isStringRecord(input.variables) ? input.variables : undefined;
     const { ledger } = this.opts;
     const seedsFrom = this.seedSource(input, pipeline, only);
@@ -157,6 +213,11 @@ export class RunRegistry {
         ...(variables ? { variables } : {}),
         ...(typeof input.provider === 'string' ? { provider: input.provider } : {}),
         ...(only ? { only } : {}),
+        // The pre-flight's result: no second validation, no second scan of the rows.
+        ...(doc === pipeline ? { checked: pre.checked } : {}),
+        ...(pre.batch ? { batch: pre.batch } : {}),
+        // Reference files are read by header only; a file a run here read is priced as that image.
+        readImageFile: (path, maxBytes) => this.files.standIn(path, maxBytes),
       });
     });
     this.estimating = job.catch(() => undefined);
@@ -171,104 +232,167 @@ export class RunRegistry {
     return !!shape && 'seed' in shape;
   }
 
-  validate(input: StartRunInput): { ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] } {
-    const variables = isStringRecord(input.variables) ? input.variables : undefined;
-    const checked = validatePipeline(input.pipeline, {
-      registry: this.opts.registry,
-      providers: this.opts.providers,
-      ...(input.provider ? { provider: input.provider } : {}),
-      ...(variables ? { variables } : {}),
-      baseDir: input.folder ?? this.opts.baseDir,
+  /** The pre-flight of `validate`: the document, and files by header inside the base folder (URLs are never fetched here). */
+  async validate(input: StartRunInput): Promise<{ ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] }> {
+    const checked = await this.preflight(input, 'validate');
+    return { ok: checked.ok, issues: checked.issues, ...(checked.pipeline ? { pipeline: checked.pipeline } : {}) };
+  }
+
+  /** Starts a run of the document after its pre-flight (a 422 with the issues when it fails). */
+  async start(input: StartRunInput): Promise<{ runId: string; issues: ValidationIssue[] }> {
+    return this.exclusively(async () => {
+      const checked = await this.passed(input, 'run');
+      const variables = isStringRecord(input.variables) ? input.variables : undefined;
+      const runId = newRunId();
+      const seedsFrom = this.seedSource(input, checked.pipeline, checked.only);
+      this.launch({
+        runId,
+        checked,
+        folder: input.folder ?? this.opts.baseDir,
+        ...(variables ? { variables } : {}),
+        ...(input.provider ? { provider: input.provider } : {}),
+        ...(seedsFrom ? { seedsFrom } : {}),
+      });
+      return { runId, issues: checked.issues };
     });
-    // Way 5 of issue 10: a local reference no way can deliver is refused before anything is spent.
-    if (!checked.pipeline) return checked;
-    const delivery = this.opts.references?.();
-    const where = { registry: this.opts.registry, providers: this.opts.providers, ...(input.provider ? { provider: input.provider } : {}) };
-    const more = [
-      ...(delivery ? checkReferenceDelivery(checked.pipeline, { ...where, availability: (p) => delivery.availability(p) }) : []),
-      ...checkPromptLengths(checked.pipeline, { ...where, ...(variables ? { variables } : {}) }),
-    ];
-    return more.length ? { ...checked, ok: false, issues: [...checked.issues, ...more] } : checked;
   }
 
-  /** `validate` plus the reference files read by header (the host pre-flight's file check; URLs are never fetched here). */
-  async validateWithFiles(input: StartRunInput): Promise<{ ok: boolean; pipeline?: Pipeline; issues: ValidationIssue[] }> {
-    const checked = this.validate(input);
-    if (!checked.pipeline) return checked;
-    const host = { providers: this.opts.providers, embedded: this.opts.embedded === true, keyed: [], route: () => undefined, trustedOrigins: [] };
-    const files = await runPreflight({ pipeline: checked.pipeline, registry: this.opts.registry, host, purpose: 'validate', baseDir: input.folder ?? this.opts.baseDir }, [checkImageSources]);
-    const more = files.issues;
-    return more.length ? { ...checked, ok: checked.ok && !more.some((i) => i.severity === 'error'), issues: [...checked.issues, ...more] } : checked;
+  /**
+   * Continues an interrupted (or otherwise resumable) run from the ledger, as `fluxgraph run
+   * --resume` does: the stored document and options, the same run id, paid tasks re-attached,
+   * stored results free, a batch's failed rows left failed.
+   */
+  async resume(runId: string): Promise<{ runId: string; issues: ValidationIssue[] }> {
+    const { ledger } = this.opts;
+    if (!ledger) throw new HttpError(409, 'no_ledger', 'this server keeps no ledger, so it cannot resume runs');
+    return this.exclusively(async () => {
+      const stored = ledger.getRun(runId);
+      if (!stored) throw new HttpError(404, 'run_not_found', `no run "${runId}" in the ledger`);
+      if (!isResumable(stored.status)) {
+        throw new HttpError(409, 'not_resumable', stored.status === 'running' ? `run ${runId} is still running in another process` : `run ${runId} is ${stored.status}: there is nothing to resume`);
+      }
+      const o = stored.options;
+      const folder = o.baseDir ?? (stored.pipelinePath ? dirname(stored.pipelinePath) : this.opts.baseDir);
+      const confineTo = this.confineRootOf?.(folder) ?? this.opts.baseDir;
+      if (!lexicallyInside(confineTo, folder)) {
+        throw new HttpError(403, 'outside_base_dir', `run ${runId} reads its files from ${folder}, outside the base folder ${this.opts.baseDir}: resume it with fluxgraph run --resume ${runId}`);
+      }
+      const checked = await this.passed({ pipeline: stored.pipeline, ...(o.provider ? { provider: o.provider } : {}), ...(o.variables ? { variables: o.variables } : {}), ...(o.only ? { only: o.only } : {}), folder, confineTo }, 'run');
+      this.launch({
+        runId,
+        checked,
+        folder,
+        resumed: true,
+        ...(stored.pipelinePath ? { pipelinePath: stored.pipelinePath } : {}),
+        ...(o.variables ? { variables: o.variables } : {}),
+        ...(o.provider ? { provider: o.provider } : {}),
+        ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+        ...(o.outDir ? { outDir: o.outDir } : {}),
+        ...(o.batch ? { batch: true } : {}),
+      });
+      this.opts.log?.(`run ${runId} resumed from the editor`);
+      return { runId, issues: checked.issues };
+    });
   }
 
-  start(input: StartRunInput): { runId: string; issues: ValidationIssue[] } {
-    if (this.active && !this.active.finished) {
-      throw new HttpError(409, 'run_in_progress', `run ${this.active.record.runId} is still in progress: stop it first`, { runId: this.active.record.runId });
+  /** Which folder a document in `folder` may read from (set by the server: the examples folder for templates). */
+  confineRootOf?: (folder: string) => string | undefined;
+
+  /** One start or resume at a time, and none while a run is in progress (so the lanes' caps hold across runs). */
+  private async exclusively<T>(start: () => Promise<T>): Promise<T> {
+    if ((this.active && !this.active.finished) || this.starting) {
+      const id = this.active && !this.active.finished ? this.active.record.runId : undefined;
+      throw new HttpError(409, 'run_in_progress', id ? `run ${id} is still in progress: stop it first` : 'a run is starting: wait for it, or stop it', id ? { runId: id } : undefined);
     }
-    const checked = this.checked(input);
+    this.starting = true;
+    try {
+      return await start();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private starting = false;
+
+  private launch(l: Launch): void {
+    const { runId, checked } = l;
     const { pipeline, only } = checked;
-    const runId = newRunId();
+    const outDir = l.outDir ?? this.opts.outDir;
     const controller = new AbortController();
+    const earlier = l.resumed ? this.get(runId) : undefined;
     const record: RunRecord = {
       runId,
       ...(pipeline.name ? { pipeline: pipeline.name } : {}),
       status: 'running',
-      startedAt: Date.now(),
+      startedAt: earlier?.startedAt ?? Date.now(),
       nodeCount: pipeline.nodes.length,
       ...(only ? { only } : {}),
       images: [],
       imagesWritten: [],
       failures: 0,
+      origin: 'editor',
+      ...(l.resumed ? { resumed: true } : {}),
     };
-    const run: ActiveRun = {
-      record,
-      controller,
-      events: [],
-      lastProgressAt: new Map(),
-      listeners: new Set(),
-      done: Promise.resolve(),
-      finished: false,
-    };
+    const run: ActiveRun = { record, controller, events: [], lastProgressAt: new Map(), listeners: new Set(), done: Promise.resolve(), finished: false };
     this.runs.set(runId, run);
     this.active = run;
     this.history = [record, ...this.history.filter((r) => r.runId !== runId)].slice(0, this.opts.historyLimit ?? 100);
     this.forgetOldLogs();
 
-    const variables = isStringRecord(input.variables) ? input.variables : undefined;
     const { ledger } = this.opts;
-    const seedsFrom = this.seedSource(input, pipeline, only);
-    const tasks = ledger ? ledger.hooks(runId, { cache: true, reattach: this.opts.embedded !== true, ...(seedsFrom ? { seedsFrom } : {}) }) : this.opts.tasks;
+    const batch = checked.batch !== undefined && isBatch(checked.batch.plan);
+    const tasks = ledger
+      ? ledger.hooks(runId, { cache: true, reattach: this.opts.embedded !== true, ...(l.seedsFrom ? { seedsFrom: l.seedsFrom } : {}), ...(l.resumed && (l.batch || batch) ? { keepFailed: true } : {}) })
+      : this.opts.tasks;
     ledger?.startRun({
       runId,
       pipeline,
+      ...(l.pipelinePath ? { pipelinePath: l.pipelinePath } : {}),
       options: {
-        ...(variables ? { variables } : {}),
-        ...(input.provider ? { provider: input.provider } : {}),
-        outDir: this.opts.outDir,
-        baseDir: input.folder ?? this.opts.baseDir,
+        ...(l.variables ? { variables: l.variables } : {}),
+        ...(l.provider ? { provider: l.provider } : {}),
+        ...(l.concurrency ? { concurrency: l.concurrency } : {}),
+        outDir,
+        baseDir: l.folder,
         ...(only ? { only } : {}),
+        ...(batch ? { batch } : {}),
       },
     });
+    // A batch writes results.csv in its folder, one line per row and image, as the CLI does.
+    const manifest = batch ? new ResultsManifest(join(outDir, runId, 'results.csv'), [...checked.batch!.sources.values()].flatMap((src) => src.columns), this.opts.redact) : undefined;
+    const prefetched = checked.prefetched?.prefetched;
+    const download = this.opts.download;
     run.done = runPipeline(pipeline, {
-      ...(this.opts.download ? { download: this.opts.download } : {}),
+      download: async (url, signal) => {
+        const got = prefetched?.get(url);
+        if (got) return got;
+        if (!download) throw new EngineError('invalid_input', `cannot download ${url}: this server has no downloader`);
+        return download(url, signal);
+      },
       registry: this.opts.registry,
       providers: this.opts.providers,
       store: this.opts.store,
-      baseDir: input.folder ?? this.opts.baseDir,
-      outDir: this.opts.outDir,
+      baseDir: l.folder,
+      outDir,
       signal: controller.signal,
       runId,
-      ...(input.provider ? { provider: input.provider } : {}),
-      ...(variables ? { variables } : {}),
+      ...(l.provider ? { provider: l.provider } : {}),
+      ...(l.variables ? { variables: l.variables } : {}),
+      ...(l.concurrency ? { concurrency: l.concurrency } : {}),
       ...(tasks ? { tasks } : {}),
       ...(only ? { only } : {}),
+      // The pre-flight's own result: the run does not validate the document again.
+      checked: checked.checked,
       priceOf,
+      readImageFile: (path, maxBytes) => this.files.read(path, maxBytes),
       ...(this.opts.references ? { references: this.opts.references() } : {}),
-      onEvent: (e) => this.record(run, e),
+      onEvent: (e) => {
+        manifest?.onEvent(e);
+        this.record(run, e);
+      },
     })
-      .then((summary) => this.finish(run, summary))
-      .catch((e: unknown) => this.finish(run, this.failedSummary(run, e)));
-    return { runId, issues: checked.issues };
+      .then((summary) => this.finish(run, summary, manifest))
+      .catch((e: unknown) => this.finish(run, this.failedSummary(run, e), manifest));
   }
 
   private failedSummary(run: ActiveRun, e: unknown): RunSummary {
@@ -314,7 +438,10 @@ export class RunRegistry {
     for (const l of run.listeners) l(seq, e);
   }
 
-  private finish(run: ActiveRun, summary: RunSummary): void {
+  private async finish(run: ActiveRun, summary: RunSummary, manifest?: ResultsManifest): Promise<void> {
+    if (run.finished) return;
+    await manifest?.close().catch(() => undefined);
+    if (manifest) run.record.results = manifest.path;
     if (run.finished) return;
     // A run that ended without its own runDone (it threw) still tells its followers.
     if (!run.events.some((e) => e?.type === 'runDone')) {

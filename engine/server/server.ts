@@ -142,6 +142,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsHost = options.providers === undefined;
   const redact = redactor(() => host.secrets);
   redactLine = redact;
+  const allowPrivate = /^(1|true|on)$/i.test(env.FLUXGRAPH_ALLOW_PRIVATE_URLS ?? '');
   const runs = new RunRegistry({
     registry,
     providers: host.providers,
@@ -154,9 +155,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     embedded: host.embedded,
     references: () => createReferenceDelivery({ env, host, store, ...(ledger ? { ledger } : {}) }),
     // A pipeline opened in the editor may come from anyone: its URLs reach public addresses only.
-    download: async (url, signal) => (await safeFetch(url, { signal, allowedOrigins: host.trustedOrigins, allowPrivate: /^(1|true|on)$/i.test(env.FLUXGRAPH_ALLOW_PRIVATE_URLS ?? '') })).bytes,
+    download: async (url, signal) => (await safeFetch(url, { signal, allowedOrigins: host.trustedOrigins, allowPrivate })).bytes,
+    allowPrivateUrls: allowPrivate,
+    host,
+    redact,
     log,
   });
+  // A resumed run's files lie in the base folder, or in the examples folder for a template's run.
+  runs.confineRootOf = (folder) => (isInside(documents.examplesDir, folder) && !isInside(baseDir, folder) ? documents.examplesDir : baseDir);
   await runs.init();
 
   const keyed = (id: string) => (ACCOUNT_PROVIDERS as readonly string[]).includes(id) && isKeyed(env, id as AccountProvider);

@@ -112,7 +112,7 @@ describe('every place that shows a cost shows the same number', () => {
           runs.follow(runId, 0, (_seq, e) => e.type === 'runDone' && resolve(e.summary), () => undefined);
         });
       // Finished: 5 drafts of $0.05, passed through a pick (not images written) and saved.
-      const { runId: done } = runs.start({ pipeline: pipeline(5, 1) });
+      const { runId: done } = await runs.start({ pipeline: pipeline(5, 1) });
       const doneSummary = await follow(done);
       await runs.settled(done);
       const record = runs.get(done) as EditorRecord;
@@ -128,7 +128,7 @@ describe('every place that shows a cost shows the same number', () => {
       emulator.reset();
       emulator.setFaults({ submit: { delayMs: 600 } });
       emulator.setLatency(5_000);
-      const { runId: stopped } = runs.start({ pipeline: pipeline(4, 100) });
+      const { runId: stopped } = await runs.start({ pipeline: pipeline(4, 100) });
       const stoppedSummary = follow(stopped);
       while (emulator.stats().submitRequests.bfl < 4) await new Promise((r) => setTimeout(r, 10));
       runs.cancel(stopped);

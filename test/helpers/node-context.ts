@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { NodeContext } from '../../engine/core/define-node';
 import { readImageInfo } from '../../engine/core/image-info';
+import { readImageFile } from '../../engine/core/image-file';
 import { safeFetch } from '../../engine/host/safe-fetch';
 import { FileArtifactStore } from '../../engine/store/artifacts';
 import { tempDir } from './tmp';
@@ -28,6 +29,7 @@ export function nodeContext(overrides: Partial<NodeContext> = {}): NodeContext &
     },
     // The tests' servers listen on loopback.
     download: async (url) => (await safeFetch(url, { allowPrivate: true })).bytes,
+    readImageFile: async (path, maxBytes) => ({ bytes: await readImageFile(path, maxBytes) }),
     putImage: async (bytes, meta) => ({ hash: await store.put(bytes), ...readImageInfo(bytes)!, meta: { nodeId: 'n', ...meta } }),
     fileWritten: (path, sidecar) => written.push([path, sidecar]),
     warn: () => undefined,

@@ -1,8 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StartRunResponse } from '../../editor/api/types';
-import { readEvents, request, startTestServer } from './helpers';
+import { request, startTestServer } from './helpers';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let lan: Server;
@@ -51,16 +50,14 @@ describe('the local server and pipeline URLs', () => {
     expect(hits).toEqual([]);
   });
 
-  it('refuses to fetch a loopback reference URL in a run, and sends the provider nothing for it', async () => {
+  it('refuses a loopback reference URL in the pre-flight of a run: 422 naming the node, nothing fetched, no run started', async () => {
     hits.length = 0;
+    const before = (await request(server, 'GET', '/api/runs')).json<{ runs: unknown[] }>().runs.length;
     const started = await request(server, 'POST', '/api/runs', { body: { pipeline: crafted() } });
-    expect(started.status).toBe(201);
-    const { events } = await readEvents(server, started.json<StartRunResponse>().runId);
-    const failure = events.find((e) => e.type === 'nodeError') as { nodeId: string; message: string } | undefined;
-    expect(failure).toMatchObject({ nodeId: 'photo' });
-    expect(failure!.message).toMatch(/127\.0\.0\.1 is a loopback address; reference URLs must be public/);
+    expect(started.status).toBe(422);
+    const issue = started.json<{ issues: { nodeId?: string; message: string }[] }>().issues.find((i) => i.nodeId === 'photo');
+    expect(issue?.message).toMatch(/127\.0\.0\.1 is a loopback address; reference URLs must be public/);
     expect(hits).toEqual([]);
-    const done = events.at(-1) as unknown as { summary: { providerCalls: number } };
-    expect(done.summary.providerCalls).toBe(0);
+    expect((await request(server, 'GET', '/api/runs')).json<{ runs: unknown[] }>().runs.length).toBe(before);
   });
 });

@@ -8,7 +8,8 @@ import { EngineError } from '../errors';
 import { readImageInfo } from '../image-info';
 import type { ImageAsset } from '../ports';
 import type { ImageRequest } from '../provider';
-import type { SavedFile } from '../run-options';
+import type { LocalImageFile, SavedFile } from '../run-options';
+import { readImageFile } from '../image-file';
 import { INPUTS_SOURCE, type RowTag } from '../rows';
 import type { ArtifactStore } from '../store';
 import { emitProgress } from './node-outcome';
@@ -75,6 +76,11 @@ export class ItemContext implements NodeContext {
     });
     const warnings = [...(run.warningsByNode.get(s.node.id) ?? []), ...(asset.meta?.warnings ?? [])];
     return { ...asset, meta: { ...asset.meta, ...(warnings.length ? { warnings } : {}) } };
+  }
+
+  async readImageFile(path: string, maxBytes: number): Promise<LocalImageFile> {
+    const read = this.run.options.readImageFile;
+    return read ? read(path, maxBytes) : { bytes: await readImageFile(path, maxBytes) };
   }
 
   async download(url: string): Promise<Buffer> {
