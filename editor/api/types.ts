@@ -177,6 +177,20 @@ export interface StartRunResponse {
   issues: Issue[];
 }
 
+/** What the lightbox shows of an image: how it was made and what it cost. */
+export interface ImageFacts {
+  provider?: string;
+  model?: string;
+  seed?: number;
+  prompt?: string;
+  taskId?: string;
+  /** What this image's provider call cost this run (0 for a cached or shared result); format with formatUsd. */
+  costMicros?: number;
+  costEstimated?: boolean;
+  /** A reference image's file or URL. */
+  source?: string;
+}
+
 export interface RunImage {
   nodeId: string;
   item: number;
@@ -187,6 +201,7 @@ export interface RunImage {
   height: number;
   /** Served from the store (cache or resume), not paid for in this run. */
   cached?: boolean;
+  facts?: ImageFacts;
 }
 
 export interface RunRecord {

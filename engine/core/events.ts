@@ -14,6 +14,8 @@ export type ItemValue = { kind: 'text'; text: string } | { kind: 'image'; image:
 export interface EventRow {
   n: number;
   fields: Record<string, string>;
+  /** On itemDone: the item's index within its row (which draft of this row), what pick-images' indices count. */
+  local?: number;
 }
 
 export interface FailureRecord {

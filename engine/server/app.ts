@@ -10,9 +10,11 @@
  *                                   (cached items at $0) | 422 { issues }
  *   POST /api/provenance            an image's bytes (octet-stream, ≤ 40 MB) → the pipeline record it carries | 422
  *   POST /api/runs                  { pipeline, provider?, variables?, seedsFrom?, only? } → 201 { runId, issues } | 422 { issues } | 409
- *   GET  /api/runs                  run history
+ *   GET  /api/runs                  run history: the ledger's runs (editor, CLI, library), newest first
  *   GET  /api/runs/:id              one run
  *   GET  /api/runs/:id/events       server-sent events of the run (replayed from Last-Event-ID)
+ *   GET  /api/runs/:id/zip          the run's images and sidecars as one ZIP, streamed
+ *   POST /api/runs/:id/resume       continue a resumable run (CLI runs too) → 201 { runId, issues } | 409 | 422
  *   POST /api/runs/:id/cancel       stop a run
  *   GET  /api/images/:hash          image bytes from the artifact store
  *   GET  /api/images/:hash/thumb    WebP thumbnail (?size=32..512)
@@ -32,6 +34,7 @@ import { HttpError, readBinaryBody, readJsonBody, sendError, sendJson, type Reda
 import type { ImageService } from './images';
 import type { RunRegistry } from './runs';
 import type { RequestGuard } from './security';
+import { sendRunZip } from './run-zip';
 import { lastEventId, openEventStream } from './sse';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -159,8 +162,8 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
     {
       method: 'GET',
       pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)$/,
-      handler: (_q, res, [id]) => {
-        const record = ctx.runs.get(id);
+      handler: async (_q, res, [id]) => {
+        const record = await ctx.runs.details(id);
         if (!record) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
         json(res, 200, record);
       },
@@ -179,6 +182,15 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
           () => sink.end(),
         );
         if (sink.closed) unfollow();
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/zip$/,
+      handler: async (_q, res, [id]) => {
+        const files = await ctx.runs.filesOf(id);
+        if (!files) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
+        await sendRunZip(res, files, ctx.images.store);
       },
     },
     {

@@ -26,7 +26,7 @@ export class ImageService {
   private readonly making = new Map<string, Promise<Buffer>>();
 
   constructor(
-    private readonly store: ArtifactStore,
+    readonly store: ArtifactStore,
     private readonly thumbDir: string,
   ) {}
 

@@ -19,11 +19,14 @@ import type { ArtifactStore } from '../core/store';
 import type { ValidationIssue } from '../core/validate';
 import { estimatePipeline, type Estimate } from '../host/estimate';
 import type { Ledger } from '../store/ledger';
-import type { RunImage, RunRecord } from '../../editor/api/types';
+import type { ImageFacts, RunRecord } from '../../editor/api/types';
+import type { ImageMeta } from '../core/ports';
+import { fromLedger, ledgerImages } from './run-history';
+import type { RunFiles } from './run-zip';
 import { HttpError } from './http-util';
 import type { ReferenceDelivery } from '../refs/delivery';
 import { applyMoney } from '../core/run/summarise';
-import { isResumable } from '../core/money';
+import { isResumable, toMicros } from '../core/money';
 import type { Purpose } from '../host/preflight';
 import { ResultsManifest } from '../host/results-manifest';
 import { isBatch } from '../core/batch-plan';
@@ -421,15 +424,20 @@ export class RunRegistry {
       if (prev !== undefined) run.events[prev] = null;
       run.lastProgressAt.set(e.nodeId, run.events.length);
     } else if (e.type === 'itemDone' && e.value.kind === 'image') {
-      const img: RunImage = {
-        nodeId: e.nodeId,
-        item: e.item,
-        hash: e.value.image.hash,
-        width: e.value.image.width,
-        height: e.value.image.height,
-        ...(e.cached ? { cached: true } : {}),
-      };
-      run.record.images.push(img);
+      // Each image once, under the node that made it (a pick passes images on unchanged).
+      const { image } = e.value;
+      if (!run.record.images.some((i) => i.hash === image.hash)) {
+        run.record.images.push({
+          nodeId: e.nodeId,
+          item: e.item,
+          ...(e.row ? { row: e.row.n } : {}),
+          hash: image.hash,
+          width: image.width,
+          height: image.height,
+          ...(e.cached ? { cached: true } : {}),
+          facts: factsOf(image.meta, e.cached === true),
+        });
+      }
     } else if (e.type === 'fileWritten') {
       run.record.imagesWritten.push(e.path);
     }
@@ -520,12 +528,52 @@ export class RunRegistry {
     return true;
   }
 
+  /** A run as the history lists it: the live record while it runs, else the ledger's (with the editor's record of it). */
   get(runId: string): RunRecord | undefined {
-    return this.runs.get(runId)?.record ?? this.history.find((r) => r.runId === runId);
+    const live = this.runs.get(runId);
+    if (live && !live.finished) return live.record;
+    const editor = live?.record ?? this.history.find((r) => r.runId === runId);
+    const stored = this.opts.ledger?.getRun(runId);
+    return stored ? fromLedger(stored, editor) : editor;
   }
 
-  list(): RunRecord[] {
-    return this.history;
+  /** One run with its images: those the editor showed, and what the ledger knows it made (CLI runs, resumes). */
+  async details(runId: string): Promise<RunRecord | undefined> {
+    const record = this.get(runId);
+    if (!record || !this.opts.ledger || record.status === 'running') return record;
+    const known = new Set(record.images.map((i) => i.hash));
+    const more = (await ledgerImages(this.opts.ledger, this.opts.store, runId)).filter((i) => !known.has(i.hash));
+    const files = record.imagesWritten.length ? record.imagesWritten : this.opts.ledger.filesOf(runId).map((f) => f.path);
+    return { ...record, images: [...record.images, ...more], imagesWritten: files };
+  }
+
+  /** What "download all" packs for a run: its files (inside its output folder), else its images. */
+  async filesOf(runId: string): Promise<RunFiles | undefined> {
+    const record = await this.details(runId);
+    if (!record) return undefined;
+    const stored = this.opts.ledger?.getRun(runId);
+    return {
+      runId,
+      ...(record.pipeline ? { pipeline: record.pipeline } : {}),
+      outDir: stored?.options.outDir ?? this.opts.outDir,
+      files: record.imagesWritten,
+      images: record.images,
+      ...(record.results ? { results: record.results } : {}),
+    };
+  }
+
+  /** Newest first: the ledger's runs (editor, CLI and library alike), and editor runs it does not have. */
+  list(limit = 100): RunRecord[] {
+    const { ledger } = this.opts;
+    if (!ledger) return this.history;
+    const editor = new Map(this.history.map((r) => [r.runId, r]));
+    const listed = ledger.listRuns(limit).map((l) => {
+      const live = this.runs.get(l.runId);
+      return live && !live.finished ? live.record : fromLedger(l, live?.record ?? editor.get(l.runId));
+    });
+    const ids = new Set(listed.map((r) => r.runId));
+    const extra = this.history.filter((r) => !ids.has(r.runId));
+    return [...listed, ...extra].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
   }
 
   /** Resolves when the run has finished (tests, shutdown). */
@@ -539,6 +587,20 @@ export class RunRegistry {
     await Promise.all([...this.runs.values()].map((r) => r.done));
     await this.persisting;
   }
+}
+
+/** The lightbox's facts of an image, from its metadata. */
+function factsOf(meta: ImageMeta | undefined, cached: boolean): ImageFacts {
+  if (!meta) return {};
+  return {
+    ...(meta.provider ? { provider: meta.provider } : {}),
+    ...(meta.model ? { model: meta.model } : {}),
+    ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
+    ...(meta.prompt ? { prompt: meta.prompt } : {}),
+    ...(meta.taskId ? { taskId: meta.taskId } : {}),
+    ...(meta.provider ? { costMicros: cached ? 0 : toMicros(meta.costUsd), costEstimated: meta.costEstimated === true } : {}),
+    ...(meta.source ? { source: meta.source } : {}),
+  };
 }
 
 /** `only` of a request: undefined (the whole pipeline) or ids of nodes of `pipeline`. */

@@ -80,7 +80,7 @@ function recordOutput(run: RunState, s: NodeState, item: number, port: string, v
     at: Date.now(),
     nodeId: node.id,
     item,
-    ...(row ? { row: { n: row.n, fields: row.fields } } : {}),
+    ...(row ? { row: { n: row.n, fields: row.fields, local: row.local } } : {}),
     port,
     value: toItemValue(def.outputs[port].kind, v),
     ...(cost ? { costUsd: cost } : {}),
