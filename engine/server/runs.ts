@@ -424,20 +424,17 @@ export class RunRegistry {
       if (prev !== undefined) run.events[prev] = null;
       run.lastProgressAt.set(e.nodeId, run.events.length);
     } else if (e.type === 'itemDone' && e.value.kind === 'image') {
-      // Each image once, under the node that made it (a pick passes images on unchanged).
       const { image } = e.value;
-      if (!run.record.images.some((i) => i.hash === image.hash)) {
-        run.record.images.push({
-          nodeId: e.nodeId,
-          item: e.item,
-          ...(e.row ? { row: e.row.n } : {}),
-          hash: image.hash,
-          width: image.width,
-          height: image.height,
-          ...(e.cached ? { cached: true } : {}),
-          facts: factsOf(image.meta, e.cached === true),
-        });
-      }
+      run.record.images.push({
+        nodeId: e.nodeId,
+        item: e.item,
+        ...(e.row ? { row: e.row.n } : {}),
+        hash: image.hash,
+        width: image.width,
+        height: image.height,
+        ...(e.cached ? { cached: true } : {}),
+        facts: factsOf(image.meta, e.cached === true),
+      });
     } else if (e.type === 'fileWritten') {
       run.record.imagesWritten.push(e.path);
     }
