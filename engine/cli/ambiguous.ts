@@ -25,7 +25,7 @@ export function worstCaseMicros(t: TaskRow): number {
 
 export function describeSubmit(t: TaskRow): string {
   const at = new Date(t.createdAt).toISOString().replace('T', ' ').slice(0, 19);
-  return `node "${t.nodeId}" item ${t.item}: ${t.provider}${t.account ? ` (${t.account})` : ''} ${t.model}, sent ${at} UTC, up to ${formatUsd(worstCaseMicros(t), true)}`;
+  return `node "${t.nodeId}" item ${t.item}: ${t.provider}${t.account && t.account !== 'default' ? ` (${t.account})` : ''} ${t.model}, sent ${at} UTC, up to ${formatUsd(worstCaseMicros(t), true)}`;
 }
 
 /** The lines after a summary naming the run's ambiguous submits and the ways out. */

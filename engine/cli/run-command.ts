@@ -145,6 +145,8 @@ export async function commandRun(argv: string[]): Promise<number> {
           concurrency,
           ...(taskTimeoutMs ? { taskTimeoutMs } : {}),
           tasks: hooks,
+          // Other processes on this ledger (the editor, another terminal) share each account's cap.
+          ...(host.embedded ? {} : { slots: ledger.slots }),
           priceOf,
           references: createReferenceDelivery({ env: cli.env, host, store, ledger }),
           ...(budgetUsd !== undefined ? { budgetUsd } : {}),

@@ -231,6 +231,8 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       ...(o.taskTimeoutMs ? { taskTimeoutMs: o.taskTimeoutMs } : {}),
       tasks: hooks,
+      // Other processes on this ledger (the CLI, the editor) share each account's cap.
+      ...(host.embedded ? {} : { slots: ledger.slots }),
       priceOf,
       ...(o.budgetUsd !== undefined ? { budgetUsd: o.budgetUsd } : {}),
       ...(o.only ? { only: o.only } : {}),

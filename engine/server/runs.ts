@@ -383,6 +383,8 @@ export class RunRegistry {
       ...(l.variables ? { variables: l.variables } : {}),
       ...(l.concurrency ? { concurrency: l.concurrency } : {}),
       ...(tasks ? { tasks } : {}),
+      // The CLI in another terminal shares each account's cap through the ledger.
+      ...(ledger && this.opts.embedded !== true ? { slots: ledger.slots } : {}),
       ...(only ? { only } : {}),
       // The pre-flight's own result: the run does not validate the document again.
       checked: checked.checked,

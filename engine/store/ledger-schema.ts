@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import { EngineError } from '../core/errors';
 
-export const LEDGER_VERSION = 3;
+export const LEDGER_VERSION = 4;
 
 /**
  * URLs at which a provider can fetch an image (engine/store/reference-urls.ts): its own result
@@ -27,6 +27,49 @@ CREATE TABLE IF NOT EXISTS reference_urls (
 CREATE INDEX IF NOT EXISTS reference_urls_by_hash ON reference_urls (hash, expires_at);
 `;
 
+/**
+ * Version 4: account slots shared by the processes on this machine (a row per active task, held
+ * by a pid with a heartbeat), access tokens (hashed), spending caps, and who a run and its tasks
+ * belong to.
+ */
+const ACCESS_TABLES = `
+CREATE TABLE IF NOT EXISTS slot_leases (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  lane TEXT NOT NULL,
+  holder_pid INTEGER NOT NULL,
+  holder_host TEXT NOT NULL,
+  beat_at INTEGER NOT NULL,
+  acquired_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slot_leases_by_lane ON slot_leases (lane);
+CREATE TABLE IF NOT EXISTS slot_waits (
+  lane TEXT NOT NULL,
+  holder_pid INTEGER NOT NULL,
+  holder_host TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  beat_at INTEGER NOT NULL,
+  PRIMARY KEY (lane, holder_pid, holder_host)
+);
+CREATE TABLE IF NOT EXISTS access_tokens (
+  id TEXT PRIMARY KEY,
+  person TEXT NOT NULL,
+  team TEXT,
+  admin INTEGER NOT NULL DEFAULT 0,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  last_used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS spend_caps (
+  scope TEXT NOT NULL,
+  name TEXT NOT NULL,
+  day_micros INTEGER,
+  month_micros INTEGER,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, name)
+);
+`;
+
 /** The current layout, for a new file (and the tables a migration adds). */
 const TABLES = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,7 +85,9 @@ CREATE TABLE IF NOT EXISTS runs (
   legacy_images INTEGER NOT NULL DEFAULT 0,
   lease_pid INTEGER,
   lease_host TEXT,
-  lease_at INTEGER
+  lease_at INTEGER,
+  owner TEXT,
+  team TEXT
 );
 CREATE TABLE IF NOT EXISTS node_seeds (
   run_id TEXT NOT NULL,
@@ -78,11 +123,15 @@ CREATE TABLE IF NOT EXISTS tasks (
   error_message TEXT,
   created_at INTEGER NOT NULL,
   submitted_at INTEGER,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  person TEXT,
+  team TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_hash, state);
 CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id, request_hash);
 CREATE INDEX IF NOT EXISTS tasks_by_task ON tasks (task_id, provider);
+CREATE INDEX IF NOT EXISTS tasks_by_person ON tasks (person, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_team ON tasks (team, created_at);
 CREATE TABLE IF NOT EXISTS files (
   run_id TEXT NOT NULL,
   node_id TEXT NOT NULL,
@@ -93,7 +142,7 @@ CREATE TABLE IF NOT EXISTS files (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, node_id, item, path)
 );
-${REFERENCE_URLS}`;
+${REFERENCE_URLS}${ACCESS_TABLES}`;
 
 /** Steps from version N-1 to N, each run in one transaction with the version bump. */
 const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
@@ -128,6 +177,15 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
     // Reference URLs (issue 10). Version 2 files may have the table already: fluxgraph created it
     // on first use before it was a step, with this very layout, so its rows are kept.
     db.exec(REFERENCE_URLS);
+  },
+  4: (db) => {
+    // Team access: owners of runs, the person and team a task's money counts for (the new tables come with TABLES).
+    db.exec(`
+      ALTER TABLE runs ADD COLUMN owner TEXT;
+      ALTER TABLE runs ADD COLUMN team TEXT;
+      ALTER TABLE tasks ADD COLUMN person TEXT;
+      ALTER TABLE tasks ADD COLUMN team TEXT;
+    `);
   },
 };
 

@@ -18,6 +18,7 @@ import type { Pipeline } from '../core/pipeline-schema';
 import { prepareSchema } from './ledger-schema';
 import { ledgerHooks, type HookOptions } from './ledger-hooks';
 import { LedgerStatements } from './ledger-statements';
+import { LedgerSlots, pidAlive } from './slot-leases';
 import type { TaskHooks } from '../core/run-options';
 
 export type { HookOptions } from './ledger-hooks';
@@ -138,8 +139,20 @@ export class Ledger {
   }
 
   close(): void {
+    this.slotGate?.close();
     for (const runId of [...this.leases.keys()]) this.releaseLease(runId);
     this.db.close();
+  }
+
+  private slotGate?: LedgerSlots;
+
+  /**
+   * Account slots shared with every process using this ledger file: runs given this gate stay,
+   * all together, within each account's cap (BFL: 24 active tasks).
+   */
+  get slots(): LedgerSlots {
+    this.slotGate ??= new LedgerSlots(this.db, this.leaseMs);
+    return this.slotGate;
   }
 
   /** Records the run as started by this process and holds its lease until it finishes. */
@@ -358,15 +371,6 @@ interface LeaseRow {
   lease_at: number | null;
 }
 
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function toTask(row: Record<string, unknown>): TaskRow {
   return {

@@ -13,6 +13,7 @@ import type { Emulator } from '../../engine/emulator/types';
 import { Ledger } from '../../engine/store/ledger';
 import { cli } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
+import { drafts } from '../helpers/drafts';
 
 let emulator: Emulator;
 beforeAll(async () => {
@@ -25,20 +26,6 @@ beforeEach(() => emulator.reset());
 
 const KEY_A = 'key-of-account-a-7f3e9';
 const KEY_B = 'key-of-account-b-21c4d';
-
-export const drafts = (count: number, name = 'accounts') => ({
-  version: 1,
-  name,
-  nodes: [
-    { id: 'idea', type: 'prompt', params: { text: 'a lighthouse at dusk' } },
-    { id: 'drafts', type: 'flux-flex-generate', params: { width: 256, height: 256, count, steps: 4 } },
-    { id: 'save', type: 'save-image', params: {} },
-  ],
-  edges: [
-    { source: 'idea', sourceHandle: 'text', target: 'drafts', targetHandle: 'prompt' },
-    { source: 'drafts', sourceHandle: 'images', target: 'save', targetHandle: 'images' },
-  ],
-});
 
 describe('several accounts per provider, local runs', () => {
   it('spreads calls over the accounts, each within its own cap, and the ledger records account names, never keys', async () => {
