@@ -5,11 +5,13 @@
  * contract on Postgres.
  */
 import { dirname } from 'node:path';
-import { EngineError } from '../core/errors';
+import { EngineError, isEngineError } from '../core/errors';
 import { toMicros, type RunMoney } from '../core/money';
 import type { GeneratedImageRecord, SavedFile, TaskHooks, TaskKey, TaskLookup, TaskRef } from '../core/run-options';
 import type { LedgerStatements } from './ledger-statements';
 import type { TaskState } from './ledger';
+import type { CapScope } from './access';
+import { checkCap, windowsParams, type CapRow, type Spent } from './cap-check';
 
 export interface HookOptions {
   /** Reuse stored results of other runs for cacheable requests (default true). */
@@ -25,6 +27,8 @@ export interface HookOptions {
   resubmitAmbiguous?: boolean;
   /** A resumed batch leaves the tasks that failed failed (`--retry-failed` sends them again). */
   keepFailed?: boolean;
+  /** Whose money the run spends: recorded on each task, and checked against their spending caps at each claim. */
+  owner?: { person: string; team?: string };
 }
 
 interface LedgerView {
@@ -69,7 +73,26 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
       shared: 0,
       at: now(),
       submittedAt: task ? now() : null,
+      person: options.owner?.person ?? null,
+      team: options.owner?.team ?? null,
     };
+  };
+
+  /** The caps of the run's owner and team, against what they spent (in the claim's transaction). */
+  const checkCaps = (key: TaskKey) => {
+    const owner = options.owner;
+    if (!owner) return;
+    const expected = key.expectedUsd === undefined ? 0 : toMicros(key.expectedUsd);
+    const windows = windowsParams();
+    const scopes: [CapScope, string | undefined, typeof q.spentPerson][] = [
+      ['person', owner.person, q.spentPerson],
+      ['team', owner.team, q.spentTeam],
+    ];
+    for (const [scope, name, spentOf] of scopes) {
+      if (!name) continue;
+      const cap = q.capGet.get(scope, name) as CapRow | undefined;
+      if (cap) checkCap(scope, name, cap, spentOf.get({ name, ...windows }) as Spent, expected);
+    }
   };
   const result = (r: Row) => JSON.parse(String(r.result_json)) as GeneratedImageRecord;
 
@@ -143,6 +166,8 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
           if (options.resubmitAmbiguous) q.supersede.run(now(), key.runId, key.requestHash);
           // A shared result whose stored bytes were damaged is made again, and paid, by this run.
           if (key.regenerate) q.dropShared.run(key.runId, key.requestHash);
+          // A spending cap that this call would pass refuses the claim: nothing recorded, nothing sent.
+          checkCaps(key);
           q.insert.run(row(key, 'submitting'));
           return 'claimed';
         })
@@ -206,7 +231,8 @@ export function ledgerHooks(q: LedgerStatements, runId: string, options: HookOpt
       try {
         return await write(...args);
       } catch (e) {
-        throw ledgerWriteError(e, view.path);
+        // A refusal (a spending cap) is the call's outcome, not a broken ledger.
+        throw isEngineError(e) ? e : ledgerWriteError(e, view.path);
       }
     };
   }

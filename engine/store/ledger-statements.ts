@@ -6,6 +6,17 @@ import type Database from 'better-sqlite3';
 
 type S = Database.Statement;
 
+/**
+ * What counts against a spending cap, per UTC day and month: submits that may have been paid (cut
+ * off on the wire, accepted, done), at the provider's figure once known and the pricing table's
+ * until then; results shared from other runs are $0.
+ */
+export function spentSql(column: 'person' | 'team'): string {
+  return `SELECT COALESCE(SUM(CASE WHEN created_at >= @day THEN COALESCE(cost_micros, expected_micros, 0) ELSE 0 END), 0) AS day,
+    COALESCE(SUM(COALESCE(cost_micros, expected_micros, 0)), 0) AS month
+    FROM tasks WHERE ${column} = @name AND created_at >= @month AND shared = 0 AND state IN ('submitting', 'submitted', 'done')`;
+}
+
 export class LedgerStatements {
   readonly startRun: S;
   readonly beat: S;
@@ -44,6 +55,9 @@ export class LedgerStatements {
   readonly setError: S;
   readonly dropShared: S;
   readonly seedGet: S;
+  readonly capGet: S;
+  readonly spentPerson: S;
+  readonly spentTeam: S;
   readonly seedPut: S;
   readonly seedCopy: S;
   readonly fileGet: S;
@@ -51,8 +65,8 @@ export class LedgerStatements {
 
   constructor(readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
-    this.startRun = p(`INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status, lease_pid, lease_host, lease_at)
-      VALUES (@runId, @name, @path, @pipeline, @options, @at, 'running', @pid, @host, @at)
+    this.startRun = p(`INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status, lease_pid, lease_host, lease_at, owner, team)
+      VALUES (@runId, @name, @path, @pipeline, @options, @at, 'running', @pid, @host, @at, @owner, @team)
       ON CONFLICT(run_id) DO UPDATE SET status = 'running', finished_at = NULL, lease_pid = excluded.lease_pid, lease_host = excluded.lease_host, lease_at = excluded.lease_at`);
     this.beat = p(`UPDATE runs SET lease_at = ?, lease_pid = ?, lease_host = ? WHERE run_id = ? AND status = 'running'`);
     this.release = p(`UPDATE runs SET lease_pid = NULL, lease_host = NULL, lease_at = NULL WHERE run_id = ?`);
@@ -90,9 +104,12 @@ export class LedgerStatements {
     this.settledElsewhere = p(`SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND state IN ('submitted', 'done') LIMIT 1`);
     this.inFlightElsewhere = p(`SELECT id FROM tasks WHERE request_hash = ? AND run_id != ? AND state = 'submitted' LIMIT 1`);
     this.insert = p(`INSERT INTO tasks (run_id, node_id, item, row_n, request_hash, provider, account, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json,
-        cost_micros, cost_estimated, expected_micros, shared, created_at, submitted_at, updated_at)
+        cost_micros, cost_estimated, expected_micros, shared, created_at, submitted_at, updated_at, person, team)
       VALUES (@runId, @nodeId, @item, @row, @requestHash, @provider, @account, @model, @nodeType, @nodeVersion, @cacheable, @requestJson, @state, @taskId, @pollingUrl, @taskJson,
-        @costMicros, @costEstimated, @expectedMicros, @shared, @at, @submittedAt, @at)`);
+        @costMicros, @costEstimated, @expectedMicros, @shared, @at, @submittedAt, @at, @person, @team)`);
+    this.capGet = p(`SELECT day_micros AS day, month_micros AS month FROM spend_caps WHERE scope = ? AND name = ?`);
+    this.spentPerson = p(spentSql('person'));
+    this.spentTeam = p(spentSql('team'));
     this.open = p(`SELECT id FROM tasks WHERE run_id = ? AND request_hash = ? AND state IN ('submitting', 'submitted') ORDER BY id DESC LIMIT 1`);
     this.markSubmitted = p(`UPDATE tasks SET state = 'submitted', task_id = @taskId, polling_url = @pollingUrl, task_json = @taskJson, cost_micros = @costMicros,
       cost_estimated = @costEstimated, submitted_at = @at, updated_at = @at WHERE id = @id`);

@@ -19,6 +19,7 @@ import { prepareSchema } from './ledger-schema';
 import { ledgerHooks, type HookOptions } from './ledger-hooks';
 import { LedgerStatements } from './ledger-statements';
 import { LedgerSlots, pidAlive } from './slot-leases';
+import { SqliteAccess } from './sqlite-access';
 import type { TaskHooks } from '../core/run-options';
 
 export type { HookOptions } from './ledger-hooks';
@@ -54,6 +55,9 @@ export interface RunRecord extends RunMoney {
   /** Cost in USD (exactly `costMicros` / 1e6). */
   costUsd: number;
   failures: number;
+  /** The person who started the run (a token's name on a team server); null for local runs. */
+  owner: string | null;
+  team: string | null;
 }
 
 /** What a resume needs to run the same thing again. */
@@ -146,6 +150,11 @@ export class Ledger {
 
   private slotGate?: LedgerSlots;
 
+  /** Access tokens and spending caps kept in this ledger (a server on one machine). */
+  get access(): SqliteAccess {
+    return new SqliteAccess(this.db);
+  }
+
   /**
    * Account slots shared with every process using this ledger file: runs given this gate stay,
    * all together, within each account's cap (BFL: 24 active tasks).
@@ -156,7 +165,7 @@ export class Ledger {
   }
 
   /** Records the run as started by this process and holds its lease until it finishes. */
-  startRun(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions }): void {
+  startRun(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions; owner?: { person: string; team?: string } }): void {
     this.q.startRun.run({
       runId: run.runId,
       name: run.pipeline.name ?? null,
@@ -166,6 +175,8 @@ export class Ledger {
       at: Date.now(),
       pid: process.pid,
       host: this.host,
+      owner: run.owner?.person ?? null,
+      team: run.owner?.team ?? null,
     });
     this.holdLease(run.runId);
   }
@@ -360,6 +371,8 @@ export class Ledger {
       ...money,
       costUsd: money.costMicros / 1_000_000,
       failures: Number(row.failures),
+      owner: (row.owner as string | null) ?? null,
+      team: (row.team as string | null) ?? null,
     };
   }
 }

@@ -4,6 +4,7 @@
  * returns, so the claim (`submitting`) is on disk before the HTTP submit leaves the worker;
  * concurrent claims of one request are serialised by an advisory lock on its hash.
  */
+import { pgCheckCaps } from './pg-access';
 import { EngineError } from '../core/errors';
 import { toMicros, type RunMoney } from '../core/money';
 import type { GeneratedImageRecord, SavedFile, TaskHooks, TaskKey, TaskLookup, TaskRef } from '../core/run-options';
@@ -29,8 +30,8 @@ export interface PgHookOptions extends HookOptions {
 }
 
 const INSERT = `INSERT INTO tasks (run_id, node_id, item, row_n, request_hash, provider, account, model, node_type, node_version, cacheable, request_json, state, task_id, polling_url, task_json,
-    cost_micros, cost_estimated, expected_micros, shared, created_at, submitted_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $21) RETURNING id`;
+    cost_micros, cost_estimated, expected_micros, shared, created_at, submitted_at, updated_at, person, team)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $21, $23, $24) RETURNING id`;
 
 export function pgHooks(view: PgView, runId: string, options: PgHookOptions): TaskHooks {
   const { q } = view;
@@ -69,6 +70,8 @@ export function pgHooks(view: PgView, runId: string, options: PgHookOptions): Ta
       over.shared === true,
       now(),
       task ? now() : null,
+      options.owner?.person ?? null,
+      options.owner?.team ?? null,
     ];
   };
   const result = (r: Row) => JSON.parse(String(r.result_json)) as GeneratedImageRecord;
@@ -151,6 +154,8 @@ export function pgHooks(view: PgView, runId: string, options: PgHookOptions): Ta
         }
         // A shared result whose stored bytes were damaged is made again, and paid, by this run.
         if (key.regenerate) await tq(`DELETE FROM tasks WHERE run_id = $1 AND request_hash = $2 AND shared AND state = 'done'`, [key.runId, key.requestHash]);
+        // A spending cap this call would pass refuses the claim: nothing recorded, nothing sent.
+        await pgCheckCaps(tq, options.owner, key);
         await tq(INSERT, values(key, 'submitting'));
         return 'claimed' as const;
       });

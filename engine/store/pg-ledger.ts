@@ -7,6 +7,7 @@
  * A run being coordinated holds a lease (process, host, heartbeat on the database's clock); a run
  * whose lease lapsed reads as interrupted, and its submits still marked "submitting" are ambiguous.
  */
+import { PgAccess } from './pg-access';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineError } from '../core/errors';
@@ -40,6 +41,11 @@ export class PgLedger {
   readonly leaseMs: number;
   private readonly host = hostname();
   private readonly leases = new Map<string, ReturnType<typeof setInterval>>();
+
+  /** Access tokens and spending caps in this database. */
+  get access(): PgAccess {
+    return new PgAccess(this.pool);
+  }
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -101,13 +107,13 @@ export class PgLedger {
   }
 
   /** Records the run as started (or continued) by this process and holds its lease until it ends. */
-  async startRun(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions }): Promise<void> {
+  async startRun(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions; owner?: { person: string; team?: string } }): Promise<void> {
     await this.q(
-      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status, lease_pid, lease_host, lease_at)
-       VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, 'running', $6, $7, ${NOW_MS})
+      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, status, lease_pid, lease_host, lease_at, owner, team)
+       VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, 'running', $6, $7, ${NOW_MS}, $8, $9)
        ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, options_json = excluded.options_json,
          lease_pid = excluded.lease_pid, lease_host = excluded.lease_host, lease_at = excluded.lease_at`,
-      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), process.pid, this.host],
+      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), process.pid, this.host, run.owner?.person ?? null, run.owner?.team ?? null],
     );
     this.holdLease(run.runId);
   }
@@ -292,6 +298,8 @@ export class PgLedger {
       ...money,
       costUsd: money.costMicros / 1_000_000,
       failures: Number(row.failures),
+      owner: (row.owner as string | null) ?? null,
+      team: (row.team as string | null) ?? null,
     };
   }
 }

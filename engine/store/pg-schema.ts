@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { EngineError } from '../core/errors';
 import { LEDGER_VERSION } from './ledger-schema';
+import { PG_ACCESS_TABLES } from './pg-access';
 
 /** Epoch milliseconds on the database's clock: leases are compared on one clock, whatever each machine's says. */
 export const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
@@ -25,7 +26,9 @@ CREATE TABLE IF NOT EXISTS runs (
   legacy_images INTEGER NOT NULL DEFAULT 0,
   lease_pid INTEGER,
   lease_host TEXT,
-  lease_at BIGINT
+  lease_at BIGINT,
+  owner TEXT,
+  team TEXT
 );
 CREATE TABLE IF NOT EXISTS node_seeds (
   run_id TEXT NOT NULL,
@@ -61,11 +64,15 @@ CREATE TABLE IF NOT EXISTS tasks (
   error_message TEXT,
   created_at BIGINT NOT NULL,
   submitted_at BIGINT,
-  updated_at BIGINT NOT NULL
+  updated_at BIGINT NOT NULL,
+  person TEXT,
+  team TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_hash, state);
 CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id, request_hash);
 CREATE INDEX IF NOT EXISTS tasks_by_task ON tasks (task_id, provider);
+CREATE INDEX IF NOT EXISTS tasks_by_person ON tasks (person, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_team ON tasks (team, created_at);
 CREATE TABLE IF NOT EXISTS files (
   run_id TEXT NOT NULL,
   node_id TEXT NOT NULL,
@@ -76,7 +83,7 @@ CREATE TABLE IF NOT EXISTS files (
   created_at BIGINT NOT NULL,
   PRIMARY KEY (run_id, node_id, item, path)
 );
-`;
+${PG_ACCESS_TABLES}`;
 
 /** URLs at which a provider can fetch an image (the SQLite ledger's step 3; the same layout). */
 const REFERENCE_URLS = `
@@ -121,6 +128,15 @@ const MIGRATIONS: Record<number, (q: Query) => Promise<void>> = {
   },
   3: async (q) => {
     await q(REFERENCE_URLS);
+  },
+  4: async (q) => {
+    // Team access: owners of runs and the person and team a task's money counts for (the tables come with TABLES).
+    await q(`
+      ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner TEXT;
+      ALTER TABLE runs ADD COLUMN IF NOT EXISTS team TEXT;
+      ALTER TABLE tasks ADD COLUMN IF NOT EXISTS person TEXT;
+      ALTER TABLE tasks ADD COLUMN IF NOT EXISTS team TEXT;
+    `);
   },
 };
 
