@@ -180,12 +180,15 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
   },
   4: (db) => {
     // Team access: owners of runs, the person and team a task's money counts for (the new tables come with TABLES).
-    db.exec(`
-      ALTER TABLE runs ADD COLUMN owner TEXT;
-      ALTER TABLE runs ADD COLUMN team TEXT;
-      ALTER TABLE tasks ADD COLUMN person TEXT;
-      ALTER TABLE tasks ADD COLUMN team TEXT;
-    `);
+    for (const [table, column] of [
+      ['runs', 'owner'],
+      ['runs', 'team'],
+      ['tasks', 'person'],
+      ['tasks', 'team'],
+    ]) {
+      const has = (db.prepare(`SELECT 1 FROM pragma_table_info(?) WHERE name = ?`).get(table, column) as unknown) !== undefined;
+      if (!has) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
+    }
   },
 };
 
