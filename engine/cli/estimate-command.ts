@@ -11,7 +11,7 @@ import type { ArtifactStore } from '../core/store';
 import { withCliHost, type CliHost, type ProviderHost } from './cli-host';
 import { EXIT } from './exit';
 import { parsePipelineArgs } from './pipeline-args';
-import { preflight, validOrPrint, type Preflight } from './preflight';
+import { preflight, printProviderNote, validOrPrint, type Preflight } from './preflight';
 import { formatEstimate } from './print';
 
 export interface PriceOptions {
@@ -57,6 +57,7 @@ export async function commandEstimate(argv: string[]): Promise<number> {
       const seedsFrom = seedsOfEarlierRun(cli, pre, pipeline, runId);
       const estimate = await priceRun(pipeline, pre, cli, host, { store, runId, noCache: args.values['no-cache'] === true, ...(seedsFrom ? { seedsFrom } : {}) });
       process.stdout.write(args.values.json ? JSON.stringify(estimate) + '\n' : `Estimated cost of ${pre.shown}:\n${formatEstimate(estimate)}\n`);
+      printProviderNote(pre);
       return EXIT.ok;
     }),
   );

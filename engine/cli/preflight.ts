@@ -25,6 +25,7 @@ import { withProviders, type CliHost, type ProviderHost } from './cli-host';
 import { EXIT, fail } from './exit';
 import type { PipelineArgs } from './pipeline-args';
 import { printIssues } from './print';
+import { defaultProviderNote, providersInUse } from './provider-lines';
 
 export interface LoadedPipeline {
   /** The document to run, after `--set` (or as stored, on resume). */
@@ -53,6 +54,10 @@ export interface Preflight extends LoadedPipeline {
   /** `--out` resolved (run: also the stored or default folder). */
   outDir?: string;
   allowPrivateUrls: boolean;
+  /** Providers the run calls, in the order of their first node. */
+  providersUsed: string[];
+  /** Said when nodes naming no provider go to the only provider with a key (not BFL). */
+  providerNote?: string;
 }
 
 async function readPipelineText(file: string, shown: string): Promise<string> {
@@ -180,7 +185,7 @@ export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: Prov
       : {}),
   });
   const checked: ValidationResult = { ok: result.ok, issues: result.issues, ...(result.pipeline ? { pipeline: result.pipeline } : {}) };
-  return { ...loaded, checked, host: result, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}), ...(outDir ? { outDir } : {}), allowPrivateUrls };
+  return { ...loaded, checked, host: result, ...(provider ? { provider } : {}), baseDir, ...(only ? { only } : {}), ...(outDir ? { outDir } : {}), allowPrivateUrls, providersUsed: [] };
 }
 
 /**
@@ -196,6 +201,9 @@ export async function preflight(args: PipelineArgs, cli: CliHost, use: (pre: Pre
     const pre = await checkPipeline(args, cli, host, loaded, inputs?.columns);
     if (typeof pre === 'number') return pre;
     if (inputs) pre.inputs = inputs;
+    pre.providersUsed = providersInUse(pre.doc, cli.registry, host, pre.provider, pre.only);
+    const note = defaultProviderNote(pre.doc, host, pre.providersUsed, pre.provider);
+    if (note) pre.providerNote = note;
     await checkRows(pre, cli);
     return use(pre, host);
   });
@@ -227,5 +235,11 @@ async function checkRows(pre: Preflight, cli: CliHost): Promise<void> {
 export function validOrPrint(pre: Preflight): Pipeline | undefined {
   if (pre.checked.ok) return pre.checked.pipeline!;
   printIssues(pre.checked.issues, pre.shown);
+  printProviderNote(pre);
   return undefined;
+}
+
+/** The default-provider note, where people read (the provider errors above may be its doing). */
+export function printProviderNote(pre: Preflight): void {
+  if (pre.providerNote) process.stderr.write(`note: ${pre.providerNote}\n`);
 }

@@ -23,6 +23,7 @@ import { isBatch } from '../core/batch-plan';
 import { ResultsManifest } from '../host/results-manifest';
 import { join } from 'node:path';
 import { onOutputClosed, write } from './output';
+import { providerLines } from './provider-lines';
 
 export async function commandRun(argv: string[]): Promise<number> {
   const args = parsePipelineArgs('run', argv);
@@ -107,6 +108,8 @@ export async function commandRun(argv: string[]): Promise<number> {
       const json = values.json === true || !process.stdout.isTTY;
       const resumeLine = `Resume with: npx fluxgraph run --resume ${runId}`;
       if (!json) process.stderr.write(`Run ${runId}${resumeId ? ' (resumed)' : ''}: if it is interrupted, continue it with: npx fluxgraph run --resume ${runId}\n`);
+      // Where the money goes, before any of it is spent (in JSON mode too: stderr is for people).
+      for (const line of providerLines(pre.providersUsed, host, pre.providerNote)) process.stderr.write(redact(line) + '\n');
       const terminal = json ? undefined : new TerminalProgress(process.stdout, redact);
       const controller = new AbortController();
       let finished = false;

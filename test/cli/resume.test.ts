@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../engine/core/events';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
-import { cli } from '../helpers/cli';
+import { cli, withoutProviderLines } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 
 let emulator: Emulator;
@@ -107,7 +107,7 @@ describe('kill -9 and --resume', () => {
     emulator.setFaults({});
     emulator.setLatency(200);
     const resumed = await cli(['run', '--resume', runId, '--json'], { cwd, env });
-    expect(resumed.stderr).toBe('');
+    expect(withoutProviderLines(resumed.stderr)).toBe('');
     const done = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as RunEvent).at(-1)!;
     expect(done).toMatchObject({ type: 'runDone', summary: { runId, failures: [], status: 'done' } });
     expect(resumed.code).toBe(0);

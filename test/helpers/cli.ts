@@ -40,3 +40,11 @@ export function cli(
     child.on('close', (code, signal) => res({ code, signal, stdout, stderr }));
   });
 }
+
+/** stderr without the "Provider bfl: <endpoint>, key from …" lines every run starts with. */
+export function withoutProviderLines(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('Provider '))
+    .join('\n');
+}

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
 import { startLocalS3, type LocalS3 } from '../helpers/s3-server';
-import { cli } from '../helpers/cli';
+import { cli, withoutProviderLines } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 import { crunTask, emulatorEnv, imagesOf, kieInput, referenceEdit, runPipelineCli } from './helpers';
 
@@ -170,7 +170,7 @@ describe('reference delivery to URL-only providers', () => {
     it(`a local image reaches ${provider} through the user's S3 bucket, stored by hash, as a 15-minute presigned URL`, async () => {
       const env = emulatorEnv(emulator, { ...s3.env, FLUXGRAPH_REFERENCE_BUCKET: 's3://fluxgraph-refs/refs/run' });
       const r = await runPipelineCli(tempDir(), referenceEdit(provider), [], env);
-      expect(r.stderr).toBe('');
+      expect(withoutProviderLines(r.stderr)).toBe('');
       expect(r.code).toBe(0);
       const [edit] = imagesOf(r, 'edit');
       const hash = edit.meta!.sourceHashes![0];
@@ -186,7 +186,7 @@ describe('reference delivery to URL-only providers', () => {
       const port = await freePort();
       const env = emulatorEnv(emulator, { FLUXGRAPH_PUBLIC_URL: `http://127.0.0.1:${port}`, FLUXGRAPH_CALLBACK_PORT: String(port) });
       const r = await runPipelineCli(tempDir(), referenceEdit(provider), [], env);
-      expect(r.stderr).toBe('');
+      expect(withoutProviderLines(r.stderr)).toBe('');
       expect(r.code).toBe(0);
       const [edit] = imagesOf(r, 'edit');
       expect(edit.meta?.referenceDelivery).toEqual([{ hash: edit.meta!.sourceHashes![0], route: 'public-server', host: `127.0.0.1:${port}` }]);
