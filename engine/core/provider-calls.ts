@@ -15,6 +15,7 @@ import type { GeneratedImageRecord, TaskHooks, TaskKey } from './run-options';
 import type { ArtifactStore } from './store';
 import { formatUsd, toMicros } from './money';
 import { QUEUED_STATUS } from './events';
+import { FIRST_CONTACT_ATTEMPTS, ProviderStops } from './provider-stops';
 
 /** Most submit attempts for one item when the provider keeps answering 429 / refusing connections. */
 export const MAX_SUBMIT_ATTEMPTS = 12;
@@ -86,6 +87,8 @@ export class ProviderCalls {
   readonly stats: CallStats = { submitted: 0, reused: 0, shared: 0, costMicros: 0, costEstimated: false };
   /** Expected cost (micro-dollars) of submits on the wire, counted against the budget. */
   private reservedMicros = 0;
+  /** Accounts no more submits go to in this run: unreachable, or refused the key or credits. */
+  private readonly stops = new ProviderStops();
   /** Cacheable requests being obtained right now, by request hash. */
   private readonly inflight = new Map<string, Promise<Obtained>>();
 
@@ -309,6 +312,8 @@ export class ProviderCalls {
   private async submitAndWait(provider: Provider, request: ImageRequest, firstKey: TaskKey, inFlight: TaskRef | undefined, call: CallContext): Promise<Submitted> {
     for (let attempt = 0; ; attempt++) {
       let refused: EngineError | undefined;
+      /** A first contact that found no host: retried at once, a few times only. */
+      let quick: { retryInMs: number; reason: string } | undefined;
       // A new call goes to the account with the most room; a task in flight to the one that sent it.
       const account = inFlight ? accountOfTask(this.o.providers, provider, inFlight) : chooseAccount(this.o.providers, provider, this.o.lanes);
       const key: TaskKey = account.name ? { ...firstKey, account: account.name } : firstKey;
@@ -324,6 +329,8 @@ export class ProviderCalls {
           /** What this submit added to the run's cost (undefined: re-attached, counted where it was sent). */
           let counted: number | undefined;
           if (!task) {
+            const stopped = this.stops.check(account.lane, provider.title);
+            if (stopped) throw stopped;
             // URLs are chosen now, at the submit, so a provider URL is passed on only while it stays valid.
             if (provider.capabilities.referencesMustBeUrls && request.references.length > 0 && this.o.references) {
               call.onStatus('preparing references');
@@ -343,6 +350,9 @@ export class ProviderCalls {
             } catch (e) {
               this.reservedMicros -= reserved;
               const err = toEngineError(e, 'provider_failed', { provider: provider.id });
+              const verdict = this.stops.afterSubmitError(account.lane, provider.title, err, attempt);
+              if (verdict && 'fail' in verdict) throw verdict.fail;
+              if (verdict) quick = verdict;
               // Only a refusal the provider surely did not accept may be tried again; the intent
               // row is closed so a resume does not mistake it for a submit on the wire.
               if (err.details.retryable === true && !call.signal.aborted) {
@@ -352,6 +362,7 @@ export class ProviderCalls {
               }
               throw err;
             }
+            this.stops.reached(account.lane);
             this.stats.submitted++;
             this.reservedMicros -= reserved;
             reserved = 0;
@@ -386,12 +397,21 @@ export class ProviderCalls {
       if (attempt + 1 >= MAX_SUBMIT_ATTEMPTS) {
         throw new EngineError(err.code, `${err.message} (gave up after ${MAX_SUBMIT_ATTEMPTS} attempts)`, { ...err.details, retryable: false }, { cause: err });
       }
-      const wait = backoffMs(attempt, err.details.retryAfterSec);
+      const wait = quick?.retryInMs ?? backoffMs(attempt, err.details.retryAfterSec);
       if (err.code === 'rate_limited') this.o.lanes.pause(account.lane, wait);
-      call.onStatus(err.code === 'rate_limited' ? 'rate limited, waiting' : 'retrying');
+      // The reason and the attempt, never a bare "retrying".
+      const of = quick ? FIRST_CONTACT_ATTEMPTS : MAX_SUBMIT_ATTEMPTS;
+      call.onStatus(`retrying in ${Math.max(1, Math.round(wait / 1000))} s (attempt ${attempt + 2} of ${of}): ${quick?.reason ?? retryReason(err)}`);
       await sleep(wait, call.signal);
     }
   }
+}
+
+/** Why a submit is tried again, in a few words: "rate limited (HTTP 429)", "network (ECONNRESET)". */
+function retryReason(err: EngineError): string {
+  const what = err.code === 'rate_limited' ? 'rate limited' : err.code === 'network' ? 'connection failed' : err.code.replace(/_/g, ' ');
+  const detail = typeof err.details.httpStatus === 'number' ? `HTTP ${err.details.httpStatus}` : typeof err.details.errno === 'string' ? err.details.errno : undefined;
+  return detail ? `${what} (${detail})` : what;
 }
 
 /** A task that finished at the provider, with what its submit added to the run's cost. */

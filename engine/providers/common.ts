@@ -53,6 +53,8 @@ export function makeContext(id: string, title: string, keyEnv: string, opts: Ada
     id,
     title,
     keyEnv,
+    // BFL_API_KEY → BFL_BASE_URL, the hosts' naming (host/create-providers.ts).
+    baseUrlEnv: keyEnv.replace(/_API_KEY$/, '_BASE_URL'),
     get secrets() {
       return [...secrets, ...(opts.callbacks?.allSecrets() ?? [])];
     },

@@ -22,6 +22,8 @@ export interface ProviderContext {
   title: string;
   /** Env var holding the key, named in auth errors (`BFL_API_KEY`). */
   keyEnv: string;
+  /** Env var of the base URL (`BFL_BASE_URL`), named when the host cannot be reached. */
+  baseUrlEnv?: string;
   /** Values that must never appear in errors (API key, webhook secrets). */
   secrets: readonly string[];
 }
@@ -38,6 +40,10 @@ export interface HttpRequest {
   timeoutMs?: number;
   /** Task the request is about, put in error details. */
   taskId?: string;
+  /** Downloads: the most bytes taken (default {@link RESULT_MAX_BYTES}), counted as they stream. */
+  maxBytes?: number;
+  /** Downloads: the whole transfer's time limit, ms (default {@link RESULT_DEADLINE_MS}). */
+  deadlineMs?: number;
 }
 
 export interface JsonResponse {
@@ -49,6 +55,10 @@ export interface JsonResponse {
 }
 
 export const DEFAULT_TIMEOUTS: Record<HttpPhase, number> = { submit: 120_000, poll: 30_000, download: 120_000 };
+/** A result image larger than this is not taken (issue 8: 20 MB; FLUX.2 results are a few MB). */
+export const RESULT_MAX_BYTES = 20 * 1024 * 1024;
+/** A download that trickles on longer than this is cut off (and retried while its URL lives). */
+export const RESULT_DEADLINE_MS = 120_000;
 
 /** Socket errors that mean the request never reached the provider: safe to send again. */
 const NOT_SENT_CODES = new Set([
@@ -173,20 +183,32 @@ function send(req: HttpRequest, href: string, headers: Record<string, string>, b
     }
     let timedOut = false;
     let settled = false;
+    /** Downloads only: the byte cap and the whole transfer's deadline. */
+    const cap = hash ? (req.maxBytes ?? RESULT_MAX_BYTES) : Infinity;
+    let received = 0;
+    let deadline: NodeJS.Timeout | undefined;
+    /** The limit a timeout error names: the inactivity timeout, or the download's deadline. */
+    let limitMs = timeoutMs;
     const finish = (err: unknown, value?: RawResponse) => {
       if (settled) return;
       settled = true;
+      if (deadline) clearTimeout(deadline);
       signal?.removeEventListener('abort', onAbort);
+      if (err instanceof EngineError) return reject(err);
       if (err === undefined) return resolve(value!);
       if (signal?.aborted) return reject(new EngineError('aborted', 'the run was cancelled', baseDetails(req)));
-      reject(transportError(req, err, timedOut, timeoutMs));
+      reject(transportError(req, err, timedOut, limitMs));
     };
     const lib = url.protocol === 'https:' ? https : http;
     const request = lib.request(url, { method: req.method, headers, agent: agentFor(url, req.phase) }, (res) => {
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       const digest = hash && status >= 200 && status < 300 ? createHash('sha256') : undefined;
+      const announced = Number(res.headers['content-length']);
+      if (announced > cap) return void tooLarge(announced);
       res.on('data', (c: Buffer) => {
+        received += c.length;
+        if (received > cap) return void tooLarge(received);
         chunks.push(c);
         digest?.update(c);
       });
@@ -204,6 +226,24 @@ function send(req: HttpRequest, href: string, headers: Record<string, string>, b
     });
     function onAbort() {
       request.destroy(new Error('aborted'));
+    }
+    function tooLarge(bytes: number) {
+      const mb = (n: number) => (n >= 1048576 ? `${Math.round((n / 1048576) * 10) / 10} MB` : `${Math.ceil(n / 1024)} KB`);
+      finish(
+        new EngineError('provider_failed', `${req.ctx.title}: the result${req.taskId ? ` of task ${req.taskId}` : ''} at ${hostOf(href)} is ${bytes > received ? 'announced as ' : 'over '}${mb(bytes)}, above the ${mb(cap)} cap for result downloads; not taken`, {
+          ...baseDetails(req),
+          retryable: false,
+        }),
+      );
+      request.destroy();
+    }
+    if (hash) {
+      const limit = req.deadlineMs ?? RESULT_DEADLINE_MS;
+      deadline = setTimeout(() => {
+        timedOut = true;
+        limitMs = limit;
+        request.destroy(new Error(`not finished within ${Math.round(limit / 1000)} s`));
+      }, limit);
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     request.setTimeout(timeoutMs, () => {
@@ -229,9 +269,11 @@ function transportError(req: Pick<HttpRequest, 'ctx' | 'phase' | 'taskId' | 'url
   const details: ErrorDetails = { ...baseDetails(req), ...(sysCode ? { errno: sysCode } : {}) };
   const cause = new Error(timedOut ? `timeout after ${timeoutMs} ms` : `${sysCode ?? 'network error'}: ${scrub(errorText(e), ctx.secrets)}`);
   if (!timedOut && sysCode && NOT_SENT_CODES.has(sysCode)) {
-    return new EngineError('network', `could not connect to ${where}: ${sysCode}; nothing was sent`, { ...details, retryable: true }, { cause });
+    // Where it tried and which variables point there: a host that is not there is named (provider-stops.ts).
+    const at = { host: hostOf(req.url), keyEnv: ctx.keyEnv, ...(ctx.baseUrlEnv ? { baseUrlEnv: ctx.baseUrlEnv } : {}) };
+    return new EngineError('network', `could not connect to ${where}: ${sysCode}; nothing was sent`, { ...details, ...at, retryable: true }, { cause });
   }
-  const what = timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : `the connection failed (${sysCode ?? 'network error'})`;
+  const what = timedOut ? `${req.phase === 'download' ? 'not done' : 'no answer'} within ${Number((timeoutMs / 1000).toFixed(1))} s` : `the connection failed (${sysCode ?? 'network error'})`;
   if (req.phase === 'submit') {
     return new EngineError(
       'ambiguous_submit',
@@ -326,9 +368,10 @@ export function shapeError(req: Pick<HttpRequest, 'ctx' | 'phase' | 'taskId' | '
 export async function downloadImage(
   ctx: ProviderContext,
   url: string,
-  opts: { signal?: AbortSignal; taskId: string; timeoutMs?: number; attempts?: number; headers?: Record<string, string> },
+  opts: { signal?: AbortSignal; taskId: string; timeoutMs?: number; attempts?: number; headers?: Record<string, string>; maxBytes?: number; deadlineMs?: number },
 ): Promise<Pick<GeneratedImage, 'bytes' | 'mime' | 'sha256'>> {
-  const req: HttpRequest = { ctx, phase: 'download', method: 'GET', url, signal: opts.signal, taskId: opts.taskId, timeoutMs: opts.timeoutMs, headers: opts.headers };
+  const { signal, taskId, timeoutMs, headers, maxBytes, deadlineMs } = opts;
+  const req: HttpRequest = { ctx, phase: 'download', method: 'GET', url, signal, taskId, timeoutMs, headers, maxBytes, deadlineMs };
   const attempts = opts.attempts ?? 3;
   if (!/^https?:\/\//i.test(url)) throw shapeError(req, `result URL is not http(s): ${clip(stripQuery(url))}`);
   let last: EngineError | undefined;

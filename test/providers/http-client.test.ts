@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { downloadImage, requestJson, type ProviderContext } from '../../engine/providers/http';
+import { downloadImage, requestJson, RESULT_MAX_BYTES, type ProviderContext } from '../../engine/providers/http';
 import { caught } from './helpers';
 
 const ctx: ProviderContext = { id: 'test', title: 'Test', keyEnv: 'TEST_API_KEY', secrets: [] };
@@ -44,6 +44,48 @@ describe('provider HTTP client', () => {
     expect(image.mime).toBe('image/png');
     expect(image.bytes.equals(PNG)).toBe(true);
     expect(image.sha256).toBe(createHash('sha256').update(PNG).digest('hex'));
+  });
+
+  it('stops a result download that streams past 20 MB, without waiting for its end', async () => {
+    let sent = 0;
+    // Never ends, and announces no length: only a cap counted while streaming stops it.
+    handler = (_url, res) => {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      const chunk = Buffer.alloc(256 * 1024, 1);
+      const more = () => {
+        while (!res.destroyed) {
+          const room = res.write(chunk);
+          sent += chunk.length;
+          if (!room) return void res.once('drain', more);
+        }
+      };
+      more();
+    };
+    const e = (await caught(downloadImage(ctx, `${base}/huge.png`, { taskId: 't2', attempts: 1 }))) as import('../../engine/core/errors').EngineError;
+    expect(e).toMatchObject({ code: 'provider_failed', details: { retryable: false, taskId: 't2' } });
+    expect(e.message).toMatch(/over 20(\.\d)? MB, above the 20 MB cap for result downloads/);
+    expect(sent).toBeGreaterThan(RESULT_MAX_BYTES - 1024 * 1024);
+  });
+
+  it('refuses at once a result whose Content-Length is above the cap', async () => {
+    handler = (_url, res) => res.writeHead(200, { 'content-type': 'image/png', 'content-length': 50_000 }).end(Buffer.alloc(50_000));
+    const e = (await caught(downloadImage(ctx, `${base}/big.png`, { taskId: 't3', attempts: 1, maxBytes: 10_000 }))) as import('../../engine/core/errors').EngineError;
+    expect(e.message).toMatch(/announced as 49 KB, above the 10 KB cap for result downloads; not taken/);
+    expect(e.details.retryable).toBe(false);
+  });
+
+  it('cuts off a result download that trickles on past its time limit', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    // One byte every 20 ms: the inactivity timeout never fires, the deadline does.
+    handler = (_url, res) => {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      timer = setInterval(() => res.write(Buffer.from([0])), 20);
+      res.on('close', () => clearInterval(timer));
+    };
+    const e = (await caught(downloadImage(ctx, `${base}/slow.png`, { taskId: 't4', attempts: 1, deadlineMs: 300 }))) as import('../../engine/core/errors').EngineError;
+    clearInterval(timer);
+    expect(e.code).toBe('timeout');
+    expect(e.message).toMatch(/not done within 0\.3 s/);
   });
 
   it('reads Retry-After from a refused request', async () => {
