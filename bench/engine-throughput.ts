@@ -13,7 +13,8 @@
  * Run alone: `npx tsx bench/engine-throughput.ts [calls] [latencyMs] [cap] [pollMs]` with optional
  * flags --callbacks, --ledger, --embedded, --no-save, --default-poll, --main-only (see bench/README.md).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,8 @@ export interface RunResult {
   invocations: number;
   imagesWritten: number;
   failures: number;
+  /** Failures by error code, with one message of each. */
+  failureKinds: Record<string, { count: number; example: string }>;
   status: RunSummary['status'];
   makespanMs: number;
   lowerBoundMs: number;
@@ -86,6 +89,8 @@ export interface RunResult {
   cpuMs: number;
   cpuPerInvocationMs: number;
   cpuPerCallMs: number;
+  /** Instructions per call of the engine process, under callgrind only (load-independent). */
+  instructionsPerCall?: number;
   /** Engine-process CPU as a share of one core over the makespan. */
   cpuCoreShare: number;
   /** Emulator-process CPU over the run, ms. */
@@ -295,6 +300,29 @@ function cpuProbe(ms = 200): number {
   return round((c.user + c.system) / 1000 / (performance.now() - t0), 2);
 }
 
+/**
+ * Under `valgrind --tool=callgrind --instr-atstart=no` (FLUXGRAPH_BENCH_CALLGRIND=1), counts the
+ * instructions of the measured run alone: instrumentation on at its start, a dump at its end.
+ * Instruction counts do not depend on the machine's load, unlike CPU time.
+ */
+let callgrindCalls = -1;
+function callgrind(at: 'start' | 'end'): number | undefined {
+  if (!process.env.FLUXGRAPH_BENCH_CALLGRIND) return undefined;
+  const ctl = (...args: string[]) => spawnSync('callgrind_control', [...args, String(process.pid)], { encoding: 'utf8' });
+  if (at === 'start') {
+    ctl('-i', 'on');
+    ctl('-z');
+    return undefined;
+  }
+  const out = ctl('-d', 'bench-window');
+  ctl('-i', 'off');
+  const dir = process.env.FLUXGRAPH_BENCH_CALLGRIND;
+  const files = readdirSync(dir).filter((f) => f.startsWith(`callgrind.out.${process.pid}.`)).sort();
+  const last = files.length ? readFileSync(join(dir, files[files.length - 1]), 'utf8') : '';
+  const m = /^(?:summary|totals): (\d+)/m.exec(last);
+  return m ? Number(m[1]) : (console.error(out.stdout, out.stderr), undefined);
+}
+
 /** The emulator as the benchmark drives it: a child process, or embedded in this one. */
 interface EmulatorHandle {
   baseUrl: string;
@@ -387,6 +415,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   const emuBefore = await ctx.emulator.stats();
   loop.enable();
+  if (calls === callgrindCalls) callgrind('start');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
 
@@ -414,6 +443,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   }
   const makespanMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const instructions = calls === callgrindCalls ? callgrind('end') : undefined;
   const emuAfter = await ctx.emulator.stats();
   const end = process.memoryUsage();
   peakRss = Math.max(peakRss, end.rss);
@@ -444,6 +474,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
     invocations,
     imagesWritten: summary.imagesWritten.length,
     failures: summary.failures.length,
+    failureKinds: failureKinds(summary),
     status: summary.status,
     makespanMs: Math.round(makespanMs),
     lowerBoundMs: Math.round(lowerBoundMs),
@@ -451,6 +482,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
     cpuMs: Math.round(cpuMs),
     cpuPerInvocationMs: round(cpuMs / invocations, 2),
     cpuPerCallMs: round(cpuMs / calls, 2),
+    ...(instructions !== undefined ? { instructionsPerCall: Math.round(instructions / calls) } : {}),
     cpuCoreShare: round(cpuMs / makespanMs, 2),
     emulatorCpuMs: Math.round(emuCpu),
     cpuAvailable,
@@ -471,6 +503,12 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
     pollsPerCall: round(diff('polls') / calls, 2),
     requests: { submit: diff('submitRequests'), poll: diff('polls'), download: diff('downloads') },
   };
+}
+
+function failureKinds(summary: RunSummary): RunResult['failureKinds'] {
+  const out: RunResult['failureKinds'] = {};
+  for (const f of summary.failures) (out[f.code] ??= { count: 0, example: f.message.slice(0, 300) }).count++;
+  return out;
 }
 
 function explain(r: Result): string[] {
@@ -557,6 +595,7 @@ export async function benchEngineThroughput(opts: BenchOptions = {}): Promise<Re
       small = await runOnce(ctx, smallCalls);
     }
     log(`engine throughput (${label}): ${calls} calls`);
+    callgrindCalls = calls;
     const main = await runOnce(ctx, calls);
     const result: Result = { latencyMs, cap, ...(pollMs !== undefined ? { pollMs } : {}), poll: pollText, callbacks, ledger: ledgerOn, embedded, save: ctx.save, main, ...(small ? { small } : {}), findings: [], warnings: [...warnings] };
     result.findings = explain(result);
@@ -572,8 +611,9 @@ export function formatResult(r: Result): string {
   const row = (name: string, x: RunResult) =>
     [
       `${name}: ${x.calls} calls (${x.generateNodes} generate nodes × ≤${PER_NODE}, ${x.invocations} node invocations, ${x.imagesWritten} files written, ${x.failures} failures, ${x.status})`,
+      ...Object.entries(x.failureKinds).map(([code, k]) => `  failed: ${k.count} × ${code}, e.g. ${k.example}`),
       `  makespan ${x.makespanMs} ms, lower bound ${x.lowerBoundMs} ms, ratio ${x.ratio}`,
-      `  engine CPU ${x.cpuMs} ms = ${x.cpuPerInvocationMs} ms per node invocation, ${x.cpuPerCallMs} ms per call (${round(100 * x.cpuCoreShare)}% of a core); emulator CPU ${x.emulatorCpuMs} ms (child process)`,
+      `  engine CPU ${x.cpuMs} ms = ${x.cpuPerInvocationMs} ms per node invocation, ${x.cpuPerCallMs} ms per call (${round(100 * x.cpuCoreShare)}% of a core); emulator CPU ${x.emulatorCpuMs} ms (child process)${x.instructionsPerCall ? `; ${(x.instructionsPerCall / 1e6).toFixed(2)} M instructions per call (callgrind)` : ''}`,
       `  peak RSS ${x.peakRssMB} MB, peak heap ${x.peakHeapMB} MB, base heap ${x.baseHeapMB} MB, live heap at 90% ${x.liveHeapMB} MB, external ${x.liveExternalMB} MB (GC pause ${x.gcPauseMs} ms), ${x.memorySamples} samples`,
       `  per call mean/p50/p95/max ms: lane hold ${fmt(x.laneHold)}, submit ${fmt(x.submit)}, wait+download ${fmt(x.waitAndDownload)}, store ${fmt(x.store)}`,
       `  requests ${x.requests.submit}/${x.requests.poll}/${x.requests.download}; lane utilisation ${x.laneUtilisation}; loop delay mean ${x.loopDelay.mean}, p99 ${x.loopDelay.p99} ms; load ${x.loadAvg}, cpu available ${x.cpuAvailable}`,
@@ -597,7 +637,7 @@ function fmt(d: Dist): string {
 if (process.argv.includes(CHILD_FLAG)) {
   void emulatorChildMain();
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  // npx tsx bench/engine-throughput.ts [calls] [latencyMs] [cap] [pollMs] [--callbacks] [--ledger] [--embedded] [--default-poll] [--no-save] [--main-only]
+  // npx tsx bench/engine-throughput.ts [calls] [latencyMs] [cap] [pollMs] [--callbacks] [--ledger] [--embedded] [--default-poll] [--no-save] [--main-only] [--small=N]
   const args = process.argv.slice(2);
   const [calls, latencyMs, cap, pollMs] = args.filter((a) => !a.startsWith('--')).map(Number);
   benchEngineThroughput({
@@ -609,6 +649,7 @@ if (process.argv.includes(CHILD_FLAG)) {
     ...(args.includes('--default-poll') ? { pollSettings: {} } : {}),
     save: !args.includes('--no-save'),
     ...(args.includes('--main-only') ? { smallCalls: 0 } : {}),
+    ...(args.some((a) => a.startsWith('--small=')) ? { smallCalls: Number(args.find((a) => a.startsWith('--small='))!.slice(8)) } : {}),
     ledger: args.includes('--ledger'),
     embedded: args.includes('--embedded'),
     log: (l) => console.error(l),

@@ -45,8 +45,13 @@ interface Lane {
   timer?: ReturnType<typeof setTimeout>;
 }
 
+interface Queued {
+  reject(reason: unknown): void;
+}
+
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
+  private readonly queued = new WeakMap<AbortSignal, Set<Queued>>();
 
   constructor(
     private readonly capOf: (laneId: string) => number,
@@ -70,13 +75,16 @@ export class Lanes {
    */
   run<T>(laneId: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const lane = this.lane(laneId);
+    const queued = signal && this.queuedOn(signal);
+    let entry: Queued | undefined;
     let started = false;
-    const queued = lane.queue.add(async () => {
+    const job = lane.queue.add(async () => {
       signal?.throwIfAborted();
       // Waiting for another process to free a slot is still waiting in the queue.
       const release = this.gate ? await this.gate.acquire(laneId, lane.cap, signal) : undefined;
       try {
         started = true;
+        if (entry) queued!.delete(entry);
         signal?.throwIfAborted();
         lane.peak = Math.max(lane.peak, ++lane.active);
         try {
@@ -88,15 +96,35 @@ export class Lanes {
         release?.();
       }
     }) as Promise<T>;
-    if (!signal) return queued;
+    if (!signal) return job;
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        if (!started) reject(signal.reason);
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-      queued.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      // The job may have started already (p-queue starts it inside `add` when there is room).
+      if (signal.aborted) reject(signal.reason);
+      else if (!started) queued!.add((entry = { reject }));
+      job.then(resolve, reject);
     });
+  }
+
+  /**
+   * The calls still queued under `signal`, rejected together when it aborts: one listener per
+   * signal, not one per call (an AbortSignal's listener list is walked on every add and remove,
+   * and a large run queues thousands of calls).
+   */
+  private queuedOn(signal: AbortSignal): Set<Queued> {
+    let set = this.queued.get(signal);
+    if (!set) {
+      const calls = (set = new Set());
+      this.queued.set(signal, calls);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const c of calls) c.reject(signal.reason);
+          calls.clear();
+        },
+        { once: true },
+      );
+    }
+    return set;
   }
 
   /** Stops the lane from starting tasks for `ms` (running tasks go on). */

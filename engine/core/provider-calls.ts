@@ -163,7 +163,7 @@ export class ProviderCalls {
       const known = await this.o.tasks?.lookup(key);
       if (known?.done) {
         // A stored result is used only if its bytes are intact; otherwise it is made again.
-        const intact = await this.o.store.read(known.done.hash).then(
+        const intact = await this.o.store.read(known.done.hash, { stored: true }).then(
           () => true,
           (e: unknown) => (call.onWarning?.(`${(e as Error).message}; generating it again`), false),
         );

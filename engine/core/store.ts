@@ -7,7 +7,11 @@ export interface ArtifactStore {
    * `sha256`: the hash already computed from these very bytes (as they were downloaded).
    */
   put(bytes: Buffer, sha256?: string): Promise<string>;
-  read(hash: string): Promise<Buffer>;
+  /**
+   * The bytes, checked against their hash. `stored`: read the stored copy itself (to check a
+   * cached result is still intact), never a copy the store may keep in memory.
+   */
+  read(hash: string, opts?: { stored?: boolean }): Promise<Buffer>;
   has(hash: string): Promise<boolean>;
   /** Absolute path of the stored file. */
   pathOf(hash: string): string;

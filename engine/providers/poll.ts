@@ -143,9 +143,14 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       if (Date.now() >= deadline) throw timeoutError();
 
       if (nudgedAt === undefined && nextAt > Date.now()) {
-        const slept = await waitFor(nextAt, deadline, pushed, local.signal);
+        const slept = await waitFor(nextAt, deadline, pushed, local.signal, undefined, schedule);
         if (slept.kind === 'aborted') throw abortedError(opts.provider, taskId);
         if (slept.kind === 'deadline') throw timeoutError();
+        if (slept.kind === 'retime') {
+          // The estimate fell a lot (a probe found a task done early): ask sooner.
+          nextAt = schedule.first(Date.now());
+          continue;
+        }
         if (slept.kind === 'pushed') {
           const step = takePushed(slept.value);
           if (step) return settle(step, { by: 'callback' });
@@ -246,14 +251,16 @@ function nextPushed<T>(src: PushedSteps<T>): Promise<PushedOutcome<T>> {
 
 type WaitResult<T> =
   | { kind: 'time' }
+  | { kind: 'retime' }
   | { kind: 'deadline' }
   | { kind: 'aborted' }
   | { kind: 'pushed'; value: PushedOutcome<T> }
   | { kind: 'checked'; value: PollStep<T> | CheckError };
 
 /**
- * Waits until `at`, a pushed step, a status answer, the deadline or the abort, whichever is first,
- * with one timer and one abort listener, and never leaves either behind.
+ * Waits until `at`, a pushed step, a status answer, the deadline, the abort or (before a first
+ * poll) a fall of the latency estimate, whichever is first, with one timer and one abort listener,
+ * and never leaves either behind.
  */
 function waitFor<T>(
   at: number,
@@ -261,14 +268,17 @@ function waitFor<T>(
   pushed: Promise<PushedOutcome<T>> | undefined,
   signal: AbortSignal,
   checking?: Promise<PollStep<T> | CheckError>,
+  schedule?: PollSchedule,
 ): Promise<WaitResult<T>> {
   return new Promise((resolve) => {
     let done = false;
+    let stopRetime: (() => void) | undefined;
     const finish = (r: WaitResult<T>) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
+      stopRetime?.();
       resolve(r);
     };
     const onAbort = () => finish({ kind: 'aborted' });
@@ -276,6 +286,7 @@ function waitFor<T>(
     const timer = setTimeout(() => finish(Date.now() >= deadline || until === deadline ? { kind: 'deadline' } : { kind: 'time' }), Math.max(0, until - Date.now()));
     if (signal.aborted) return finish({ kind: 'aborted' });
     signal.addEventListener('abort', onAbort, { once: true });
+    stopRetime = schedule?.onRetime(() => finish({ kind: 'retime' }));
     checking?.then((value) => finish({ kind: 'checked', value }));
     pushed?.then(
       (value) => finish({ kind: 'pushed', value }),

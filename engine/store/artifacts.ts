@@ -2,9 +2,13 @@
  * Content-addressed image bytes on disk: <root>/<ab>/<abcdef…> named by sha-256. Writes go to a
  * temp file and are renamed into place, so a crash never leaves a half-written artifact under
  * its hash.
+ *
+ * The write path uses node:fs's callback functions: `fs/promises` costs about twice their CPU per
+ * call (a FileHandle and several promises per write), and a run stores every image it makes.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises';
+import { rename as renameCb, writeFile as writeFileCb } from 'node:fs';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../core/errors';
 import type { ArtifactStore } from '../core/store';
@@ -15,9 +19,19 @@ export function sha256(bytes: Buffer | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+const writeFile = (path: string, bytes: Buffer) => new Promise<void>((resolve, reject) => writeFileCb(path, bytes, (e) => (e ? reject(e) : resolve())));
+const rename = (from: string, to: string) => new Promise<void>((resolve, reject) => renameCb(from, to, (e) => (e ? reject(e) : resolve())));
+
+/** Images just stored, kept for their first read (a save right after the generate): a few, never many. */
+const HANDOFF_MAX = 64;
+const HANDOFF_MAX_BYTES = 16 * 1024 * 1024;
+
 export class FileArtifactStore implements ArtifactStore {
   /** Shard folders known to exist: each is created once per store, not once per image. */
   private readonly madeDirs = new Set<string>();
+  /** The bytes of the last images stored, until their first read (oldest first). */
+  private readonly handoff = new Map<string, Buffer>();
+  private handoffBytes = 0;
 
   constructor(readonly root: string) {}
 
@@ -26,11 +40,14 @@ export class FileArtifactStore implements ArtifactStore {
     return join(this.root, hash.slice(0, 2), hash);
   }
 
+  /**
+   * Writes the bytes under their hash. Whatever is there already (the same bytes, or a damaged
+   * copy) is replaced atomically by the rename: cheaper than looking first, as new images are the
+   * common case.
+   */
   async put(bytes: Buffer, known?: string): Promise<string> {
     const hash = known && HASH.test(known) ? known : sha256(bytes);
     const path = this.pathOf(hash);
-    // Already there and intact: nothing to do. A damaged copy is replaced by these bytes.
-    if (await this.has(hash) && (await this.read(hash).then(() => true, () => false))) return hash;
     const dir = join(this.root, hash.slice(0, 2));
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -44,7 +61,19 @@ export class FileArtifactStore implements ArtifactStore {
       await unlink(tmp).catch(() => undefined);
       throw e;
     }
+    this.keepForFirstRead(hash, bytes);
     return hash;
+  }
+
+  private keepForFirstRead(hash: string, bytes: Buffer): void {
+    if (bytes.length > HANDOFF_MAX_BYTES / 4 || this.handoff.has(hash)) return;
+    this.handoff.set(hash, bytes);
+    this.handoffBytes += bytes.length;
+    while (this.handoff.size > HANDOFF_MAX || this.handoffBytes > HANDOFF_MAX_BYTES) {
+      const [oldest, b] = this.handoff.entries().next().value as [string, Buffer];
+      this.handoff.delete(oldest);
+      this.handoffBytes -= b.length;
+    }
   }
 
   /** Writes `tmp` in `dir`; a folder removed since it was made (a prune) is made again, once. */
@@ -68,8 +97,18 @@ export class FileArtifactStore implements ArtifactStore {
     }
   }
 
-  /** Reads and re-hashes: a corrupted file is reported, never silently used. */
-  async read(hash: string): Promise<Buffer> {
+  /**
+   * Reads and re-hashes: a corrupted file is reported, never silently used. The first read of an
+   * image this store has just written (hashed as it was downloaded) is served from memory, unless
+   * the stored copy itself is asked for.
+   */
+  async read(hash: string, opts?: { stored?: boolean }): Promise<Buffer> {
+    const fresh = opts?.stored ? undefined : this.handoff.get(hash);
+    if (fresh) {
+      this.handoff.delete(hash);
+      this.handoffBytes -= fresh.length;
+      return fresh;
+    }
     let bytes: Buffer;
     try {
       bytes = await readFile(this.pathOf(hash));
@@ -103,6 +142,11 @@ export class FileArtifactStore implements ArtifactStore {
   }
 
   async remove(hash: string): Promise<void> {
+    const kept = this.handoff.get(hash);
+    if (kept) {
+      this.handoff.delete(hash);
+      this.handoffBytes -= kept.length;
+    }
     await unlink(this.pathOf(hash)).catch(() => undefined);
   }
 }

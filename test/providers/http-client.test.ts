@@ -110,4 +110,18 @@ describe('provider HTTP client', () => {
     const e = (await p) as import('../../engine/core/errors').EngineError;
     expect(e.code).toBe('aborted');
   });
+
+  it('keeps the answer to a submit when the event loop was blocked past the keep-alive timeout of the server (a paid task is never a false alarm)', async () => {
+    // On a kept-alive connection the server would close it while the answer waits unread, and
+    // the reset would discard the answer: a submit that went through would read as ambiguous.
+    server.keepAliveTimeout = 2_000;
+    handler = (_url, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"t"}');
+    await requestJson({ ctx, phase: 'submit', method: 'POST', url: `${base}/submit`, json: {} });
+    const second = requestJson({ ctx, phase: 'submit', method: 'POST', url: `${base}/submit`, json: {} });
+    setImmediate(() => {
+      const t = Date.now();
+      while (Date.now() - t < 3_200);
+    });
+    expect((await second).body).toEqual({ id: 't' });
+  });
 });
