@@ -2,6 +2,7 @@
 import type { NodeStatus } from '../engine/core/events';
 import type { NodeDescriptor } from '../engine/core/describe';
 import type { PortKind } from '../engine/core/ports';
+import type { RunStatus as LedgerRunStatus } from '../engine/core/money';
 
 export const portColors: Record<PortKind, string> = {
   text: '#f2b84b',
@@ -28,6 +29,16 @@ export const statusColors: Record<NodeStatus | 'idle', string> = {
   failed: '#ef4444',
   skipped: '#9ca3af',
   cancelled: '#9ca3af',
+};
+
+/** The one closed list of run statuses (engine/core/money.ts), as History shows them. */
+export const runStatusColors: Record<LedgerRunStatus, string> = {
+  running: '#3b82f6',
+  done: '#22c55e',
+  partial: '#f59e0b',
+  failed: '#ef4444',
+  cancelled: '#9ca3af',
+  interrupted: '#a855f7',
 };
 
 export const statusLabels: Record<NodeStatus, string> = {

@@ -21,6 +21,7 @@ import type {
   NodesResponse,
   ProvenanceResponse,
   ProvidersResponse,
+  RunRecord,
   RunsResponse,
   ServerInfo,
   StartRunRequest,
@@ -71,6 +72,10 @@ export const api = {
   startRun: (body: StartRunRequest) => request<StartRunResponse>('/api/runs', { method: 'POST', body }),
   cancelRun: (runId: string) => request<{ cancelled: boolean }>(`/api/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', body: {} }),
   runs: () => request<RunsResponse>('/api/runs'),
+  /** One run with its images (the ledger's too: CLI runs, resumes). */
+  run: (runId: string) => request<RunRecord>(`/api/runs/${encodeURIComponent(runId)}`),
+  /** Continues a resumable run (an interrupted CLI run too) under its own id. */
+  resumeRun: (runId: string) => request<StartRunResponse>(`/api/runs/${encodeURIComponent(runId)}/resume`, { method: 'POST', body: {} }),
   opened: () => request<OpenedResponse>('/api/opened'),
   files: () => request<FilesResponse>('/api/files'),
   readFile: (path: string) => request<FileResponse>(`/api/files/read?path=${encodeURIComponent(path)}`),
@@ -88,6 +93,11 @@ export const api = {
 
 export function imageUrl(hash: string): string {
   return `/api/images/${hash}`;
+}
+
+/** One ZIP of a run's images and sidecars, streamed by the server. */
+export function zipUrl(runId: string): string {
+  return `/api/runs/${encodeURIComponent(runId)}/zip`;
 }
 
 export function thumbUrl(hash: string, size = 160): string {

@@ -196,6 +196,8 @@ export interface RunImage {
   item: number;
   /** The batch row (from 1) the image was made for. */
   row?: number;
+  /** Its index within its row (which draft of this row): what a pick node's indices count in a batch. */
+  local?: number;
   hash: string;
   width: number;
   height: number;

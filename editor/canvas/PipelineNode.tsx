@@ -9,7 +9,8 @@ import type { InputPort, OutputPort } from '../../engine/core/ports';
 import { thumbUrl } from '../api/client';
 import type { Issue } from '../api/types';
 import { shortMessage } from '../flow/messages';
-import { isPicked, togglePick } from '../flow/picks';
+import { isPicked, pickSlot, togglePick } from '../flow/picks';
+import { galleryImage } from '../gallery/image-facts';
 import { nodeById, pickTargets } from '../state/derived';
 import type { FlowNode } from '../flow/types';
 import { useDescriptor } from '../state/catalog-store';
@@ -86,10 +87,12 @@ function Thumbnails({ nodeId, images }: { nodeId: string; images: NodeImage[] })
   const onClick = useCallback(
     (index: number) => {
       if (pickId && pickParams) {
-        useEditor.getState().replaceParams(pickId, togglePick(pickParams, images[index].item, images.length));
+        // In a batch a pick counts the drafts of each row: indices are per row.
+        const slot = pickSlot(images[index], images);
+        useEditor.getState().replaceParams(pickId, togglePick(pickParams, slot.index, slot.count));
       } else {
         useUi.getState().openPreview(
-          images.map((i) => ({ nodeId: i.nodeId, item: i.item, hash: i.image.hash, width: i.image.width, height: i.image.height })),
+          images.map((i) => galleryImage(i)),
           index,
         );
       }
@@ -100,7 +103,7 @@ function Thumbnails({ nodeId, images }: { nodeId: string; images: NodeImage[] })
   return (
     <div className="fg-thumbs nodrag" data-pick-target={pickId}>
       {shown.map((img, i) => {
-        const picked = pickParams ? isPicked(pickParams, img.item) : false;
+        const picked = pickParams ? isPicked(pickParams, pickSlot(img, images).index) : false;
         return (
           <button
             key={`${img.item}-${img.image.hash}`}

@@ -36,3 +36,12 @@ export function togglePick(params: Record<string, unknown>, index: number, itemC
   const { all: _all, indices: _indices, ...rest } = params;
   return { ...rest, indices: [...set].sort((a, b) => a - b) };
 }
+
+/**
+ * What a pick node's `indices` count for an image: its index within its batch row (which draft
+ * of this row), or outside a batch its item; and how many images share that row (for "all").
+ */
+export function pickSlot(img: { nodeId: string; item: number; row?: number; local?: number }, images: readonly { nodeId: string; row?: number }[]): { index: number; count: number } {
+  const count = images.filter((i) => i.nodeId === img.nodeId && i.row === img.row).length;
+  return { index: img.row !== undefined && img.local !== undefined ? img.local : img.item, count };
+}

@@ -3,25 +3,24 @@
  * drafts that feed a pick-images node), and the server's run history.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { api, imageUrl, thumbUrl } from '../api/client';
+import { api, imageUrl, thumbUrl, zipUrl } from '../api/client';
 import type { RunImage, RunRecord } from '../api/types';
-import { isPicked, togglePick } from '../flow/picks';
+import { isPicked, pickSlot, togglePick } from '../flow/picks';
+import { resumeRun } from '../state/run-controller';
+import { formatCost } from '../../engine/core/money';
+import { factRows, galleryImage } from './image-facts';
 import { nodeById, pickTargets } from '../state/derived';
 import { useEditor } from '../state/editor-store';
 import { useRunStore } from '../state/run-store';
 import { isRunActive } from '../state/run-state';
 import { useUi } from '../state/ui-store';
-import { statusColors } from '../theme';
+import { runStatusColors } from '../theme';
 import { byRow, rowGroups } from './row-groups';
 
 function usePickFor(nodeId: string | undefined) {
   const pickId = useEditor((s) => (nodeId ? pickTargets(s.nodes, s.edges).get(nodeId) : undefined));
   const params = useEditor((s) => (pickId ? nodeById(s.nodes).get(pickId)?.data.params : undefined));
   return { pickId, params };
-}
-
-function countOf(images: readonly RunImage[], nodeId: string): number {
-  return images.filter((i) => i.nodeId === nodeId).length;
 }
 
 export function Preview() {
@@ -42,22 +41,27 @@ export function Preview() {
     return () => window.removeEventListener('keydown', onKey, true);
   }, [preview]);
   if (!preview || !image) return null;
-  const picked = params ? isPicked(params, image.item) : false;
+  const slot = pickSlot(image, preview.images);
+  const picked = params ? isPicked(params, slot.index) : false;
   return (
     <div className="fg-modal-backdrop" onClick={() => useUi.getState().closePreview()}>
       <div className="fg-preview" role="dialog" aria-modal="true" aria-label={`Image ${image.item} of ${image.nodeId}`} onClick={(e) => e.stopPropagation()}>
         <img src={imageUrl(image.hash)} alt={`${image.nodeId} image ${image.item}`} />
+        <dl className="fg-facts" data-testid="image-facts">
+          {factRows(image).map(([label, value]) => (
+            <div key={label} data-fact={label}>
+              <dt>{label}</dt>
+              <dd title={value}>{value}</dd>
+            </div>
+          ))}
+        </dl>
         <footer>
           <span>
-            <b>{image.nodeId}</b> · image {image.item} · {image.width}×{image.height} · <code title={image.hash}>{image.hash.slice(0, 12)}</code>
+            <code title={image.hash}>{image.hash.slice(0, 12)}</code>
           </span>
           <span className="fg-preview-actions">
             {pickId && params ? (
-              <button
-                type="button"
-                aria-pressed={picked}
-                onClick={() => useEditor.getState().replaceParams(pickId, togglePick(params, image.item, countOf(preview.images, image.nodeId)))}
-              >
+              <button type="button" aria-pressed={picked} onClick={() => useEditor.getState().replaceParams(pickId, togglePick(params, slot.index, slot.count))}>
                 {picked ? `Unpick (in "${pickId}")` : `Pick for "${pickId}"`}
               </button>
             ) : null}
@@ -85,7 +89,8 @@ type GalleryImage = RunImage & { earlier?: boolean };
 
 function GalleryTile({ image, images, index }: { image: GalleryImage; images: RunImage[]; index: number }) {
   const { pickId, params } = usePickFor(image.nodeId);
-  const picked = params ? isPicked(params, image.item) : false;
+  const slot = pickSlot(image, images);
+  const picked = params ? isPicked(params, slot.index) : false;
   return (
     <figure
       className={`fg-tile${picked ? ' fg-tile-picked' : ''}${image.earlier ? ' fg-tile-earlier' : ''}`}
@@ -111,13 +116,46 @@ function GalleryTile({ image, images, index }: { image: GalleryImage; images: Ru
             className="fg-pick-toggle"
             aria-pressed={picked}
             title={picked ? `unpick in "${pickId}"` : `pick for "${pickId}"`}
-            onClick={() => useEditor.getState().replaceParams(pickId, togglePick(params, image.item, countOf(images, image.nodeId)))}
+            onClick={() => useEditor.getState().replaceParams(pickId, togglePick(params, slot.index, slot.count))}
           >
             {picked ? '✓ picked' : 'pick'}
           </button>
         ) : null}
       </figcaption>
     </figure>
+  );
+}
+
+function HistoryRow({ r }: { r: RunRecord }) {
+  const money = r.costMicros !== undefined ? formatCost({ costMicros: r.costMicros, costEstimated: r.costEstimated === true, unconfirmedMicros: r.unconfirmedMicros ?? 0 }) : undefined;
+  const images = r.imageCount ?? new Set(r.images.map((i) => i.hash)).size;
+  return (
+    <li data-run-id={r.runId} data-status={r.status}>
+      <button type="button" onClick={() => useUi.getState().showHistoryRun(r.runId)} title="Show this run's images">
+        <span className="fg-badge" data-status={r.status} style={{ background: runStatusColors[r.status] }}>
+          {r.status}
+        </span>
+        <span>{r.pipeline ?? 'untitled'}</span>
+        {r.origin === 'cli' ? <span className="fg-tag" title="Run with the CLI or the library">CLI</span> : null}
+        {r.resumed ? <span className="fg-tag">resumed</span> : null}
+        <span className="fg-muted">{new Date(r.startedAt).toLocaleString()}</span>
+        <span className="fg-muted">
+          {images} images{r.elapsedMs !== undefined ? ` · ${(r.elapsedMs / 1000).toFixed(1)} s` : ''}
+          {r.failures ? ` · ${r.failures} failed` : ''}
+          {money ? ` · ${money}` : ''}
+        </span>
+      </button>
+      {r.resumable && r.status !== 'running' ? (
+        <button type="button" className="fg-resume" onClick={() => void resumeRun(r.runId)} title={`Continue run ${r.runId}: what it paid for is not paid again`}>
+          Resume
+        </button>
+      ) : null}
+      {images > 0 && r.status !== 'running' ? (
+        <a className="fg-link" href={zipUrl(r.runId)} download title="All of this run's images and sidecars as one ZIP">
+          ZIP
+        </a>
+      ) : null}
+    </li>
   );
 }
 
@@ -138,21 +176,9 @@ function HistoryList({ refreshKey }: { refreshKey: string }) {
   if (!runs) return <p className="fg-muted">Loading…</p>;
   if (runs.length === 0) return <p className="fg-muted">No runs yet.</p>;
   return (
-    <ul className="fg-history">
+    <ul className="fg-history" data-testid="history">
       {runs.map((r) => (
-        <li key={r.runId}>
-          <button type="button" onClick={() => useUi.getState().showHistoryRun(r.runId)} title="Show this run's images">
-            <span className="fg-badge" data-status={r.status} style={{ background: statusColors[r.status === 'running' ? 'running' : r.status === 'done' ? 'done' : r.status === 'partial' ? 'partial' : r.status === 'cancelled' ? 'cancelled' : 'failed'] }}>
-              {r.status}
-            </span>
-            <span>{r.pipeline ?? 'untitled'}</span>
-            <span className="fg-muted">{new Date(r.startedAt).toLocaleString()}</span>
-            <span className="fg-muted">
-              {r.imageCount ?? new Set(r.images.map((i) => i.hash)).size} images{r.elapsedMs !== undefined ? ` · ${(r.elapsedMs / 1000).toFixed(1)} s` : ''}
-              {r.failures ? ` · ${r.failures} failed` : ''}
-            </span>
-          </button>
-        </li>
+        <HistoryRow key={r.runId} r={r} />
       ))}
     </ul>
   );
@@ -174,7 +200,10 @@ export function Gallery() {
       return;
     }
     let live = true;
-    api.runs().then((r) => live && setHistoryImages(r.runs.find((x) => x.runId === historyRunId)?.images ?? []));
+    api
+      .run(historyRunId)
+      .then((r) => live && setHistoryImages(r.images))
+      .catch(() => live && setHistoryImages([]));
     return () => {
       live = false;
     };
@@ -192,19 +221,11 @@ export function Gallery() {
     gallery.forEach((g, i) => firstSeen.has(g.nodeId) || firstSeen.set(g.nodeId, i));
     const rank = (id: string) => (outside?.[id]?.outside ? gallery.length : 0) + firstSeen.get(id)!;
     return gallery
-      .map((g) => ({
-        nodeId: g.nodeId,
-        item: g.item,
-        ...(g.row !== undefined ? { row: g.row } : {}),
-        hash: g.image.hash,
-        width: g.image.width,
-        height: g.image.height,
-        ...(g.cached ? { cached: true } : {}),
-        ...(outside?.[g.nodeId]?.outside ? { earlier: true } : {}),
-      }))
+      .map((g) => ({ ...galleryImage(g), ...(outside?.[g.nodeId]?.outside ? { earlier: true } : {}) }))
       .sort((a, b) => byRow(a, b) || rank(a.nodeId) - rank(b.nodeId) || a.item - b.item);
   }, [gallery, outside]);
   const images = historyRunId && historyImages ? historyImages : liveImages;
+  const shownRun = historyRunId ?? runId;
   // Nothing to show: the gallery is just its tab bar, and the canvas gets the room.
   const empty = tab === 'images' && images.length === 0 && !isRunActive(status);
 
@@ -224,6 +245,11 @@ export function Gallery() {
               back to the current run
             </button>
           </span>
+        ) : null}
+        {shownRun && !isRunActive(status) && images.length > 0 ? (
+          <a className="fg-link" href={zipUrl(shownRun)} download data-testid="download-all" title="All of this run's images and sidecars as one ZIP">
+            Download all
+          </a>
         ) : null}
         {empty ? <span className="fg-muted fg-gallery-empty">Run the pipeline to see its images here. Click a draft on its node to pick it for refining.</span> : null}
         <span className="fg-spacer" />

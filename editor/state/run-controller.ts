@@ -57,16 +57,46 @@ function follow(runId: string): void {
     (message) => {
       useRunStore.getState().flush();
       const s = useRunStore.getState();
-      if (isRunActive(s.status)) useRunStore.getState().replace({ ...s, status: 'failed', error: message });
+      // The server went away mid-run: the run is cut off, and resumable from History.
+      if (isRunActive(s.status)) useRunStore.getState().replace({ ...s, status: 'interrupted', error: message });
     },
   );
+}
+
+/**
+ * Continues a resumable run (interrupted, stopped, partly done; the CLI's too) under its own id:
+ * what it paid for is re-attached or taken from the store, the rest runs; its events stream in.
+ */
+export async function resumeRun(runId: string): Promise<void> {
+  if (isRunActive(useRunStore.getState().status)) {
+    useEditor.getState().notify('error', 'a run is in progress: stop it before resuming another', 'run');
+    return;
+  }
+  unfollow?.();
+  useRunStore.getState().replace({ ...startingRun(), runId });
+  try {
+    await api.resumeRun(runId);
+    useUi.getState().setGalleryTab('images');
+    useUi.getState().showHistoryRun(undefined);
+    follow(runId);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof ApiError && e.issues.length > 0) {
+      const errors = e.issues.filter((i) => i.severity === 'error');
+      useEditor.getState().notify('error', `cannot resume ${runId}: ${errors[0]?.message ?? message}`, 'run');
+    } else {
+      useEditor.getState().notify('error', `cannot resume ${runId}: ${message}`, 'run');
+    }
+    useRunStore.getState().replace({ ...idleRun, error: message });
+  }
 }
 
 /** After a reload, picks up a run still going on the server: its events replay from the start. */
 export async function reattachToActiveRun(): Promise<void> {
   try {
     const { runs } = await api.runs();
-    const active = runs.find((r) => r.status === 'running');
+    // Only this server's own runs stream their events here (a CLI run in progress does not).
+    const active = runs.find((r) => r.status === 'running' && r.origin === 'editor');
     if (!active || isRunActive(useRunStore.getState().status)) return;
     useRunStore.getState().replace({ ...startingRun(), runId: active.runId, ...(active.only ? { only: active.only } : {}) });
     follow(active.runId);

@@ -5,12 +5,15 @@
 import type { ErrorCode } from '../../engine/core/errors';
 import type { NodeStatus, RunEvent, RunSummary } from '../../engine/core/events';
 import type { ImageAsset } from '../../engine/core/ports';
+import type { RunStatus as LedgerRunStatus } from '../../engine/core/money';
 
 export interface NodeImage {
   nodeId: string;
   item: number;
   /** The batch row (from 1) the image was made for. */
   row?: number;
+  /** Its index within its row (which draft of this row): what a pick node's indices count in a batch. */
+  local?: number;
   image: ImageAsset;
   /** Served from the store (cache or resume): not paid for in this run. */
   cached?: boolean;
@@ -42,7 +45,8 @@ export interface NodeRunState {
   outside?: boolean;
 }
 
-export type RunStatus = 'idle' | 'starting' | 'running' | RunSummary['status'];
+/** The editor's side of a run, then the one closed list of run statuses (engine/core/money.ts): a followed run the server lost is interrupted. */
+export type RunStatus = 'idle' | 'starting' | LedgerRunStatus;
 
 export interface RunState {
   runId?: string;
@@ -140,7 +144,13 @@ export function applyRunEvent(state: RunState, event: RunEvent): RunState {
       const cached = event.cached === true && made;
       const image: NodeImage | undefined =
         value.kind === 'image'
-          ? { nodeId: event.nodeId, item: event.item, ...(event.row ? { row: event.row.n } : {}), image: value.image, ...(event.cached ? { cached: true } : {}) }
+          ? {
+              nodeId: event.nodeId,
+              item: event.item,
+              ...(event.row ? { row: event.row.n, ...(event.row.local !== undefined ? { local: event.row.local } : {}) } : {}),
+              image: value.image,
+              ...(event.cached ? { cached: true } : {}),
+            }
           : undefined;
       const next = patchNode(state, event.nodeId, (n) => ({
         ...n,

@@ -447,9 +447,6 @@ export class RunRegistry {
 
   private async finish(run: ActiveRun, summary: RunSummary, manifest?: ResultsManifest): Promise<void> {
     if (run.finished) return;
-    await manifest?.close().catch(() => undefined);
-    if (manifest) run.record.results = manifest.path;
-    if (run.finished) return;
     // A run that ended without its own runDone (it threw) still tells its followers.
     if (!run.events.some((e) => e?.type === 'runDone')) {
       this.record(run, { type: 'runDone', runId: run.record.runId, at: Date.now(), summary });
@@ -468,6 +465,11 @@ export class RunRegistry {
       ...recordMoney(summary),
     });
     run.listeners.clear();
+    // results.csv is complete once its stream is closed; the history names it then.
+    if (manifest) {
+      await manifest.close().catch(() => undefined);
+      run.record.results = manifest.path;
+    }
     this.persist();
   }
 
