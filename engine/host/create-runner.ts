@@ -186,7 +186,7 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
   const execute = async (
     doc: Pipeline,
     pipeline: Pipeline,
-    o: RunCallOptions & { runId: string; resumed: boolean; file?: string; baseDir: string; seedsFrom?: string },
+    o: RunCallOptions & { runId: string; resumed: boolean; file?: string; baseDir: string; seedsFrom?: string; checked: ValidationResult },
   ): Promise<RunSummary> => {
     if (closed) throw new EngineError('usage', 'this runner is closed');
     const { runId } = o;
@@ -199,6 +199,7 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
     }
     const outDir = resolve(o.outDir ?? options.outDir ?? 'out');
     const cache = o.cache !== false;
+    const { checked } = o;
     // Tasks of the embedded emulator die with the process that started it: remaking them is free.
     const hooks = ledger.hooks(runId, { cache, reattach: !host.embedded, ...(o.seedsFrom ? { seedsFrom: o.seedsFrom } : {}) });
     ledger.startRun({
@@ -212,6 +213,8 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
         outDir,
         baseDir: o.baseDir,
         ...(o.only ? { only: o.only } : {}),
+        ...(cache ? {} : { noCache: true }),
+        ...(host.embedded ? { emulator: true } : {}),
       },
     });
     const signal = eitherSignal(closing.signal, eitherSignal(options.signal, o.signal));
@@ -236,6 +239,8 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
       priceOf,
       ...(o.budgetUsd !== undefined ? { budgetUsd: o.budgetUsd } : {}),
       ...(o.only ? { only: o.only } : {}),
+      // The pre-flight's result: the run does not validate the document again.
+      checked,
       ...(listeners.length ? { onEvent: (e) => listeners.forEach((l) => l(e)) } : {}),
     })
       .then((summary) => {
@@ -275,7 +280,7 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
       const runId = newRunId();
       // Run-to-here reuses the upstream results (and seeds) of the last run of the same pipeline.
       const seedsFrom = o.only ? previousRun(loaded, result.pipeline!, runId) : undefined;
-      return execute(result.pipeline!, result.pipeline!, { ...o, runId, resumed: false, baseDir, ...(loaded.file ? { file: loaded.file } : {}), ...(seedsFrom ? { seedsFrom } : {}) });
+      return execute(result.pipeline!, result.pipeline!, { ...o, runId, resumed: false, baseDir, checked: result, ...(loaded.file ? { file: loaded.file } : {}), ...(seedsFrom ? { seedsFrom } : {}) });
     },
 
     async resume(runId, o = {}) {
@@ -295,9 +300,12 @@ export async function createRunner(options: RunnerOptions = {}): Promise<Runner>
         ...s,
         ...o,
         concurrency: { ...s.concurrency, ...o.concurrency },
+        // A run made with the cache off resumes with it off.
+        ...(s.noCache ? { cache: false } : {}),
         runId,
         resumed: true,
         baseDir,
+        checked: result,
         ...(stored.pipelinePath ? { file: stored.pipelinePath } : {}),
       });
     },

@@ -152,3 +152,46 @@ describe('createRunner', () => {
     expect(summary.status).toBe('cancelled');
   });
 });
+
+describe('createRunner validates once', () => {
+  it('hands its pre-flight result to the run: each node is checked once per run or resume, not again inside it', async () => {
+    const { z } = await import('zod');
+    const { defineNode } = await import('../../engine/core/define-node');
+    const { NodeRegistry } = await import('../../engine/core/registry');
+    const { createRegistry } = await import('../../nodes/index');
+    let checks = 0;
+    const counted = defineNode({
+      type: 'counted',
+      title: 'Counted',
+      description: 'Passes its text on; counts how often it is checked.',
+      version: 1,
+      category: 'select',
+      inputs: { text: { kind: 'text', required: true } },
+      outputs: { text: { kind: 'text' } },
+      params: z.strictObject({}),
+      eachItemOf: 'text',
+      check() {
+        checks++;
+        return [];
+      },
+      async run({ inputs }) {
+        return { text: inputs.text[0] };
+      },
+    });
+    const { r } = await runner({ registry: new NodeRegistry([...createRegistry().all(), counted as never]) });
+    const doc = {
+      version: 1,
+      nodes: [
+        { id: 'src', type: 'prompt', params: { text: 'x' } },
+        { id: 'c', type: 'counted', params: {} },
+      ],
+      edges: [{ source: 'src', sourceHandle: 'text', target: 'c', targetHandle: 'text' }],
+    };
+    const summary = await r.run(doc);
+    expect(summary.status).toBe('done');
+    expect(checks).toBe(1);
+    checks = 0;
+    await r.resume(summary.runId);
+    expect(checks).toBe(1);
+  });
+});
