@@ -179,7 +179,7 @@ describe('createRunner validates once', () => {
       },
     });
     const { r } = await runner({ registry: new NodeRegistry([...createRegistry().all(), counted as never]) });
-    const doc = {
+    const doc: PipelineInput = {
       version: 1,
       nodes: [
         { id: 'src', type: 'prompt', params: { text: 'x' } },
