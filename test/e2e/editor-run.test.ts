@@ -101,6 +101,9 @@ describe('running pipelines in the editor', () => {
       await stop.click();
       await page.locator('[data-run-status="cancelled"]').waitFor();
       await node(page, 'drafts').locator('.fg-node[data-status="cancelled"]').waitFor();
+      // Downstream of the cancel: cancelled too, never failed.
+      for (const id of ['save-drafts', 'pick', 'refine', 'save']) await node(page, id).locator('.fg-node[data-status="cancelled"]').waitFor();
+      expect(await page.locator('.fg-node[data-status="failed"]').count()).toBe(0);
       expect(await run.isEnabled()).toBe(true);
       expect((await lastRun()).status).toBe('cancelled');
       expect(pageErrors(page)).toEqual([]);
