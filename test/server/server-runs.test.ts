@@ -5,7 +5,7 @@
  * and "download all" streams one ZIP of a run's images and sidecars.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +181,13 @@ describe('history from the ledger, resume and download all', () => {
       expect(Object.keys(entries).sort()).toEqual(['final-0.jpg', 'final-0.json', 'final-1.jpg', 'final-1.json', 'final-2.jpg', 'final-2.json']);
       expect(Buffer.from(entries['final-1.jpg']).equals(readFileSync(join(cwd, 'out', 'final-1.jpg')))).toBe(true);
       expect(JSON.parse(Buffer.from(entries['final-0.json']).toString('utf8'))).toMatchObject({ node: 'drafts' });
+
+      // Only files inside the run's output folder are served: a file swapped for a link out of it is left out.
+      writeFileSync(join(cwd, 'secret.txt'), 'not for the zip');
+      rmSync(join(cwd, 'out', 'final-2.jpg'));
+      symlinkSync(join(cwd, 'secret.txt'), join(cwd, 'out', 'final-2.jpg'));
+      const again = unzipSync(new Uint8Array(await (await fetch(`${server.url}/api/runs/${runId}/zip`)).arrayBuffer()));
+      expect(Object.keys(again).sort()).toEqual(['final-0.jpg', 'final-0.json', 'final-1.jpg', 'final-1.json', 'final-2.json']);
     } finally {
       await server.close();
     }
