@@ -209,6 +209,8 @@ export interface RunImage {
 export interface RunRecord {
   runId: string;
   pipeline?: string;
+  /** The person who started it (a team server's access token); absent on a server without tokens. */
+  owner?: string;
   /** One of the closed list of run statuses (engine/core/money.ts). */
   status: RunStatus;
   startedAt: number;

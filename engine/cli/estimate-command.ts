@@ -13,6 +13,7 @@ import { EXIT } from './exit';
 import { parsePipelineArgs } from './pipeline-args';
 import { preflight, printProviderNote, validOrPrint, type Preflight } from './preflight';
 import { formatEstimate } from './print';
+import { formatStanding, identityFromEnv } from './identity';
 
 export interface PriceOptions {
   store: ArtifactStore;
@@ -56,7 +57,13 @@ export async function commandEstimate(argv: string[]): Promise<number> {
       const runId = newRunId();
       const seedsFrom = seedsOfEarlierRun(cli, pre, pipeline, runId);
       const estimate = await priceRun(pipeline, pre, cli, host, { store, runId, noCache: args.values['no-cache'] === true, ...(seedsFrom ? { seedsFrom } : {}) });
-      process.stdout.write(args.values.json ? JSON.stringify(estimate) + '\n' : `Estimated cost of ${pre.shown}:\n${formatEstimate(estimate)}\n`);
+      // With FLUXGRAPH_TOKEN: what the person's (and team's) spending caps leave.
+      const who = await identityFromEnv(cli.env, cli.ledger!.access);
+      const caps = who ? await cli.ledger!.access.standing(who) : [];
+      const capLines = formatStanding(caps);
+      process.stdout.write(
+        args.values.json ? JSON.stringify(caps.length ? { ...estimate, caps } : estimate) + '\n' : `Estimated cost of ${pre.shown}:\n${formatEstimate(estimate)}\n${capLines ? capLines + '\n' : ''}`,
+      );
       printProviderNote(pre);
       return EXIT.ok;
     }),

@@ -9,7 +9,7 @@ import { EXIT, fail, failuresAsJson } from './exit';
 import { guardOutput } from './output';
 import { COMMAND_HELP, USAGE, wantsHelp } from './usage';
 
-const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker'];
+const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker', 'token', 'cap'];
 
 async function dispatch(command: string, rest: string[]): Promise<number> {
   switch (command) {
@@ -31,6 +31,10 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       return (await import('./emulator-command')).runEmulatorCommand(rest);
     case 'serve':
       return (await import('./serve-command')).runServeCommand(rest);
+    case 'token':
+      return (await import('./access-commands')).commandToken(rest);
+    case 'cap':
+      return (await import('./access-commands')).commandCap(rest);
     case 'worker':
       return (await import('./worker-command')).runWorkerCommand(rest);
     default:

@@ -9,6 +9,7 @@ import { priceOf } from '../providers/pricing';
 import { FileArtifactStore } from '../store/artifacts';
 import { parseConcurrency } from './args';
 import { withCliHost } from './cli-host';
+import { identityFromEnv } from './identity';
 import { priceRun, seedsOfEarlierRun } from './estimate-command';
 import { EXIT, fail } from './exit';
 import { parsePipelineArgs } from './pipeline-args';
@@ -77,7 +78,11 @@ export async function commandRun(argv: string[]): Promise<number> {
       // Tasks of the embedded emulator die with the process that started it: remaking them is free.
       // A resumed batch leaves its failed rows failed, unless --retry-failed says otherwise.
       const keepFailed = Boolean(resumeId && (stored.batch ?? batch) && !retryFailed);
+      // FLUXGRAPH_TOKEN: the run is this person's, and their spending caps hold it.
+      const who = await identityFromEnv(cli.env, ledger.access);
+      const owner = who ? { person: who.person, ...(who.team ? { team: who.team } : {}) } : undefined;
       const hooks = ledger.hooks(runId, {
+        ...(owner ? { owner } : {}),
         cache: !noCache,
         reattach: !host.embedded,
         ...(seedsFrom ? { seedsFrom } : {}),
@@ -87,6 +92,7 @@ export async function commandRun(argv: string[]): Promise<number> {
       const { inputs } = pre;
       ledger.startRun({
         runId,
+        ...(owner ? { owner } : {}),
         pipeline: doc,
         ...(file ? { pipelinePath: file } : {}),
         options: {

@@ -57,7 +57,8 @@ export async function commandRuns(argv: string[]): Promise<number> {
 function runLine(r: Omit<RunRecord, 'pipeline'>): string {
   const status = `${r.status}${r.resumable ? '*' : ''}`;
   const emulator = r.options.emulator ? '  [emulator]' : '';
-  return `${r.runId.padEnd(24)} ${(r.name ?? '-').slice(0, 22).padEnd(22)} ${status.padEnd(12)} ${time(r.startedAt).padEnd(20)} ${String(r.images).padStart(6)} ${String(r.calls).padStart(6)}  ${String(r.failures).padStart(6)}  ${formatCost(r)}${r.shared ? ` (${r.shared} shared at $0)` : ''}${emulator}`;
+  const owner = r.owner ? `  by ${r.owner}${r.team ? ` (${r.team})` : ''}` : '';
+  return `${r.runId.padEnd(24)} ${(r.name ?? '-').slice(0, 22).padEnd(22)} ${status.padEnd(12)} ${time(r.startedAt).padEnd(20)} ${String(r.images).padStart(6)} ${String(r.calls).padStart(6)}  ${String(r.failures).padStart(6)}  ${formatCost(r)}${r.shared ? ` (${r.shared} shared at $0)` : ''}${emulator}${owner}`;
 }
 
 /** The footnote of the table: what its marks mean, only for the marks it shows. */

@@ -3,7 +3,7 @@
  * (see engine/server/editor-assets.ts); `--dev` serves it with hot reload instead.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isEngineError } from '../core/errors';
@@ -21,7 +21,15 @@ const USAGE = `Usage: fluxgraph serve [pipeline.json] [--port N] [--open] [--dev
   --cache-dir DIR  artifact store, thumbnails and run history (default ./.fluxgraph)
   --base-dir DIR   the folder the editor opens and saves pipelines in, and where uploaded reference
                    images go (default: ., or the pipeline's folder when it is outside .)
-  --host ADDR      interface to listen on (default 127.0.0.1; anything else is reachable by others)
+  --host ADDR      interface to listen on (default 127.0.0.1; anything else is reachable by others,
+                   and then needs access tokens and TLS)
+  --tls-cert FILE  serve https with this certificate (PEM) ...
+  --tls-key FILE   ... and its private key (PEM)
+  --behind-proxy   a TLS-terminating proxy is in front: access tokens are required, cookies are Secure
+  --public-host NAME  a name the server is reached by (Host and Origin checks), repeatable
+
+Off loopback (or behind a proxy) every person signs in with an access token: make them with
+fluxgraph token add NAME [--team T] [--admin].
 
 Keys stay in this process (environment or ./.env); the browser never sees them.`;
 
@@ -52,6 +60,10 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       'base-dir': { type: 'string' },
       host: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'behind-proxy': { type: 'boolean' },
+      'public-host': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -84,12 +96,28 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`fluxgraph: ${file} is outside --base-dir ${values['base-dir']}\n`);
     return 2;
   }
+  if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) {
+    process.stderr.write(`fluxgraph: --tls-cert and --tls-key go together (the certificate and its private key)\n`);
+    return 2;
+  }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (values['tls-cert'] && values['tls-key']) {
+    try {
+      tls = { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']) };
+    } catch (e) {
+      process.stderr.write(`fluxgraph: could not read the TLS files: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let server;
   try {
     server = await startServer({
       ...(port !== undefined ? { port } : {}),
       ...(values.host ? { host: values.host } : {}),
+      ...(tls ? { tls } : {}),
+      ...(values['behind-proxy'] ? { behindProxy: true } : {}),
+      ...(values['public-host']?.length ? { publicHosts: values['public-host'] } : {}),
       ...(values.out ? { outDir: values.out } : {}),
       ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
       ...(baseDir ? { baseDir } : {}),
@@ -100,7 +128,9 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   } catch (e) {
     // A port already taken, a cache folder that is a file, a damaged ledger: the user's to fix, like a bad flag (exit 2).
     const inUse = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
-    const usage = inUse || isEngineError(e);
+    // A bad certificate or key is the user's to fix too.
+    const badTls = /PEM|certificate|key values mismatch|ERR_OSSL/i.test(String((e as Error).message)) || /^ERR_OSSL/.test(String((e as NodeJS.ErrnoException).code ?? ''));
+    const usage = inUse || isEngineError(e) || badTls;
     process.stderr.write(`fluxgraph: ${usage ? '' : 'could not start the editor server: '}${(e as Error).message}\n`);
     return usage ? 2 : 1;
   }

@@ -21,6 +21,10 @@ Usage:
   fluxgraph emulator [--port N] [...]   serve the local provider emulator
   fluxgraph serve [pipeline.json] [...] the editor on http://127.0.0.1
   fluxgraph worker [--concurrency ...]  team mode: take provider calls from the shared queue
+  fluxgraph token add NAME [--team T] [--admin] | list | revoke ID|NAME
+                                        access tokens for a server others can reach
+  fluxgraph cap set --person P | --team T [--day USD] [--month USD] | list | clear ...
+                                        spending caps per person and team
   fluxgraph --version
 
 Each command's --help lists its options.
@@ -41,6 +45,22 @@ const BATCH_OPTIONS = `  --inputs FILE             a batch: run the pipeline onc
 const CACHE_DIR = `  --cache-dir DIR           ledger and image store (default $FLUXGRAPH_CACHE_DIR, else ./.fluxgraph)`;
 
 export const COMMAND_HELP: Record<string, string> = {
+  token: `Usage: fluxgraph token add NAME [--team T] [--admin]
+       fluxgraph token list [--json]
+       fluxgraph token revoke ID|NAME
+
+Access tokens of a server others can reach (serve off loopback, or --behind-proxy): one per
+person, shown once, kept as a hash in the ledger in use (Postgres when FLUXGRAPH_DATABASE_URL is
+set, else ./.fluxgraph/ledger.sqlite or --cache-dir). The CLI sends it as FLUXGRAPH_TOKEN; the
+editor signs in with it. An admin token sees and cancels every run; others only their own.
+revoke takes a token id (token list) or a person (all their tokens).`,
+  cap: `Usage: fluxgraph cap set --person P | --team T [--day USD] [--month USD]
+       fluxgraph cap list [--json]
+       fluxgraph cap clear --person P | --team T
+
+Spending caps per person and per team, per UTC day and calendar month, in the ledger in use.
+Each paid call is checked when it is claimed, against the pricing table's price with the work in
+flight counted, and settled at the provider's figure, so two people cannot both pass a cap.`,
   worker: `Usage: fluxgraph worker [--concurrency N] [--concurrency PROVIDER=N ...]
 
 Team mode: takes provider-call jobs from the shared queue for every account whose key is set

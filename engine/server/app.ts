@@ -36,6 +36,10 @@ import type { RunRegistry } from './runs';
 import type { RequestGuard } from './security';
 import { sendRunZip } from './run-zip';
 import { lastEventId, openEventStream } from './sse';
+import { admit, sessionRoutes, SIGNIN_PAGE, whoIs, type AccessControl } from './access-control';
+import type { Identity } from '../store/access';
+
+const SIGNIN_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'";
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** Saved images can be large (a 4 MP PNG); the provenance route takes up to this much. */
@@ -44,6 +48,8 @@ const MAX_URL_LENGTH = 4096;
 
 export interface AppContext {
   guard: RequestGuard;
+  /** Access tokens (a server others can reach); absent: loopback without tokens. */
+  access?: AccessControl;
   redact: Redact;
   info: ServerInfo;
   descriptors: NodeDescriptor[];
@@ -96,6 +102,12 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
     return { ...(folder ? { folder } : {}), ...(root ? { confineTo: root } : {}) };
   };
 
+  /** A run the requester may not see is, to them, a run that does not exist. */
+  const mustSee = (id: string, req: IncomingMessage) => {
+    const record = ctx.runs.get(id);
+    if (!record || !visibleTo(record, whoIs(req))) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
+  };
+
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/api\/info$/, handler: (_q, res) => json(res, 200, ctx.info) },
     { method: 'GET', pattern: /^\/api\/nodes$/, handler: (_q, res) => json(res, 200, ctx.descriptors) },
@@ -120,7 +132,8 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/runs$/,
       handler: async (req, res) => {
         const body = bodyObject(await readJsonBody(req, limit));
-        const input = { ...runInput(body), ...(await placeOf(body)) };
+        const who = whoIs(req);
+        const input = { ...runInput(body), ...(await placeOf(body)), ...(who ? { owner: { person: who.person, ...(who.team ? { team: who.team } : {}) } } : {}) };
         const started = await ctx.runs.start(input);
         ctx.log?.(`run ${started.runId} started${input.only ? ` (up to ${input.only.join(', ')})` : ''}`);
         json(res, 201, started);
@@ -158,13 +171,14 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
         json(res, 200, answer);
       },
     },
-    { method: 'GET', pattern: /^\/api\/runs$/, handler: (_q, res) => json(res, 200, { runs: ctx.runs.list() }) },
+    // On a server with tokens a person sees and stops only their own runs; an admin, every run.
+    { method: 'GET', pattern: /^\/api\/runs$/, handler: (req, res) => json(res, 200, { runs: ctx.runs.list().filter((r) => visibleTo(r, whoIs(req))) }) },
     {
       method: 'GET',
       pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)$/,
-      handler: async (_q, res, [id]) => {
+      handler: async (req, res, [id]) => {
         const record = await ctx.runs.details(id);
-        if (!record) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
+        if (!record || !visibleTo(record, whoIs(req))) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
         json(res, 200, record);
       },
     },
@@ -172,7 +186,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       method: 'GET',
       pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/events$/,
       handler: (req, res, [id]) => {
-        if (!ctx.runs.get(id)) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
+        mustSee(id, req);
         let unfollow: () => void = () => undefined;
         const sink = openEventStream(req, res, ctx.redact, () => unfollow());
         unfollow = ctx.runs.follow(
@@ -187,7 +201,8 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
     {
       method: 'GET',
       pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/zip$/,
-      handler: async (_q, res, [id]) => {
+      handler: async (req, res, [id]) => {
+        mustSee(id, req);
         const files = await ctx.runs.filesOf(id);
         if (!files) throw new HttpError(404, 'run_not_found', `no run "${id}"`);
         await sendRunZip(res, files, ctx.images.store);
@@ -198,6 +213,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/resume$/,
       handler: async (req, res, [id]) => {
         await readJsonBody(req, limit);
+        mustSee(id, req);
         json(res, 201, await ctx.runs.resume(id));
       },
     },
@@ -206,8 +222,9 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/runs\/([A-Za-z0-9_.-]+)\/cancel$/,
       handler: async (req, res, [id]) => {
         await readJsonBody(req, limit);
+        mustSee(id, req);
         const cancelled = ctx.runs.cancel(id);
-        if (cancelled) ctx.log?.(`run ${id} cancelled from the editor`);
+        if (cancelled) ctx.log?.(`run ${id} cancelled${whoIs(req) ? ` by ${whoIs(req)!.person}` : ' from the editor'}`);
         json(res, 200, { cancelled });
       },
     },
@@ -217,6 +234,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       pattern: /^\/api\/images\/([^/]+)\/thumb$/,
       handler: (req, res, [hash], url) => ctx.images.serveThumbnail(req, res, hash, url.searchParams.get('size')),
     },
+    ...(ctx.access ? sessionRoutes(ctx.access, ctx.redact, limit) : []),
     ...(ctx.documents ? documentRoutes({ documents: ctx.documents, ...(ctx.opened ? { opened: ctx.opened } : {}), redact: ctx.redact, maxBodyBytes: limit }) : []),
   ];
 
@@ -230,6 +248,13 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
     const isApi = (url.pathname === '/api' || url.pathname.startsWith('/api/')) && !isSourceModule;
     ctx.guard.check(req, { isApi });
     const method = (req.method ?? 'GET').toUpperCase();
+    // A server others can reach: no valid token, no further (401, or the sign-in page).
+    if (ctx.access && !(await admit(ctx.access, req, res, url, isApi, ctx.redact))) return;
+    if (ctx.access && method === 'GET' && url.pathname === '/signin') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': SIGNIN_CSP, 'x-content-type-options': 'nosniff' });
+      res.end(SIGNIN_PAGE);
+      return;
+    }
 
     if (isApi) {
       const matching = routes.filter((r) => r.pattern.test(url.pathname));
@@ -261,4 +286,9 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       sendError(res, new HttpError(500, 'internal', ctx.redact((e as Error)?.message ?? 'internal error')), ctx.redact);
     });
   };
+}
+
+/** Without access control everyone sees every run; with it, a person their own, an admin all. */
+function visibleTo(record: { owner?: string }, who: Identity | undefined): boolean {
+  return !who || who.admin || record.owner === who.person;
 }

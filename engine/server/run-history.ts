@@ -17,6 +17,7 @@ export function fromLedger(l: LedgerRun, editor: RunRecord | undefined): RunReco
   return {
     runId: l.runId,
     ...(l.name ? { pipeline: l.name } : {}),
+    ...(l.owner ? { owner: l.owner } : {}),
     status: l.status,
     startedAt: l.startedAt,
     ...(l.finishedAt ? { elapsedMs: l.finishedAt - l.startedAt } : editor?.elapsedMs !== undefined ? { elapsedMs: editor.elapsedMs } : {}),

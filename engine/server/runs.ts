@@ -79,6 +79,8 @@ export interface StartRunInput {
   folder?: string;
   /** Nothing outside this folder is read (the examples folder for a template); default the base folder. */
   confineTo?: string;
+  /** Who starts it (a team server's token): the run is theirs, and their spending caps apply. */
+  owner?: { person: string; team?: string };
 }
 
 type Listener = (seq: number, event: RunEvent) => void;
@@ -96,6 +98,7 @@ interface Launch {
   seedsFrom?: string;
   outDir?: string;
   batch?: boolean;
+  owner?: { person: string; team?: string };
 }
 
 interface ActiveRun {
@@ -255,6 +258,7 @@ export class RunRegistry {
         ...(variables ? { variables } : {}),
         ...(input.provider ? { provider: input.provider } : {}),
         ...(seedsFrom ? { seedsFrom } : {}),
+        ...(input.owner ? { owner: input.owner } : {}),
       });
       return { runId, issues: checked.issues };
     });
@@ -292,6 +296,8 @@ export class RunRegistry {
         ...(o.concurrency ? { concurrency: o.concurrency } : {}),
         ...(o.outDir ? { outDir: o.outDir } : {}),
         ...(o.batch ? { batch: true } : {}),
+        // A resumed run stays its starter's, and their caps keep applying.
+        ...(stored.owner ? { owner: { person: stored.owner, ...(stored.team ? { team: stored.team } : {}) } } : {}),
       });
       this.opts.log?.(`run ${runId} resumed from the editor`);
       return { runId, issues: checked.issues };
@@ -335,6 +341,7 @@ export class RunRegistry {
       failures: 0,
       origin: 'editor',
       ...(l.resumed ? { resumed: true } : {}),
+      ...(l.owner ? { owner: l.owner.person } : {}),
     };
     const run: ActiveRun = { record, controller, events: [], lastProgressAt: new Map(), listeners: new Set(), done: Promise.resolve(), finished: false };
     this.runs.set(runId, run);
@@ -345,11 +352,18 @@ export class RunRegistry {
     const { ledger } = this.opts;
     const batch = checked.batch !== undefined && isBatch(checked.batch.plan);
     const tasks = ledger
-      ? ledger.hooks(runId, { cache: true, reattach: this.opts.embedded !== true, ...(l.seedsFrom ? { seedsFrom: l.seedsFrom } : {}), ...(l.resumed && (l.batch || batch) ? { keepFailed: true } : {}) })
+      ? ledger.hooks(runId, {
+          cache: true,
+          reattach: this.opts.embedded !== true,
+          ...(l.seedsFrom ? { seedsFrom: l.seedsFrom } : {}),
+          ...(l.resumed && (l.batch || batch) ? { keepFailed: true } : {}),
+          ...(l.owner ? { owner: l.owner } : {}),
+        })
       : this.opts.tasks;
     ledger?.startRun({
       runId,
       pipeline,
+      ...(l.owner ? { owner: l.owner } : {}),
       ...(l.pipelinePath ? { pipelinePath: l.pipelinePath } : {}),
       options: {
         ...(l.variables ? { variables: l.variables } : {}),

@@ -14,6 +14,12 @@ export interface SecurityOptions {
   port: number;
   /** Extra host names (without port) accepted in Host, e.g. when listening on a LAN address on purpose. */
   allowedHosts?: readonly string[];
+  /** Names the server is reached by (`--public-host`): accepted with or without a port, over https. */
+  publicHosts?: readonly string[];
+  /** How the editor's pages are loaded here (https with --tls-cert). */
+  scheme?: 'http' | 'https';
+  /** A TLS-terminating proxy is in front: the browser's origin is https. */
+  behindProxy?: boolean;
 }
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
@@ -25,11 +31,15 @@ export function allowedHostHeaders(opts: SecurityOptions): Set<string> {
     out.add(`${name}:${opts.port}`);
     if (opts.port === 80) out.add(name);
   }
+  // A public name is reached through the proxy or TLS on its usual port, or on ours.
+  for (const name of (opts.publicHosts ?? []).map((h) => h.toLowerCase())) for (const h of [name, `${name}:443`, `${name}:${opts.port}`]) out.add(h);
   return out;
 }
 
 export function allowedOrigins(opts: SecurityOptions): Set<string> {
-  return new Set([...allowedHostHeaders(opts)].map((h) => `http://${h}`));
+  const hosts = [...allowedHostHeaders(opts)];
+  const schemes = opts.scheme === 'https' ? ['https'] : opts.behindProxy ? ['https', 'http'] : ['http'];
+  return new Set(schemes.flatMap((s) => hosts.map((h) => `${s}://${h.replace(/:443$/, s === 'https' ? '' : ':443')}`)).concat(schemes.flatMap((s) => hosts.map((h) => `${s}://${h}`))));
 }
 
 export const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -5,6 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AccessStore } from '../store/access';
+import type { Ledger } from '../store/ledger';
+import type { AccessControl } from './access-control';
 import type { AddressInfo } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { describeRegistry } from '../core/describe';
@@ -68,6 +72,14 @@ export interface ServerOptions {
   /** Largest image POST /api/provenance reads (default 40 MB). */
   maxImageBytes?: number;
   log?: (line: string) => void;
+  /** Serve https with this certificate and key (PEM): needed to listen off loopback unless `behindProxy`. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
+  /** A TLS-terminating proxy is in front: access tokens are required even on loopback, cookies are Secure. */
+  behindProxy?: boolean;
+  /** Names the server is reached by (Host and Origin checks), e.g. the proxy's public name. */
+  publicHosts?: string[];
+  /** Where access tokens live (default: this server's ledger; Postgres in team mode). */
+  access?: AccessStore;
 }
 
 export interface RunningServer {
@@ -132,6 +144,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const problem = await folderProblem(cacheDir);
   if (problem) throw new EngineError('unwritable_folder', `cache folder (--cache-dir or FLUXGRAPH_CACHE_DIR) ${problem}`);
   const ledger = options.ledger === false ? undefined : await openLedger(join(cacheDir, 'ledger.sqlite'));
+  // Others can reach it: access tokens, and never over plain http.
+  let access: AccessControl | undefined;
+  try {
+    access = await accessControlFor(options, listenHost, ledger);
+  } catch (e) {
+    ledger?.close();
+    throw e;
+  }
   let host: HostProviders;
   try {
     host = options.providers ?? (await createProviders({ env, onNotice: log }));
@@ -188,7 +208,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const relOut = relative(cwd, outDir);
   const info: ServerInfo = { name: 'fluxgraph', version: packageVersion(), outDir: relOut && !relOut.startsWith('..') ? relOut : outDir };
   let port = 0;
-  const server = createServer({ maxHeaderSize: 16 * 1024 });
+  const server: Server = options.tls ? createHttpsServer({ maxHeaderSize: 16 * 1024, cert: options.tls.cert, key: options.tls.key }) : createServer({ maxHeaderSize: 16 * 1024 });
   const state: { assets?: EditorAssets; handler?: ReturnType<typeof createApp> } = {};
   server.on('request', (req, res) => {
     if (state.handler) state.handler(req, res);
@@ -220,9 +240,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (options.editor === 'dev') state.assets = await devEditor(server, { port });
     // Listening on a specific non-loopback address on purpose: requests name that address.
     const extraHosts = [...(options.allowedHosts ?? []), ...(isLoopbackHost(listenHost) || listenHost === '0.0.0.0' || listenHost === '::' ? [] : [listenHost.includes(':') ? `[${listenHost}]` : listenHost])];
-    const guard = createGuard({ port, ...(extraHosts.length ? { allowedHosts: extraHosts } : {}) });
+    const guard = createGuard({
+      port,
+      ...(extraHosts.length ? { allowedHosts: extraHosts } : {}),
+      ...(options.publicHosts?.length ? { publicHosts: options.publicHosts } : {}),
+      scheme: options.tls ? 'https' : 'http',
+      ...(options.behindProxy ? { behindProxy: true } : {}),
+    });
     state.handler = createApp({
       guard,
+      ...(access ? { access } : {}),
       redact,
       info,
       descriptors: describeRegistry(registry),
@@ -247,7 +274,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const urlHost = listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost.includes(':') ? `[${listenHost}]` : listenHost;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
     port,
     server,
     host,
@@ -268,4 +295,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return closing;
     },
   };
+}
+
+/**
+ * Access control for a server others can reach (off loopback, or behind a proxy): refused without
+ * TLS (or a TLS-terminating proxy) and without at least one access token to sign in with.
+ * Loopback without a proxy: no tokens, as before.
+ */
+async function accessControlFor(options: ServerOptions, listenHost: string, ledger: Ledger | undefined): Promise<AccessControl | undefined> {
+  const exposed = !isLoopbackHost(listenHost) || options.behindProxy === true;
+  if (!exposed) return undefined;
+  const where = options.behindProxy ? 'behind a proxy' : `on ${listenHost}`;
+  if (!options.tls && !options.behindProxy) {
+    throw new EngineError('usage', `serving ${where} would send access tokens over the network in clear: give --tls-cert FILE and --tls-key FILE, or --behind-proxy when a TLS-terminating proxy is in front`);
+  }
+  const store = options.access ?? ledger?.access;
+  if (!store) throw new EngineError('usage', `serving ${where} needs access tokens, and this server keeps no ledger to hold them`);
+  if (!(await store.hasTokens())) {
+    throw new EngineError('usage', `serving ${where} needs access control, and no access token exists yet: make one with fluxgraph token add NAME --admin (it is shown once)`);
+  }
+  return { store, secureCookie: true };
 }

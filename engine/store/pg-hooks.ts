@@ -5,7 +5,7 @@
  * concurrent claims of one request are serialised by an advisory lock on its hash.
  */
 import { pgCheckCaps } from './pg-access';
-import { EngineError } from '../core/errors';
+import { EngineError, isEngineError } from '../core/errors';
 import { toMicros, type RunMoney } from '../core/money';
 import type { GeneratedImageRecord, SavedFile, TaskHooks, TaskKey, TaskLookup, TaskRef } from '../core/run-options';
 import type { HookOptions } from './ledger-hooks';
@@ -242,6 +242,8 @@ export function pgHooks(view: PgView, runId: string, options: PgHookOptions): Ta
       try {
         return await write(...args);
       } catch (e) {
+        // A refusal (a spending cap) is the call's outcome, not a broken ledger.
+        if (isEngineError(e)) throw e;
         throw new EngineError('io', `the Postgres ledger at ${view.shown} could not be written: ${(e as Error).message}`, {}, { cause: e });
       }
     };
