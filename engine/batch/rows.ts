@@ -8,7 +8,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parse as parseCsv } from 'csv-parse';
+import { CsvError, parse as parseCsv } from 'csv-parse';
+import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { Row } from '../core/rows';
 
 export type RowFormat = 'text' | 'csv' | 'jsonl';
@@ -116,6 +117,27 @@ function startLine(endLine: number, raw: string): number {
   return endLine - (body.match(/\n/g)?.length ?? 0);
 }
 
+/** One CSV record against the header: a row, or the issue of a record with the wrong field count. */
+function csvRecord(record: string[], line: number, header: string[], n: number): Parsed | undefined {
+  // Spreadsheets export trailing ",,," lines: a row with every field empty is a blank line.
+  if (record.every((f) => f === '')) return undefined;
+  if (record.length !== header.length) {
+    const missing = header.slice(record.length);
+    return {
+      issue: {
+        line,
+        message:
+          record.length < header.length
+            ? `has ${record.length} field${record.length === 1 ? '' : 's'}, the header has ${header.length} (missing: ${missing.join(', ')})`
+            : `has ${record.length} fields, the header has ${header.length} (${header.join(', ')}); quote a field that contains a comma`,
+      },
+    };
+  }
+  return { row: { n, line, fields: Object.fromEntries(header.map((h, i) => [h, record[i]])) } };
+}
+
+const csvMessage = (e: Error) => `malformed CSV: ${e.message.replace(/ at line \d+/, '').replace(/^Invalid/, 'invalid')}`;
+
 async function* csvRows(path: string): AsyncGenerator<Parsed> {
   const input = createReadStream(path);
   const parser = input.pipe(parseCsv({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true }));
@@ -123,41 +145,111 @@ async function* csvRows(path: string): AsyncGenerator<Parsed> {
   input.on('error', (e) => parser.destroy(e));
   let header: string[] | undefined;
   let n = 0;
+  let lastLine = 0;
   try {
     for await (const { record, raw, info } of parser as AsyncIterable<{ record: string[]; raw: string; info: { lines: number } }>) {
       const line = startLine(info.lines, raw);
+      lastLine = info.lines;
       if (!header) {
         header = record.map((h) => h.trim());
-        const blank = header.findIndex((h) => !h);
-        const dup = header.find((h, i) => h && header!.indexOf(h) !== i);
-        if (blank >= 0) yield { issue: { line, message: `header column ${blank + 1} has no name` } };
-        if (dup) yield { issue: { line, message: `header names column "${dup}" twice` } };
-        yield { columns: header };
+        yield* headerParsed(header, line);
         continue;
       }
-      // Spreadsheets export trailing ",,," lines: a row with every field empty is a blank line.
-      if (record.every((f) => f === '')) continue;
-      if (record.length !== header.length) {
-        const missing = header.slice(record.length);
-        yield {
-          issue: {
-            line,
-            message:
-              record.length < header.length
-                ? `has ${record.length} field${record.length === 1 ? '' : 's'}, the header has ${header.length} (missing: ${missing.join(', ')})`
-                : `has ${record.length} fields, the header has ${header.length} (${header.join(', ')}); quote a field that contains a comma`,
-          },
-        };
-        n++;
-        continue;
-      }
-      yield { row: { n: ++n, line, fields: Object.fromEntries(header.map((h, i) => [h, record[i]])) } };
+      const p = csvRecord(record, line, header, n + 1);
+      if (!p) continue;
+      n++;
+      yield p;
     }
   } catch (e) {
     const err = e as Error & { code?: string; lines?: number };
-    if (!err.code?.startsWith('CSV_')) throw e;
-    yield { issue: { line: err.lines ?? 0, message: `malformed CSV: ${err.message.replace(/ at line \d+/, '')}` } };
+    if (!(e instanceof CsvError)) throw e;
+    // The fast streaming parse stops at a malformed record (and drops the records it had not
+    // handed out yet): from the last record it did hand out, the file is read record by record,
+    // so every malformed record is reported with its line, not only the first.
+    yield* csvRowsAfter(path, lastLine, header, n + 1);
   }
+}
+
+function* headerParsed(header: string[], line: number): Generator<Parsed> {
+  const blank = header.findIndex((h) => !h);
+  const dup = header.find((h, i) => h && header.indexOf(h) !== i);
+  if (blank >= 0) yield { issue: { line, message: `header column ${blank + 1} has no name` } };
+  if (dup) yield { issue: { line, message: `header names column "${dup}" twice` } };
+  yield { columns: header };
+}
+
+/** A quoted field may span lines, but not this many: past it, the opening quote is the mistake. */
+const MAX_RECORD_LINES = 1000;
+
+const quotesIn = (text: string) => text.match(/"/g)?.length ?? 0;
+
+/**
+ * After a malformed record: the lines from `after` + 1 are read record by record. The shortest
+ * run of lines whose quotes balance is parsed as one record; when it does not parse, its first
+ * line is reported (or taken, if it is a record on its own) and the search goes on from the next
+ * line, so a stray quote costs one line, not the rest of the file.
+ */
+async function* csvRowsAfter(path: string, after: number, knownHeader: string[] | undefined, firstN: number): AsyncGenerator<Parsed> {
+  let header = knownHeader;
+  let n = firstN - 1;
+  const queue: { line: number; text: string }[] = [];
+  const records = function* (text: string, line: number): Generator<Parsed> {
+    for (const record of parseCsvSync(text, { relax_column_count: true, skip_empty_lines: true }) as string[][]) {
+      if (!header) {
+        header = record.map((h) => h.trim());
+        yield* headerParsed(header, line);
+        continue;
+      }
+      const p = csvRecord(record, line, header, n + 1);
+      if (!p) continue;
+      n++;
+      yield p;
+    }
+  };
+  const drain = function* (atEnd: boolean): Generator<Parsed> {
+    while (queue.length) {
+      let quotes = 0;
+      let end = -1;
+      for (let i = 0; i < queue.length; i++) {
+        quotes += quotesIn(queue[i].text);
+        if (quotes % 2 === 0) {
+          end = i;
+          break;
+        }
+      }
+      if (end < 0 && !atEnd && queue.length < MAX_RECORD_LINES) return;
+      const group = end < 0 ? queue : queue.slice(0, end + 1);
+      try {
+        if (end < 0) throw new Error('Quote Not Closed: a quoted field is never closed');
+        // Parsed before anything is yielded: a record that fails half way yields nothing.
+        const got = [...records(group.map((l) => l.text).join('\n'), group[0].line)];
+        queue.splice(0, group.length);
+        yield* got;
+      } catch (e) {
+        const [first] = queue.splice(0, 1);
+        let alone: Parsed[] | undefined;
+        if (group.length > 1 && quotesIn(first.text) % 2 === 0) {
+          try {
+            alone = [...records(first.text, first.line)];
+          } catch {
+            alone = undefined;
+          }
+        }
+        if (alone) yield* alone;
+        else {
+          if (header) n++;
+          yield { issue: { line: first.line, message: csvMessage(e as Error) } };
+        }
+      }
+    }
+  };
+  for await (const l of lines(path)) {
+    if (l.line <= after) continue;
+    if (!l.text.trim() && !queue.length) continue;
+    queue.push(l);
+    yield* drain(false);
+  }
+  yield* drain(true);
 }
 
 function parsed(path: string, format: RowFormat): AsyncGenerator<Parsed> {
@@ -195,7 +287,9 @@ export async function scanRows(path: string, o: ReadOptions = {}): Promise<RowSc
   const format = o.format ?? formatOf(path);
   const scan: RowScan = { count: 0, columns: format === 'text' ? ['text'] : [], issues: [], preview: [] };
   const seen = new Set<string>(scan.columns);
-  const issue = (i: RowIssue) => scan.issues.length < MAX_ROW_ISSUES && scan.issues.push(i);
+  // The first MAX_ROW_ISSUES are listed; the rest are counted, in one last line.
+  let more = 0;
+  const issue = (i: RowIssue) => (scan.issues.length < MAX_ROW_ISSUES ? scan.issues.push(i) : more++);
   try {
     for await (const p of parsed(path, format)) {
       if (p.columns) {
@@ -218,6 +312,7 @@ export async function scanRows(path: string, o: ReadOptions = {}): Promise<RowSc
   } catch (e) {
     issue({ line: 0, message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}` });
   }
+  if (more) scan.issues.push({ line: 0, message: `and ${more} more malformed row${more === 1 ? '' : 's'} after line ${scan.issues.at(-1)!.line} (the first ${MAX_ROW_ISSUES} are listed)` });
   return scan;
 }
 

@@ -54,6 +54,31 @@ describe('reading rows', () => {
     expect((err as RowError).line).toBe(line);
   });
 
+  it('reports every malformed record with its line, not only the first, and keeps the good rows between them', async () => {
+    const text = ['product,style', '"two', 'lines",a', 'ab"c,b', 'ok,c', '"lamp"x,d', 'short', 'x,y,z', '"open,e', 'last,f'].join('\n');
+    const scan = await scanRows(file('a.csv', text));
+    expect(scan.issues.map((i) => [i.line, i.message.replace(/:.*/s, '')])).toEqual([
+      [4, 'malformed CSV'],
+      [6, 'malformed CSV'],
+      [7, 'has 1 field, the header has 2 (missing'],
+      [8, 'has 3 fields, the header has 2 (product, style); quote a field that contains a comma'],
+      [9, 'malformed CSV'],
+    ]);
+    expect(scan.issues[4].message).toMatch(/Quote Not Closed/);
+    // The good rows are counted, in their places: rows 1, 3 and 8 of 8.
+    expect(scan.count).toBe(3);
+    expect(scan.preview.map((r) => [r.n, r.line, r.fields.product])).toEqual([[1, 2, 'two\nlines'], [3, 5, 'ok'], [8, 10, 'last']]);
+  });
+
+  it('a file with many broken rows lists the first 20 and counts the rest, in a JSONL file too', async () => {
+    const good = '{"product":"mug"}';
+    const text = [good, ...Array.from({ length: 25 }, (_, i) => `{"product": "broken ${i}"`), good].join('\n');
+    const scan = await scanRows(file('a.jsonl', text));
+    expect(scan.issues).toHaveLength(21);
+    expect(scan.issues.slice(0, 20).map((i) => i.line)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    expect(scan.issues[20].message).toBe('and 5 more malformed rows after line 21 (the first 20 are listed)');
+  });
+
   it('a slice keeps data rows from..to, 1-based and inclusive', async () => {
     const path = file('a.csv', 'p\n' + Array.from({ length: 30 }, (_, i) => `row${i + 1}`).join('\n'));
     const got = await all(path, { from: 10, to: 12 });

@@ -1,5 +1,5 @@
 /** `--inputs`, `--rows`, results.csv, the batch pre-flight, and resuming a batch, through the real CLI. */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { parse } from 'csv-parse/sync';
@@ -81,6 +81,17 @@ describe('fluxgraph run --inputs', () => {
     const r = await cli(['validate', 'p.json', '--inputs', 'rows.csv'], { cwd });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  it('validate and run list every malformed row of the file with its line before anything is spent', async () => {
+    const cwd = setup('sku,product,style\nA1,mug,flat\nB2,"lamp"x,noir\nC3,cup,flat\nD4,vase\nE5,"bowl"y,plain\n');
+    for (const command of ['validate', 'run']) {
+      const r = await cli([command, 'p.json', '--inputs', 'rows.csv', '--out', 'out'], { cwd });
+      expect(r.code).toBe(2);
+      const lines = r.stderr.split('\n').filter((l) => /rows\.csv:\d+:/.test(l));
+      expect(lines.map((l) => /rows\.csv:(\d+):/.exec(l)![1])).toEqual(['3', '5', '6']);
+    }
+    expect(existsSync(join(cwd, '.fluxgraph', 'store'))).toBe(false);
   });
 
   it('refuses --rows without --inputs, and a malformed range', async () => {
