@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import type { FaultConfig, Phase } from '../emulator/faults';
 import { startEmulator } from '../emulator/server';
-import type { Emulator, EmulatorOptions } from '../emulator/types';
+import { PROVIDER_NAMES, RESULT_TTL_MS, type Emulator, type EmulatorOptions, type ProviderName } from '../emulator/types';
 
 /** Streams and a stop signal, injectable so the command can be tested in-process. */
 export interface EmulatorCommandIo {
@@ -19,12 +19,14 @@ export interface EmulatorCommandIo {
 
 const DEFAULT_PORT = 8787;
 
-type Kind = 'port' | 'ms' | 'seconds' | 'probability' | 'count' | 'int' | 'text' | 'phases' | 'style';
+type Kind = 'port' | 'ms' | 'seconds' | 'probability' | 'count' | 'int' | 'text' | 'phases' | 'choice' | 'ttl';
 
 interface FlagSpec {
   kind: Kind;
   help: string;
   multiple?: boolean;
+  /** The values a `choice` flag takes. */
+  choices?: readonly string[];
 }
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -48,12 +50,25 @@ const FLAGS: Record<string, FlagSpec> = {
   fail: { kind: 'probability', help: 'probability generation fails' },
   'insufficient-credits': { kind: 'probability', help: 'probability a submit is refused for credits (402 / balance error)' },
   credits: { kind: 'count', help: 'starting balance per provider and key, in provider credits (default 1000000)' },
-  'result-ttl': { kind: 'seconds', help: 'seconds result URLs stay valid (default 600)' },
+  'result-ttl': {
+    kind: 'ttl',
+    multiple: true,
+    help: `seconds result URLs stay valid, for all or one provider (bfl=600, repeatable); default: as documented, ${PROVIDER_NAMES.map((p) => `${p} ${RESULT_TTL_MS[p] / 1000}`).join(', ')}`,
+  },
+  'upload-ttl': { kind: 'seconds', help: 'seconds files uploaded through the kie.ai upload API stay (default 86400; kie says 1 to 3 days)' },
+  'bfl-webhook-polling-url': {
+    kind: 'choice',
+    choices: ['include', 'omit'],
+    help: 'a BFL submit with webhook_url answers with a polling_url (include, default, as recorded traffic) or without one (omit, as the OpenAPI allows); then the task is asked for on the submit host',
+  },
+  'bfl-not-found-status': { kind: 'choice', choices: ['200', '404'], help: 'HTTP status of BFL\'s "Task not found" answer: 200 with the status in the body (default) or 404' },
+  'crun-input-style': { kind: 'choice', choices: ['img_urls', 'input_images'], help: "which of the two plausible crun.ai FLUX.2 input shapes to enforce (default img_urls; fields of the other shape are dropped, as crun's echo shows)" },
+  'novita-webhooks': { kind: 'choice', choices: ['send', 'ignore'], help: 'novita.ai sends extra.webhook callbacks (send, default) or ignores them for FLUX.2 (ignore; not documented for these models)' },
   'task-ttl': { kind: 'seconds', help: 'seconds before a task is forgotten (default 86400)' },
   'expire-results': { kind: 'probability', help: 'probability a result URL answers as expired early' },
   truncate: { kind: 'probability', help: 'probability an image download is cut off halfway' },
   'active-cap': { kind: 'count', help: 'active tasks allowed per provider and key (default 24; 0 = no cap)' },
-  'error-status': { kind: 'style', help: 'kie/crun error HTTP status: mirror (= body code) or http200 (default)' },
+  'error-status': { kind: 'choice', choices: ['mirror', 'http200'], help: 'kie/crun error HTTP status: mirror (= body code) or http200 (default)' },
   'valid-key': { kind: 'text', multiple: true, help: 'accept only this key (repeatable); default: any non-empty key' },
   'kie-hmac-key': { kind: 'text', help: 'kie.ai webhookHmacKey: sign kie callbacks with it' },
   'callback-missing': { kind: 'probability', help: 'probability a completion callback is never sent' },
@@ -70,8 +85,14 @@ const ALLOWED: Record<Kind, string> = {
   int: 'an integer',
   text: 'a non-empty string',
   phases: 'a comma-separated list of submit, poll, download',
-  style: 'mirror or http200',
+  choice: 'one of the listed values',
+  ttl: `seconds >= 0, or PROVIDER=seconds (${PROVIDER_NAMES.join(', ')})`,
 };
+
+/** What a flag allows, in words. */
+function allowed(spec: FlagSpec): string {
+  return spec.kind === 'choice' ? `one of ${spec.choices!.join(', ')}` : ALLOWED[spec.kind];
+}
 
 export const EMULATOR_USAGE = `Usage: fluxgraph emulator [flags]
 
@@ -79,7 +100,7 @@ Serves BFL, kie.ai, novita.ai and crun.ai FLUX.2 APIs locally with deterministic
 
 Flags:
 ${Object.entries(FLAGS)
-  .map(([name, f]) => `  --${(name + (f.kind === 'text' ? ' VALUE' : f.kind === 'phases' ? ' LIST' : f.kind === 'style' ? ' STYLE' : ' N')).padEnd(30)}${f.help}`)
+  .map(([name, f]) => `  --${(name + (f.kind === 'text' ? ' VALUE' : f.kind === 'phases' ? ' LIST' : f.kind === 'choice' ? ` ${f.choices!.join('|')}` : f.kind === 'ttl' ? ' [PROVIDER=]N' : ' N')).padEnd(30)}${f.help}`)
   .join('\n')}
   --help                          this text
 
@@ -87,15 +108,24 @@ Prompt triggers: [moderate-request] [moderate-content] [fail] [stuck].`;
 
 class FlagError extends Error {}
 
-function parseValue(name: string, kind: Kind, raw: string): number | string | Phase[] {
-  const bad = () => new FlagError(`--${name} must be ${ALLOWED[kind]}, got "${raw}"`);
+function parseValue(name: string, spec: FlagSpec, raw: string): number | string | Phase[] | [ProviderName | undefined, number] {
+  const kind = spec.kind;
+  const bad = () => new FlagError(`--${name} must be ${allowed(spec)}, got "${raw}"`);
   switch (kind) {
     case 'text':
       if (raw.trim() === '') throw bad();
       return raw;
-    case 'style':
-      if (raw !== 'mirror' && raw !== 'http200') throw bad();
+    case 'choice':
+      if (!spec.choices!.includes(raw)) throw bad();
       return raw;
+    case 'ttl': {
+      const m = /^(?:([a-z]+)=)?(.+)$/.exec(raw)!;
+      const provider = m[1] as ProviderName | undefined;
+      if (provider !== undefined && !PROVIDER_NAMES.includes(provider)) throw bad();
+      const n = Number(m[2]);
+      if (m[2].trim() === '' || !Number.isFinite(n) || n < 0) throw bad();
+      return [provider, n];
+    }
     case 'phases': {
       const parts = raw.split(',').map((s) => s.trim());
       if (parts.length === 0 || parts.some((p) => !['submit', 'poll', 'download'].includes(p))) throw bad();
@@ -139,7 +169,7 @@ export function parseEmulatorArgs(argv: string[]): { options: Partial<EmulatorOp
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       const flag = /--([\w-]+)/.exec(msg)?.[1];
       const spec = flag ? FLAGS[flag] : undefined;
-      throw new FlagError(spec ? `--${flag} needs a value: ${ALLOWED[spec.kind]}` : msg);
+      throw new FlagError(spec ? `--${flag} needs a value: ${allowed(spec)}` : msg);
     }
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new FlagError(`unexpected argument: ${msg.replace(/^.*?'([^']+)'.*$/s, '$1')} (the emulator takes only flags; see --help)`);
     throw new FlagError(msg);
@@ -148,8 +178,8 @@ export function parseEmulatorArgs(argv: string[]): { options: Partial<EmulatorOp
   const get = <T>(name: string): T | undefined => {
     const raw = v[name];
     if (raw === undefined) return undefined;
-    if (Array.isArray(raw)) return raw.map((r) => parseValue(name, FLAGS[name].kind, r)) as T;
-    return parseValue(name, FLAGS[name].kind, raw as string) as T;
+    if (Array.isArray(raw)) return raw.map((r) => parseValue(name, FLAGS[name], r)) as T;
+    return parseValue(name, FLAGS[name], raw as string) as T;
   };
 
   const port = get<number>('port') ?? DEFAULT_PORT;
@@ -175,13 +205,23 @@ export function parseEmulatorArgs(argv: string[]): { options: Partial<EmulatorOp
     const s = get<number>(name);
     return s === undefined ? undefined : s * 1000;
   };
+  const ttls = get<[ProviderName | undefined, number][]>('result-ttl') ?? [];
+  const byProvider = Object.fromEntries(ttls.filter(([p]) => p !== undefined).map(([p, s]) => [p, s * 1000]));
+  const all = ttls.filter(([p]) => p === undefined).at(-1);
+  const notFound = get<string>('bfl-not-found-status');
   const options: Partial<EmulatorOptions> = {
     port,
     pollPort: get<number>('poll-port') ?? (port === 0 ? 0 : port + 1),
     host: get('host'),
     latencyMs: get('latency'),
     seed: get('seed'),
-    resultTtlMs: seconds('result-ttl'),
+    resultTtlMs: all ? all[1] * 1000 : undefined,
+    resultTtlByProvider: Object.keys(byProvider).length ? byProvider : undefined,
+    uploadTtlMs: seconds('upload-ttl'),
+    bflWebhookPollingUrl: get('bfl-webhook-polling-url'),
+    bflNotFoundStatus: notFound === undefined ? undefined : (Number(notFound) as 200 | 404),
+    crunInputStyle: get('crun-input-style'),
+    novitaWebhooks: get('novita-webhooks'),
     taskTtlMs: seconds('task-ttl'),
     activeTaskCap: get('active-cap'),
     initialCredits: get('credits'),
@@ -222,12 +262,33 @@ function describe(em: Emulator): string {
     `  export ${env('NOVITA')}`,
     `  export ${env('CRUN')}`,
   ];
+  // kie.ai's upload API (another host in production) is served on the same origin here.
+  lines.push(`  export KIE_UPLOAD_BASE_URL=${em.baseUrl}`);
   if (em.options.kieWebhookHmacKey) lines.push(`  export KIE_WEBHOOK_HMAC_KEY=${em.options.kieWebhookHmacKey}`);
+  if (em.options.crunInputStyle) lines.push(`  export CRUN_INPUT_STYLE=${em.options.crunInputStyle}`);
   const faults = JSON.stringify(em.options.faults);
-  lines.push('', `latency ${em.options.latencyMs} ms, active-task cap ${em.options.activeTaskCap}, result URLs valid ${em.options.resultTtlMs / 1000} s, errors ${em.options.errorStatusStyle}`);
+  lines.push('', `latency ${em.options.latencyMs} ms, active-task cap ${em.options.activeTaskCap}, result URLs valid ${resultLifetimes(em)}, errors ${em.options.errorStatusStyle}`);
+  lines.push(...modes(em));
   lines.push(faults === '{}' ? 'no faults (prompt triggers still work: [moderate-request] [moderate-content] [fail] [stuck])' : `faults ${faults}`);
   lines.push('Ctrl-C to stop.', '');
   return lines.join('\n');
+}
+
+/** "bfl 600 s, kie 86400 s, ...": each provider's result URL lifetime. */
+function resultLifetimes(em: Emulator): string {
+  return PROVIDER_NAMES.map((p) => `${p} ${(em.options.resultTtlByProvider?.[p] ?? em.options.resultTtlMs ?? RESULT_TTL_MS[p]) / 1000} s`).join(', ');
+}
+
+/** The modes that differ from the defaults, one line each. */
+function modes(em: Emulator): string[] {
+  const o = em.options;
+  return [
+    o.bflWebhookPollingUrl === 'omit' ? 'BFL webhook submits are answered without polling_url (the task is asked for on the submit host)' : '',
+    o.bflNotFoundStatus === 404 ? 'BFL answers "Task not found" with HTTP 404' : '',
+    o.crunInputStyle ? `crun.ai enforces the ${o.crunInputStyle} input shape` : '',
+    o.novitaWebhooks === 'ignore' ? 'novita.ai sends no webhooks' : '',
+    o.uploadTtlMs !== undefined ? `kie.ai uploads stay ${o.uploadTtlMs / 1000} s` : '',
+  ].filter(Boolean);
 }
 
 function waitForStop(signal?: AbortSignal): Promise<void> {

@@ -79,7 +79,7 @@ async function submit(ctx: RequestContext): Promise<HandlerResult> {
   }
   const upsample = model === 'flex' ? input.promptUpsampling !== false : input.disablePup !== true;
   const id = randomUUID();
-  state.createTask({
+  const task = state.createTask({
     id,
     provider: 'bfl',
     model: slug,
@@ -103,7 +103,8 @@ async function submit(ctx: RequestContext): Promise<HandlerResult> {
   const pollingUrl = `${state.pollBaseUrl}/v1/get_result?id=${id}`;
   // AsyncWebhookResponse requires only id/status/webhook_url; whether BFL adds polling_url is [U].
   const omit = input.webhookUrl !== undefined && state.options.bflWebhookPollingUrl === 'omit';
-  if (omit) state.tasks.get('bfl', id, state.now())!.meta.pollOnSubmitHost = true;
+  // (Set on the task itself: a status lookup here would count as a poll of the "not found" fault.)
+  if (omit) task.meta.pollOnSubmitHost = true;
   const body = input.webhookUrl
     ? { id, status: 'Pending', webhook_url: input.webhookUrl, ...(omit ? {} : { polling_url: pollingUrl }), ...price }
     : { id, polling_url: pollingUrl, ...price };
@@ -148,11 +149,12 @@ async function getResult(ctx: RequestContext): Promise<HandlerResult> {
     'x-ratelimit-reset': String(now / 1000 + 1),
   };
   const notFound = { id, status: 'Task not found', result: null, progress: null, details: null, preview: null };
+  const notFoundStatus = state.options.bflNotFoundStatus ?? 200;
   const task = state.tasks.get('bfl', id, now);
   // The task lives on the polling cluster; a client that rebuilt the URL on the submit host loses
   // it, unless no polling_url was given (then the submit host is where it is asked for).
-  if (ctx.origin === 'submit' && state.options.strictPollingHost && task?.meta.pollOnSubmitHost !== true) return { status: 200, body: notFound, headers: { ...headers, 'retry-after': '0' } };
-  if (!task || task.key !== auth.key) return { status: 200, body: notFound, headers: { ...headers, 'retry-after': '0' } };
+  if (ctx.origin === 'submit' && state.options.strictPollingHost && task?.meta.pollOnSubmitHost !== true) return { status: notFoundStatus, body: notFound, headers: { ...headers, 'retry-after': '0' } };
+  if (!task || task.key !== auth.key) return { status: notFoundStatus, body: notFound, headers: { ...headers, 'retry-after': '0' } };
   const phase = taskPhase(task, now);
   return { status: 200, body: resultBody(ctx, task, phase), headers: { ...headers, 'retry-after': phase.state === 'pending' ? '1' : '0' } };
 }

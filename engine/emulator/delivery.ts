@@ -55,15 +55,21 @@ function sendImage(res: ServerResponse, bytes: Buffer, mime: string, truncate: b
   });
 }
 
+/** BFL's SAS and novita's presigned query are signed; kie's and crun's plain paths carry none. */
+function signatureHolds(ctx: RequestContext, provider: ProviderName, token: string): boolean {
+  const q = ctx.url.searchParams;
+  if (provider === 'bfl') return q.get('sig') === ctx.state.deliverySignature(token, q.get('se') ?? '');
+  if (provider === 'novita') return q.get('X-Amz-Signature') === ctx.state.deliverySignature(token, `${q.get('X-Amz-Date') ?? ''}\n${q.get('X-Amz-Expires') ?? ''}`);
+  return true;
+}
+
 export async function handleDelivery(ctx: RequestContext): Promise<Reply | null> {
   const { state } = ctx;
   const m = DELIVERY_PATH.exec(ctx.url.pathname)!;
   const provider = m[1] as ProviderName;
   const task = state.tasks.findByDeliveryToken(m[2]);
   if (!task?.delivery || task.provider !== provider) return notFound(provider);
-  const se = ctx.url.searchParams.get('se') ?? '';
-  const sig = ctx.url.searchParams.get('sig') ?? '';
-  if (sig !== state.deliverySignature(m[2], se)) {
+  if (!signatureHolds(ctx, provider, m[2])) {
     return xml(403, provider === 'bfl' ? 'AuthenticationFailed' : 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
   }
   const extra = state.faults.downloadExtra(provider);

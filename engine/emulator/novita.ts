@@ -129,7 +129,7 @@ async function submit(ctx: RequestContext): Promise<HandlerResult> {
     format: input.format,
     inputs: images,
     price,
-    callback: input.webhookUrl ? { url: input.webhookUrl } : undefined,
+    callback: input.webhookUrl && state.options.novitaWebhooks !== 'ignore' ? { url: input.webhookUrl } : undefined,
     buildCallback: buildNovitaCallback(state),
     meta: { taskType: images.length > 0 ? 'IMG_TO_IMG' : 'TXT_TO_IMG' },
   });
@@ -150,7 +150,7 @@ function statusName(phase: TaskPhase): string {
 
 /** The task-result schema; `ttlAsString` mimics the webhook example, which sends "3600". */
 function taskResult(state: EmulatorState, task: EmulatedTask, phase: TaskPhase, ttlAsString = false) {
-  const ttl = Math.round(state.options.resultTtlMs / 1000);
+  const ttl = Math.round(state.resultTtl('novita') / 1000);
   const terminal = phase.state === 'terminal';
   const images =
     terminal && phase.outcome === 'ready'

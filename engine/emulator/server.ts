@@ -25,7 +25,6 @@ export const DEFAULT_OPTIONS: EmulatorOptions = {
   pollHostname: 'localhost',
   latencyMs: 300,
   activeTaskCap: 24,
-  resultTtlMs: 10 * 60 * 1000,
   taskTtlMs: 24 * 60 * 60 * 1000,
   errorStatusStyle: 'http200',
   seed: 1,

@@ -11,7 +11,7 @@ import { RenderPool } from './render-pool';
 import type { RenderedImage } from './render';
 import { StatsRecorder, requestHash } from './stats';
 import { TaskStore, taskPhase, type CallbackTarget, type EmulatedTask, type TaskPhase } from './tasks';
-import type { EmulatorOptions, ImageFormat, ProviderName } from './types';
+import { RESULT_TTL_MS, type EmulatorOptions, type ImageFormat, type ProviderName } from './types';
 
 /** Whether a valid submit becomes a task: cap, credits and drawn faults, in the providers' order. */
 export type Admission =
@@ -283,15 +283,33 @@ export class EmulatorState {
     this.held.delete(task);
   }
 
-  /** The signed, expiring result URL of a finished task (issued once, never re-signed [U]). */
+  /** How long a result URL of `provider` works after completion. */
+  resultTtl(provider: ProviderName): number {
+    return this.options.resultTtlByProvider?.[provider] ?? this.options.resultTtlMs ?? RESULT_TTL_MS[provider];
+  }
+
+  /**
+   * The expiring result URL of a finished task, issued once (never re-signed [U]), in the shape
+   * each provider's results come in: BFL's Azure SAS (`se`, `sig`), novita's presigned S3
+   * (`X-Amz-Date`, `X-Amz-Expires`, `X-Amz-Signature`), kie's and crun's plain CDN paths (their
+   * expiry is not in the URL; the path's token is the only secret).
+   */
   resultUrl(task: EmulatedTask, completedAt: number, fileName: string): string {
     if (task.delivery) return task.delivery.url;
     const token = randomBytes(12).toString('hex');
-    const expiresAt = completedAt + this.options.resultTtlMs;
-    const se = new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const sig = this.deliverySignature(token, se);
-    const ext = task.format;
-    const url = `${this.pollBaseUrl}/delivery/${task.provider}/${token}/${fileName}.${ext}?se=${encodeURIComponent(se)}&sp=r&sig=${sig}`;
+    const ttl = this.resultTtl(task.provider);
+    const expiresAt = completedAt + ttl;
+    const path = `${this.pollBaseUrl}/delivery/${task.provider}/${token}/${fileName}.${task.format}`;
+    let query = '';
+    if (task.provider === 'bfl') {
+      const se = new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      query = `?se=${encodeURIComponent(se)}&sp=r&sig=${this.deliverySignature(token, se)}`;
+    } else if (task.provider === 'novita') {
+      const date = new Date(completedAt).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+      const expires = String(Math.round(ttl / 1000));
+      query = `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=${date}&X-Amz-Expires=${expires}&X-Amz-SignedHeaders=host&X-Amz-Signature=${this.deliverySignature(token, `${date}\n${expires}`)}`;
+    }
+    const url = path + query;
     this.tasks.setDelivery(task, { token, url, expiresAt });
     return url;
   }

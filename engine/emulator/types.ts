@@ -5,6 +5,13 @@ import type { FaultConfig } from './faults';
 export type ProviderName = 'bfl' | 'kie' | 'novita' | 'crun';
 export const PROVIDER_NAMES: readonly ProviderName[] = ['bfl', 'kie', 'novita', 'crun'];
 
+/**
+ * How long result URLs work after completion, as documented (providers.md 1.7, 2.4, 3.2, 4):
+ * BFL 10 minutes [V]; novita 1 hour (`image_url_ttl` 3600) [V]; kie "typically 24 hours" (another
+ * page says media is kept 14 days [U]); crun publishes none [U]: 10 minutes, the shortest known.
+ */
+export const RESULT_TTL_MS: Record<ProviderName, number> = { bfl: 10 * 60_000, novita: 60 * 60_000, kie: 24 * 60 * 60_000, crun: 10 * 60_000 };
+
 /** Output encodings the emulator renders. */
 export type ImageFormat = 'jpeg' | 'png' | 'webp';
 
@@ -30,8 +37,13 @@ export interface EmulatorOptions {
   validKeys?: string[];
   /** Active (unfinished) tasks allowed per provider and key; BFL documents 24. */
   activeTaskCap: number;
-  /** Lifetime of result image URLs after completion, ms (BFL: 10 min). */
-  resultTtlMs: number;
+  /**
+   * Lifetime of result image URLs after completion, ms, for all four providers. Unset: each
+   * provider's documented lifetime ({@link RESULT_TTL_MS}).
+   */
+  resultTtlMs?: number;
+  /** Per provider, over `resultTtlMs` and the documented lifetimes. */
+  resultTtlByProvider?: Partial<Record<ProviderName, number>>;
   /** Age after which a task is forgotten (BFL answers "Task not found"), ms. */
   taskTtlMs: number;
   /** HTTP status style of kie.ai and crun.ai errors. */
@@ -54,6 +66,13 @@ export interface EmulatorOptions {
    * answered on the host that accepted the submit.
    */
   bflWebhookPollingUrl?: 'include' | 'omit';
+  /**
+   * HTTP status of BFL's "Task not found": 200 with the status in the body, as the OpenAPI's
+   * status enum suggests [I], or 404, which some clients handle [S]. Default 200.
+   */
+  bflNotFoundStatus?: 200 | 404;
+  /** Whether novita sends `extra.webhook` callbacks for FLUX.2 tasks (not listed on its FLUX.2 pages [U]); default send. */
+  novitaWebhooks?: 'send' | 'ignore';
   /** Which of the two plausible crun.ai FLUX.2 input shapes to enforce (crun-inputs.ts, [U]); default img_urls. */
   crunInputStyle?: 'img_urls' | 'input_images';
   /** Delays between callback retries after a non-2xx or network error, ms. */

@@ -51,7 +51,7 @@ describe('novita.ai async FLUX.2', () => {
     expect(done.json).toMatchObject({
       extra: { seed: '5', enable_nsfw_detection: false },
       task: { task_id: r.json.task_id, status: 'TASK_STATUS_SUCCEED', reason: '', task_type: 'TXT_TO_IMG' },
-      images: [{ image_url: expect.any(String), image_url_ttl: 600, image_type: 'jpeg' }],
+      images: [{ image_url: expect.stringMatching(/\?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=\d{8}T\d{6}Z&X-Amz-Expires=3600&/), image_url_ttl: 3600, image_type: 'jpeg' }],
       videos: [],
       audios: [],
     });
@@ -169,9 +169,9 @@ describe('novita.ai errors', () => {
 });
 
 describe('novita.ai result URLs', () => {
-  it('reports image_url_ttl from resultTtlMs and answers an expired URL like presigned S3 (403 AccessDenied)', async () => {
+  it('presigned S3 URLs that live the documented hour (image_url_ttl 3600), then answer 403 AccessDenied like expired presigned S3', async () => {
     const clock = manualClock();
-    const timed = await startEmulator({ latencyMs: 0, resultTtlMs: 3_600_000, clock: clock.now });
+    const timed = await startEmulator({ latencyMs: 0, clock: clock.now });
     try {
       const r = await create({ prompt: 'x', size: '256*256' }, AUTH, 'flux-2-flex', timed);
       const done = await pollUntil(
@@ -198,7 +198,7 @@ describe('novita.ai webhooks', () => {
       expect(cb.path).toBe('/novita');
       expect(cb.json).toMatchObject({
         event_type: 'ASYNC_TASK_RESULT',
-        payload: { task: { task_id: r.json.task_id, status: 'TASK_STATUS_SUCCEED' }, images: [{ image_url: expect.any(String), image_url_ttl: '600' }] },
+        payload: { task: { task_id: r.json.task_id, status: 'TASK_STATUS_SUCCEED' }, images: [{ image_url: expect.any(String), image_url_ttl: '3600' }] },
       });
     } finally {
       await rx.close();
