@@ -4,10 +4,7 @@
  * entries, pipeline files, and images saved by fluxgraph (which carry their pipeline).
  */
 import {
-  Background,
-  BackgroundVariant,
   Controls,
-  MiniMap,
   Panel,
   ReactFlow,
   useConnection,
@@ -25,26 +22,37 @@ import { checkConnection, connectionFromHandles, type ConnectionVerdict } from '
 import { ESTIMATED_NODE_SIZE } from '../flow/layout';
 import { shortMessage } from '../flow/messages';
 import { connectCandidates } from '../flow/connect-candidates';
+import { withEstimate } from '../flow/node-estimate';
 import { freeSpot } from '../flow/placement';
 import { FLOW_NODE_TYPE, type EdgeEnds, type FlowEdge, type FlowNode } from '../flow/types';
 import { useCatalog } from '../state/catalog-store';
 import { nodeBoxes, useEditor } from '../state/editor-store';
 import { useIssues } from '../state/issues-store';
 import { useUi } from '../state/ui-store';
-import { categoryColors, portColor } from '../theme';
+import { portColor } from '../theme';
 import { TemplateList, useTemplates } from '../documents/DocumentsDialog';
 import { referenceNodeAt, setReferenceImage } from '../documents/reference-images';
 import { fitReadable } from './fit';
 import { ConnectMenu, type ConnectMenuAt } from './ConnectMenu';
+import { DotGrid } from './DotGrid';
 import { NodeMenu, type NodeMenuAt } from './NodeMenu';
+import { OverviewMap } from './OverviewMap';
 import { PipelineNode } from './PipelineNode';
 import { RoutedEdge } from './RoutedEdge';
+import { useNearEdges } from './use-near-edges';
 
 /** Module scope: React Flow re-mounts every node if this object changes. */
 const nodeTypes = { [FLOW_NODE_TYPE]: PipelineNode };
 const edgeTypes = { default: RoutedEdge };
 
 export const NODE_DRAG_TYPE = 'application/x-fluxgraph-node';
+
+/**
+ * Above this many nodes the canvas draws only what is in view (React Flow's
+ * onlyRenderVisibleElements): a 2,000-node graph opens and pans as fast as a small one. Smaller
+ * graphs are drawn whole, so nothing pops in while panning.
+ */
+export const DRAW_VISIBLE_ONLY_ABOVE = 200;
 
 function verdictFor(c: EdgeEnds): ConnectionVerdict {
   const s = useEditor.getState();
@@ -94,11 +102,6 @@ function styleEdge(e: FlowEdge, kind: string | undefined, problem: string | unde
   return edge;
 }
 
-function minimapColor(node: FlowNode): string {
-  const d = useCatalog.getState().byType.get(node.data.type);
-  return d ? categoryColors[d.category] : '#ef4444';
-}
-
 /** An empty canvas offers the examples as templates. */
 function EmptyCanvas() {
   const templates = useTemplates();
@@ -124,9 +127,7 @@ export function Overview() {
       <button type="button" className="fg-link" onClick={() => useUi.getState().setMinimap(!shown)} aria-expanded={shown}>
         {shown ? 'Hide minimap' : 'Show minimap'}
       </button>
-      {shown && count > 0 ? (
-        <MiniMap<FlowNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} maskColor="rgba(12,14,20,0.7)" ariaLabel="Minimap" position="bottom-right" />
-      ) : null}
+      {shown && count > 0 ? <OverviewMap /> : null}
     </section>
   );
 }
@@ -163,13 +164,17 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
     setMenu({ nodeId: n.id, x: box ? box.left + 16 : e.clientX, y: box ? box.top + 24 : e.clientY });
   }, []);
 
-  // Fit at once (estimated sizes), and again once the nodes are measured.
+  const visibleOnly = nodes.length > DRAW_VISIBLE_ONLY_ABOVE;
+  const shownNodes = useMemo(() => nodes.map((n) => withEstimate(n, byType)), [nodes, byType]);
+
+  // Fit at once (estimated sizes), and again once the nodes are measured (a big graph's nodes
+  // out of view are never measured: its first fit stays).
   const initialized = useNodesInitialized();
   const fitPending = useRef(false);
   useEffect(() => {
     if (fitRequest === 0) return;
     fitReadable(flow);
-    fitPending.current = true;
+    fitPending.current = useEditor.getState().nodes.length <= DRAW_VISIBLE_ONLY_ABOVE;
   }, [fitRequest, flow]);
   useEffect(() => {
     if (!initialized || !fitPending.current) return;
@@ -185,6 +190,8 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
       return styleEdge(e, kind, edgeIssues[e.id]?.[0] ? shortMessage(edgeIssues[e.id][0].message) : undefined);
     });
   }, [edges, byType, edgeIssues]);
+
+  const nearEdges = useNearEdges(shownEdges, nodes, byType, visibleOnly);
 
   const isValidConnection = useCallback<IsValidConnection<FlowEdge>>((c) => verdictFor(endsOf(c)).ok, []);
 
@@ -259,11 +266,22 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
 
   const beginDrag = useCallback(() => useEditor.getState().beginDrag(), []);
 
+  // While the view moves, the drawn graph is its own compositor layer: a pan or zoom step moves
+  // that layer instead of painting every node again (styles.css: .fg-moving). Not kept after
+  // the move, so text is drawn sharp again at the new zoom.
+  const canvasRef = useRef<HTMLDivElement>(null);
+  const onMoveStart = useCallback(() => {
+    canvasRef.current?.classList.add('fg-moving');
+    closeMenu();
+  }, [closeMenu]);
+  const onMoveEnd = useCallback(() => canvasRef.current?.classList.remove('fg-moving'), []);
+
   return (
-    <div className="fg-canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
+    <div ref={canvasRef} className="fg-canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
       <ReactFlow<FlowNode, FlowEdge>
-        nodes={nodes}
-        edges={shownEdges}
+        nodes={shownNodes}
+        edges={nearEdges}
+        onlyRenderVisibleElements={visibleOnly}
         nodeTypes={nodeTypes}
         edgeTypes={edgeTypes}
         onNodesChange={onNodesChange}
@@ -273,7 +291,8 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
         isValidConnection={isValidConnection}
         onNodeContextMenu={onNodeContextMenu}
         onPaneClick={closeMenu}
-        onMoveStart={closeMenu}
+        onMoveStart={onMoveStart}
+        onMoveEnd={onMoveEnd}
         onNodeDragStart={beginDrag}
         onSelectionDragStart={beginDrag}
         deleteKeyCode={null}
@@ -284,7 +303,7 @@ export function Canvas({ onOpenFile, onOpenImage }: CanvasProps) {
         connectionRadius={28}
         elevateEdgesOnSelect
       >
-        <Background variant={BackgroundVariant.Dots} gap={22} size={1.2} color="#2d3340" />
+        <DotGrid />
         <Controls showInteractive={false} />
         <ConnectionHint />
         {nodes.length === 0 ? (

@@ -17,6 +17,7 @@ import { useDescriptor } from '../state/catalog-store';
 import { useEditor } from '../state/editor-store';
 import { formatUsd, nodeEstimateText, useNodeEstimate } from '../state/estimate-store';
 import { useNodeIssues } from '../state/issues-store';
+import { probe } from '../state/probe';
 import { useNodeRun, useRunStore } from '../state/run-store';
 import { isOutsideRun, type NodeImage, type NodeRunState } from '../state/run-state';
 import { useUi } from '../state/ui-store';
@@ -193,6 +194,7 @@ function EstimateLine({ nodeId }: { nodeId: string }) {
 }
 
 function PipelineNodeView({ id, data, selected }: NodeProps<FlowNode>) {
+  probe?.nodeRendered?.(id);
   const descriptor = useDescriptor(data.type);
   const run = useNodeRun(id);
   const outside = useRunStore((s) => isOutsideRun(s, id));

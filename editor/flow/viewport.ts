@@ -23,6 +23,9 @@ export interface Viewport {
 export interface SizedNode {
   position: { x: number; y: number };
   measured?: { width?: number; height?: number };
+  /** The canvas's estimate for a node not measured yet (editor/flow/node-estimate.ts). */
+  initialWidth?: number;
+  initialHeight?: number;
 }
 
 export function boundsOf(nodes: readonly SizedNode[]): { minX: number; minY: number; maxX: number; maxY: number } | undefined {
@@ -34,8 +37,8 @@ export function boundsOf(nodes: readonly SizedNode[]): { minX: number; minY: num
   for (const n of nodes) {
     minX = Math.min(minX, n.position.x);
     minY = Math.min(minY, n.position.y);
-    maxX = Math.max(maxX, n.position.x + (n.measured?.width ?? ESTIMATED_NODE_SIZE.width));
-    maxY = Math.max(maxY, n.position.y + (n.measured?.height ?? ESTIMATED_NODE_SIZE.height));
+    maxX = Math.max(maxX, n.position.x + (n.measured?.width ?? n.initialWidth ?? ESTIMATED_NODE_SIZE.width));
+    maxY = Math.max(maxY, n.position.y + (n.measured?.height ?? n.initialHeight ?? ESTIMATED_NODE_SIZE.height));
   }
   return { minX, minY, maxX, maxY };
 }

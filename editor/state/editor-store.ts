@@ -13,6 +13,7 @@ import { baseIdFor, isValidNodeId, nextNodeId } from '../flow/ids';
 import type { EdgeEnds, FlowEdge, FlowNode } from '../flow/types';
 import { ESTIMATED_NODE_SIZE } from '../flow/layout';
 import { pushApart, type Box } from '../flow/placement';
+import { nodeById } from './derived';
 import { emptyHistory, recordChange, redoChange, undoChange, type History } from './history';
 
 export interface Snapshot extends FlowDocument {}
@@ -83,11 +84,9 @@ let noticeSeq = 0;
 /** Nodes that a dimensions change made taller or wider than they were measured before. */
 function grownNodes(changes: NodeChange<FlowNode>[], before: readonly FlowNode[]): Set<string> {
   const grown = new Set<string>();
-  let byId: Map<string, FlowNode> | undefined;
   for (const c of changes) {
     if (c.type !== 'dimensions' || !c.dimensions) continue;
-    byId ??= new Map(before.map((n) => [n.id, n]));
-    const was = byId.get(c.id)?.measured;
+    const was = nodeById(before).get(c.id)?.measured;
     if (was?.height !== undefined && was.width !== undefined && (c.dimensions.height > was.height + 1 || c.dimensions.width > was.width + 1)) grown.add(c.id);
   }
   return grown;

@@ -4,6 +4,7 @@
  */
 import { create } from 'zustand';
 import type { RunEvent } from '../../engine/core/events';
+import { probe } from './probe';
 import { applyRunEvents, idleRun, type NodeRunState, type RunState } from './run-state';
 
 interface RunStore extends RunState {
@@ -41,6 +42,7 @@ export const useRunStore = create<RunStore>()((set, get) => ({
     if (queue.length === 0) return;
     const events = queue;
     queue = [];
+    probe?.runEventsApplied?.(events);
     set((s) => applyRunEvents(s, events));
   },
 }));

@@ -3,7 +3,6 @@ import { resolve } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord, RunsResponse } from '../../editor/api/types';
-import { bigPipeline } from '../../bench/editor-open';
 import { dropFileOnCanvas, launchBrowser, node, openEditor, openFileWithButton, pageErrors, startEditorServer } from './helpers';
 
 const EXAMPLE = resolve(__dirname, '../../examples/draft-then-refine.json');
@@ -111,22 +110,5 @@ describe('running pipelines in the editor', () => {
     } finally {
       server.host.emulator!.setLatency(300);
     }
-  });
-
-  it('opens a 500-node pipeline and pans it', async () => {
-    const page = await openEditor(browser, server.url);
-    await dropFileOnCanvas(page, 'big.json', JSON.stringify(bigPipeline(100)));
-    await expect.poll(() => page.locator('.react-flow__node').count(), { timeout: 30_000 }).toBe(500);
-    await page.getByText(/^500 nodes · 500 edges/).waitFor();
-    const pane = page.locator('.react-flow__pane');
-    const box = (await pane.boundingBox())!;
-    const before = await page.locator('.react-flow__viewport').getAttribute('style');
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(box.x + box.width / 2 - 200, box.y + box.height / 2 - 150, { steps: 20 });
-    await page.mouse.up();
-    expect(await page.locator('.react-flow__viewport').getAttribute('style')).not.toBe(before);
-    expect(pageErrors(page)).toEqual([]);
-    await page.close();
   });
 });

@@ -92,7 +92,7 @@ describe('readable at any window size', () => {
     await viewportSettled(page);
     await screenshot(page, 'fit-1440.png');
 
-    const minimap = page.locator('.react-flow__minimap');
+    const minimap = page.getByTestId('minimap');
     const mapBox = (await minimap.boundingBox())!;
     const canvasBox = (await page.locator('.fg-canvas').boundingBox())!;
     const apart = mapBox.x >= canvasBox.x + canvasBox.width || mapBox.y >= canvasBox.y + canvasBox.height || mapBox.x + mapBox.width <= canvasBox.x;
@@ -101,7 +101,7 @@ describe('readable at any window size', () => {
     await minimap.waitFor({ state: 'detached' });
     await page.reload();
     await page.locator('.react-flow__node').first().waitFor();
-    expect(await page.locator('.react-flow__minimap').count()).toBe(0);
+    expect(await page.getByTestId('minimap').count()).toBe(0);
     await page.getByRole('button', { name: 'Show minimap' }).click();
     await minimap.waitFor();
     expect(pageErrors(page)).toEqual([]);

@@ -85,11 +85,23 @@ describe('reading pipeline files', () => {
     expect(xs.get('pick')!).toBeLessThan(xs.get('refine')!);
   });
 
+  it('reads a file that starts with a byte-order mark, with keys such as "__proto__" kept as plain data', () => {
+    const text = '\ufeff{"version": 1, "nodes": [{"id": "a", "type": "prompt", "params": {"__proto__": {"polluted": true}, "text": "x"}}], "edges": []}';
+    const read = readPipelineText(text);
+    expect(read.ok).toBe(true);
+    if (!read.ok) return;
+    expect(Object.keys(read.flow.nodes[0].data.params)).toContain('__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it.each([
     ['{"version": 1, "nodes": [', /line 1, column \d+/],
     ['[]', /JSON object/],
     ['{"version": 1}', /"nodes" array/],
     ['{"version": 1, "nodes": [{"id": 3}]}', /node 1 needs a string "id" and "type"/],
+    // JSON.parse reads this as Infinity: the engine's parser is asked instead, and says why.
+    ['{"version": 1, "nodes": [{"id": "a", "type": "prompt", "params": {"n": 1e309}}]}', /number too large.*line 1, column \d+|line 1, column \d+.*number too large/],
+    ['{"version": 1, "nodes": [], // no comments\n "edges": []}', /line 1, column \d+/],
   ])('says what is wrong with %j', (text, message) => {
     const read = readPipelineText(text);
     expect(read.ok).toBe(false);
