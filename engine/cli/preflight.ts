@@ -110,10 +110,10 @@ export async function loadPipeline(args: PipelineArgs, cli: CliHost): Promise<Lo
  * balances): flags first, then the whole document. With
  * `--inputs`, the rows' columns count as variables (each row fills them).
  */
-export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline, columns: readonly string[] = []): Promise<Preflight | number> {
+export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: ProviderHost, loaded: LoadedPipeline, inputs?: BatchInputs): Promise<Preflight | number> {
   const { values } = args;
   const { doc, stored, file } = loaded;
-  const variables = { ...Object.fromEntries(columns.map((c) => [c, ''])), ...loaded.variables };
+  const variables = { ...Object.fromEntries((inputs?.columns ?? []).map((c) => [c, ''])), ...loaded.variables };
   const provider = values.provider ?? stored.provider;
   if (provider && !host.providers.get(provider)) return fail(`--provider ${provider}: unknown provider (known: ${host.providers.ids().join(', ')})`);
   const baseDir = stored.baseDir ?? (file ? dirname(file) : process.cwd());
@@ -142,7 +142,7 @@ export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: Prov
     }, async (ctx) => {
       // Way 1 of issue 10 for cached images: one whose provider URL is gone and that no other way
       // can deliver is refused here, never made again (that would pay again). Needs the ledger.
-      if (!cli.ledger || ctx.purpose === 'validate' || values['no-cache'] === true || columns.length > 0) return [];
+      if (!cli.ledger || ctx.purpose === 'validate' || values['no-cache'] === true || (inputs?.columns.length ?? 0) > 0) return [];
       const settings = referenceSettings(cli.env);
       const delivery = createReferenceDelivery({ env: cli.env, host, ledger: cli.ledger });
       const seedsFrom = args.resumeId ?? (only ? cli.ledger.latestRunOf({ ...(file ? { path: file } : {}), ...(doc.name ? { name: doc.name } : {}) })?.runId : undefined);
@@ -176,6 +176,8 @@ export async function checkPipeline(args: PipelineArgs, cli: CliHost, host: Prov
               variables,
               ...(provider ? { provider } : {}),
               ...(only ? { only } : {}),
+              // The whole batch against the balance: every --inputs row (list nodes are counted by the estimate itself).
+              ...(inputs && !inputs.issues.length ? { inputs } : {}),
             });
             const by: Record<string, number> = {};
             for (const n of estimate.nodes) for (const p of n.providers) by[p] = (by[p] ?? 0) + n.usd / n.providers.length;
@@ -198,7 +200,7 @@ export async function preflight(args: PipelineArgs, cli: CliHost, use: (pre: Pre
   const inputs = await loadInputs(args, loaded);
   if (typeof inputs === 'number') return inputs;
   return withProviders(cli, args, async (host) => {
-    const pre = await checkPipeline(args, cli, host, loaded, inputs?.columns);
+    const pre = await checkPipeline(args, cli, host, loaded, inputs);
     if (typeof pre === 'number') return pre;
     if (inputs) pre.inputs = inputs;
     pre.providersUsed = providersInUse(pre.doc, cli.registry, host, pre.provider, pre.only);

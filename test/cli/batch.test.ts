@@ -160,3 +160,25 @@ describe('resuming a batch', () => {
     expect(emulator.stats().submissions.bfl).toBe(4);
   });
 });
+
+describe('the BFL balance against a whole batch', () => {
+  let poor: Emulator;
+  beforeAll(async () => {
+    // $0.12 of credit: one row ($0.05 a draft) fits, the four rows of the file do not.
+    poor = await startEmulator({ latencyMs: 100, initialCredits: 12 });
+  });
+  afterAll(() => poor.close());
+
+  it('refuses a run whose rows together cost more than the balance, saying both figures, before any submit', async () => {
+    const cwd = setup();
+    const env = { BFL_API_KEY: 'poor-key', BFL_BASE_URL: poor.baseUrl };
+    const run = await cli(['run', 'p.json', '--inputs', 'rows.csv', '--out', 'out'], { cwd, env });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/Black Forest Labs: this run is estimated at \$0\.20, but the account's balance is \$0\.12/);
+    expect(poor.stats().submissions.bfl).toBe(0);
+    // One row fits the balance and runs.
+    const one = await cli(['run', 'p.json', '--inputs', 'rows.csv', '--rows', '2', '--out', 'out', '--json'], { cwd, env });
+    expect(one.code).toBe(0);
+    expect(poor.stats().submissions.bfl).toBe(1);
+  });
+});
