@@ -2,7 +2,8 @@
  * kie.ai's file upload API (providers.md 9, docs.kie.ai/file-upload-api): Bearer key;
  * `POST /api/file-stream-upload` (multipart: `file`, `uploadPath`, optional `fileName`) and
  * `POST /api/file-base64-upload` (JSON: `base64Data` as plain base64 or a data URL, `uploadPath`,
- * optional `fileName`). The answer is `{success, code, msg, data: {fileName, filePath,
+ * optional `fileName`), `POST /api/file-url-upload` (JSON: `fileUrl`, fetched within 30 s,
+ * `uploadPath`, optional `fileName`). The answer is `{success, code, msg, data: {fileName, filePath,
  * downloadUrl, fileSize, mimeType, uploadedAt}}`. Uploads are free and temporary; the files are
  * served at `downloadUrl` until they expire (24 hours here, the shorter of the two documented
  * lifetimes [U]).
@@ -112,6 +113,28 @@ async function base64Upload(ctx: RequestContext): Promise<HandlerResult> {
   return store(ctx, Buffer.from(payload, 'base64'), uploadPath, fileName);
 }
 
+/** kie fetches `fileUrl` itself, with a 30-second download timeout (docs.kie.ai file-url-upload). */
+async function urlUpload(ctx: RequestContext): Promise<HandlerResult> {
+  if (!authorized(ctx)) return answer(401, 401, 'You do not have access permissions');
+  const raw = await rawBody(ctx);
+  if (!Buffer.isBuffer(raw)) return raw;
+  const json = parseJson(raw);
+  if (!json.ok || !isPlainObject(json.value)) return answer(400, 400, 'request body must be a JSON object');
+  const { fileUrl, uploadPath, fileName } = json.value;
+  if (typeof fileUrl !== 'string' || !/^https?:\/\//i.test(fileUrl)) return answer(400, 400, 'fileUrl must be an http(s) URL');
+  let bytes: Buffer;
+  try {
+    const res = await fetch(fileUrl, { signal: AbortSignal.timeout(30_000) });
+    if (!res.ok) return answer(400, 400, `could not download fileUrl: HTTP ${res.status}`);
+    bytes = Buffer.from(await res.arrayBuffer());
+  } catch (e) {
+    return answer(400, 400, `could not download fileUrl: ${(e as Error).message}`);
+  }
+  // Without a fileName, kie takes the name from the URL.
+  const fromUrl = decodeURIComponent(new URL(fileUrl).pathname.split('/').pop() ?? '') || undefined;
+  return store(ctx, bytes, uploadPath, fileName ?? fromUrl);
+}
+
 /** GET of an uploaded file; 404 once it expired (kie deletes them). */
 export async function serveUploadedFile(ctx: RequestContext): Promise<HandlerResult> {
   const m = FILE_PATH.exec(ctx.url.pathname);
@@ -125,5 +148,6 @@ export async function serveUploadedFile(ctx: RequestContext): Promise<HandlerRes
 export const kieUploadRoutes: Route[] = [
   { method: 'POST', path: '/api/file-stream-upload', phase: 'poll', handle: streamUpload },
   { method: 'POST', path: '/api/file-base64-upload', phase: 'poll', handle: base64Upload },
+  { method: 'POST', path: '/api/file-url-upload', phase: 'poll', handle: urlUpload },
   { method: 'GET', path: FILE_PATH, phase: 'download', handle: serveUploadedFile },
 ];

@@ -39,6 +39,16 @@ describe('emulated kie.ai upload API', () => {
     }
   });
 
+  it('file-url-upload fetches fileUrl itself and names the file after the URL when no fileName is given', async () => {
+    const png = await pngBytes();
+    const first = await postJson(`${emulator.baseUrl}/api/file-base64-upload`, { base64Data: png.toString('base64'), uploadPath: 'x', fileName: 'source.png' }, auth);
+    const r = await postJson(`${emulator.baseUrl}/api/file-url-upload`, { fileUrl: first.json.data.downloadUrl, uploadPath: 'copies' }, auth);
+    expect(r.json).toMatchObject({ success: true, code: 200, data: { fileName: 'source.png', filePath: 'copies/source.png', mimeType: 'image/png' } });
+    expect((await download(r.json.data.downloadUrl)).bytes.equals(png)).toBe(true);
+    const bad = await postJson(`${emulator.baseUrl}/api/file-url-upload`, { fileUrl: 'ftp://x/y.png', uploadPath: 'copies' }, auth);
+    expect(bad.json).toMatchObject({ success: false, code: 400, msg: expect.stringMatching(/fileUrl/) });
+  });
+
   it('refuses a missing key, a missing uploadPath, a missing file and bad base64', async () => {
     const png = await pngBytes();
     expect((await postJson(`${emulator.baseUrl}/api/file-base64-upload`, { base64Data: png.toString('base64'), uploadPath: 'x' })).json.code).toBe(401);

@@ -2,13 +2,14 @@
  * Reference delivery end to end (issue 10): the real CLI against an emulator over HTTP. What a
  * URL-only provider receives is read back from the provider's own echo of the submitted input.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../engine/emulator/server';
 import type { Emulator } from '../../engine/emulator/types';
 import { startLocalS3, type LocalS3 } from '../helpers/s3-server';
+import { solidPng } from '../emulator/helpers';
 import { cli, withoutProviderLines } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 import { crunTask, emulatorEnv, imagesOf, kieInput, referenceEdit, runPipelineCli } from './helpers';
@@ -83,6 +84,28 @@ describe('reference delivery to URL-only providers', () => {
     expect(JSON.stringify(sidecar)).not.toMatch(/sig=|se=/);
   });
 
+  it('CRUN_INPUT_STYLE=input_images against a crun that keeps input_images: each refine gets its draft\'s URL there; the default style is refused, never half-read', async () => {
+    const strict = await startEmulator({ latencyMs: 50, crunInputStyle: 'input_images' });
+    try {
+      const ok = await runPipelineCli(tempDir(), DRAFT_THEN_REFINE, [], emulatorEnv(strict, { CRUN_INPUT_STYLE: 'input_images' }));
+      expect(ok.code).toBe(0);
+      const drafts = imagesOf(ok, 'drafts');
+      for (const [i, refine] of imagesOf(ok, 'refine').entries()) {
+        const made = await crunTask(strict, drafts[[0, 2][i]].meta!.taskId!);
+        expect((await crunTask(strict, refine.meta!.taskId!)).input.input_images).toEqual([made.mediaUrls[0]]);
+      }
+      // The other style against it: refused loudly (its "1K" resolution is not a megapixel tier), nothing made.
+      const wrong = await runPipelineCli(tempDir(), DRAFT_THEN_REFINE, [], emulatorEnv(strict));
+      expect(wrong.code).toBe(1);
+      expect(wrong.summary?.failures.map((f) => [f.nodeId, f.code])).toEqual([0, 1, 2].map(() => ['drafts', 'provider_rejected']));
+      expect(wrong.summary?.failures[0].message).toMatch(/refused parameter "resolution"/);
+      // Only the first run made tasks (3 drafts, 2 refines): the refused submits made none.
+      expect(strict.stats().submissions.crun).toBe(5);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('a local image reaches kie.ai through its upload API, uploaded once', async () => {
     const dir = tempDir();
     const doc = referenceEdit('kie');
@@ -98,6 +121,20 @@ describe('reference delivery to URL-only providers', () => {
     expect(edit.meta?.referenceDelivery?.[0].route).toBe('upload');
     // Said once per run: the image is fetchable by others for a while.
     expect(r.summary?.warnings.filter((w) => /fetchable by others/.test(w.message))).toHaveLength(1);
+  });
+
+  it('two different local images: each uploaded once, and the notice that they are fetchable by others said once per run', async () => {
+    const dir = tempDir();
+    const second = join(dir, 'second.png');
+    writeFileSync(second, await solidPng(64, 48, [20, 120, 220]));
+    const doc = referenceEdit('kie');
+    doc.nodes.push({ id: 'photo2', type: 'reference-image', params: { source: second } }, { id: 'edit2', type: 'flux-flex-generate', params: { width: 512, height: 512, seed: 44, provider: 'kie' } });
+    doc.edges.push({ source: 'photo2', sourceHandle: 'image', target: 'edit2', targetHandle: 'references' }, { source: 'instruction', sourceHandle: 'text', target: 'edit2', targetHandle: 'prompt' });
+    const r = await runPipelineCli(dir, doc, [], emulatorEnv(emulator));
+    expect(r.code).toBe(0);
+    expect(emulator.stats().uploads.kie).toBe(2);
+    expect(r.events.filter((e) => e.type === 'warning' && /fetchable by others/.test(e.message))).toHaveLength(1);
+    expect(r.summary?.references?.map((d) => d.route)).toEqual(['upload', 'upload']);
   });
 
   it('a resumed run re-uses the upload of the interrupted one instead of uploading again', async () => {
@@ -180,6 +217,10 @@ describe('reference delivery to URL-only providers', () => {
         expect(sent[0]).toMatch(new RegExp(`^${s3.endpoint}/fluxgraph-refs/refs/run/${hash}\\.png\\?.*X-Amz-Expires=900`));
       }
       expect(JSON.stringify(r.events)).not.toMatch(/X-Amz-Signature|S3RVER/);
+      // The sidecar says how the reference went, never with the presigned query.
+      const sidecar = readFileSync(r.events.flatMap((e) => (e.type === 'fileWritten' ? [e.sidecar] : []))[0], 'utf8');
+      expect(JSON.parse(sidecar).referenceDelivery).toEqual([{ hash, route: 'bucket', host: new URL(s3.endpoint).host }]);
+      expect(sidecar).not.toMatch(/X-Amz-|S3RVER/);
     });
 
     it(`a local image reaches ${provider} through fluxgraph's public-URL server`, async () => {
