@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RunEvent, RunSummary } from '../engine/core/events';
 import type { Pipeline, PipelineEdge, PipelineNode } from '../engine/core/pipeline-schema';
@@ -87,6 +87,8 @@ export interface RunResult {
   ratio: number;
   /** Engine-process CPU (user + system) over the run; the emulator is another process. */
   cpuMs: number;
+  /** The kernel's part of it (system calls: sockets, files, thread wake-ups). */
+  systemCpuMs: number;
   cpuPerInvocationMs: number;
   cpuPerCallMs: number;
   /** Instructions per call of the engine process, under callgrind only (load-independent). */
@@ -305,6 +307,8 @@ function cpuProbe(ms = 200): number {
  * instructions of the measured run alone: instrumentation on at its start, a dump at its end.
  * Instruction counts do not depend on the machine's load, unlike CPU time.
  */
+const formatNs = (ns: bigint) => `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0').slice(0, 6)}`;
+
 let callgrindCalls = -1;
 function callgrind(at: 'start' | 'end'): number | undefined {
   if (!process.env.FLUXGRAPH_BENCH_CALLGRIND) return undefined;
@@ -354,7 +358,7 @@ interface RunContext {
 
 async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   const pipeline = buildPipeline(calls, ctx.save);
-  const work = await mkdtemp(join(tmpdir(), 'fluxgraph-bench-'));
+  const work = await mkdtemp(join(process.env.FLUXGRAPH_BENCH_DIR ?? tmpdir(), 'fluxgraph-bench-'));
   const store = new FileArtifactStore(join(work, 'store'));
   const generateIds = pipeline.nodes.filter((n) => n.type === 'flux-flex-generate').map((n) => n.id);
   const slot = new Map(generateIds.map((id, i) => [id, i * PER_NODE]));
@@ -385,6 +389,8 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
           liveHeap = m.heapUsed;
           liveExternal = m.external + m.arrayBuffers;
           gcPauseMs = performance.now() - t;
+          // What is alive at that point, to compare two sizes (Chrome DevTools → Memory → Load).
+          if (process.env.FLUXGRAPH_BENCH_HEAPSNAPSHOT) writeHeapSnapshot(`${process.env.FLUXGRAPH_BENCH_HEAPSNAPSHOT}-${calls}.heapsnapshot`);
         });
       }
     } else if (e.status?.endsWith(': submitting')) tSubmitting[i] = now;
@@ -416,6 +422,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   const emuBefore = await ctx.emulator.stats();
   loop.enable();
   if (calls === callgrindCalls) callgrind('start');
+  const windowStart = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
 
@@ -444,6 +451,8 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
   const makespanMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const instructions = calls === callgrindCalls ? callgrind('end') : undefined;
+  // For `perf record -k CLOCK_MONOTONIC` (uv_hrtime's clock): the run's window, to profile it alone.
+  if (process.env.FLUXGRAPH_BENCH_WINDOW) console.error(`window ${calls} calls: ${formatNs(windowStart)},${formatNs(process.hrtime.bigint())}`);
   const emuAfter = await ctx.emulator.stats();
   const end = process.memoryUsage();
   peakRss = Math.max(peakRss, end.rss);
@@ -480,6 +489,7 @@ async function runOnce(ctx: RunContext, calls: number): Promise<RunResult> {
     lowerBoundMs: Math.round(lowerBoundMs),
     ratio: round(makespanMs / lowerBoundMs, 3),
     cpuMs: Math.round(cpuMs),
+    systemCpuMs: Math.round(cpu.system / 1000),
     cpuPerInvocationMs: round(cpuMs / invocations, 2),
     cpuPerCallMs: round(cpuMs / calls, 2),
     ...(instructions !== undefined ? { instructionsPerCall: Math.round(instructions / calls) } : {}),
@@ -613,7 +623,7 @@ export function formatResult(r: Result): string {
       `${name}: ${x.calls} calls (${x.generateNodes} generate nodes × ≤${PER_NODE}, ${x.invocations} node invocations, ${x.imagesWritten} files written, ${x.failures} failures, ${x.status})`,
       ...Object.entries(x.failureKinds).map(([code, k]) => `  failed: ${k.count} × ${code}, e.g. ${k.example}`),
       `  makespan ${x.makespanMs} ms, lower bound ${x.lowerBoundMs} ms, ratio ${x.ratio}`,
-      `  engine CPU ${x.cpuMs} ms = ${x.cpuPerInvocationMs} ms per node invocation, ${x.cpuPerCallMs} ms per call (${round(100 * x.cpuCoreShare)}% of a core); emulator CPU ${x.emulatorCpuMs} ms (child process)${x.instructionsPerCall ? `; ${(x.instructionsPerCall / 1e6).toFixed(2)} M instructions per call (callgrind)` : ''}`,
+      `  engine CPU ${x.cpuMs} ms (${x.systemCpuMs} ms of it in the kernel) = ${x.cpuPerInvocationMs} ms per node invocation, ${x.cpuPerCallMs} ms per call (${round(100 * x.cpuCoreShare)}% of a core); emulator CPU ${x.emulatorCpuMs} ms (child process)${x.instructionsPerCall ? `; ${(x.instructionsPerCall / 1e6).toFixed(2)} M instructions per call (callgrind)` : ''}`,
       `  peak RSS ${x.peakRssMB} MB, peak heap ${x.peakHeapMB} MB, base heap ${x.baseHeapMB} MB, live heap at 90% ${x.liveHeapMB} MB, external ${x.liveExternalMB} MB (GC pause ${x.gcPauseMs} ms), ${x.memorySamples} samples`,
       `  per call mean/p50/p95/max ms: lane hold ${fmt(x.laneHold)}, submit ${fmt(x.submit)}, wait+download ${fmt(x.waitAndDownload)}, store ${fmt(x.store)}`,
       `  requests ${x.requests.submit}/${x.requests.poll}/${x.requests.download}; lane utilisation ${x.laneUtilisation}; loop delay mean ${x.loopDelay.mean}, p99 ${x.loopDelay.p99} ms; load ${x.loadAvg}, cpu available ${x.cpuAvailable}`,

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import { whenAborted } from './abort-hub';
 import { EngineError, isEngineError, type ErrorCode, type ErrorDetails } from '../core/errors';
 import type { GeneratedImage } from '../core/provider';
 
@@ -193,7 +194,7 @@ function send(req: HttpRequest, href: string, headers: Record<string, string>, b
       if (settled) return;
       settled = true;
       if (deadline) clearTimeout(deadline);
-      signal?.removeEventListener('abort', onAbort);
+      stopAbort?.();
       if (err instanceof EngineError) return reject(err);
       if (err === undefined) return resolve(value!);
       if (signal?.aborted) return reject(new EngineError('aborted', 'the run was cancelled', baseDetails(req)));
@@ -245,7 +246,8 @@ function send(req: HttpRequest, href: string, headers: Record<string, string>, b
         request.destroy(new Error(`not finished within ${Math.round(limit / 1000)} s`));
       }, limit);
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // One waiter on the run's signal per request in flight: through the hub, not a listener each.
+    const stopAbort = signal ? whenAborted(signal, onAbort) : undefined;
     request.setTimeout(timeoutMs, () => {
       timedOut = true;
       request.destroy(new Error(`timeout after ${timeoutMs} ms`));

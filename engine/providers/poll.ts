@@ -7,6 +7,7 @@
  * to a step). Callbacks feed the same loop through `pushed`, so a task settles exactly once.
  */
 import { EngineError, isAbortError, toEngineError } from '../core/errors';
+import { whenAborted } from './abort-hub';
 import { PollSchedule, type LatencyBook, type Settled } from './poll-schedule';
 
 export interface PollSettings {
@@ -100,9 +101,8 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? settings.timeoutMs;
   const started = Date.now();
   const deadline = started + timeoutMs;
-  const local = new AbortController();
-  const stop = () => local.abort(CANCELLED);
-  opts.signal.addEventListener('abort', stop, { once: true });
+  /** The status request in flight, cut off if the task settles (or the run stops) meanwhile. */
+  let inFlight: AbortController | undefined;
   const book = opts.latency?.book;
   const schedule = new PollSchedule(settings, opts.submittedAt, opts.pushed !== undefined, book, book?.model(opts.latency!.model));
   const graceUntil = (opts.submittedAt ?? started) + settings.notFoundGraceMs;
@@ -143,7 +143,7 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       if (Date.now() >= deadline) throw timeoutError();
 
       if (nudgedAt === undefined && nextAt > Date.now()) {
-        const slept = await waitFor(nextAt, deadline, pushed, local.signal, undefined, schedule);
+        const slept = await waitFor(nextAt, deadline, pushed, opts.signal, undefined, schedule);
         if (slept.kind === 'aborted') throw abortedError(opts.provider, taskId);
         if (slept.kind === 'deadline') throw timeoutError();
         if (slept.kind === 'retime') {
@@ -158,13 +158,16 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       }
 
       const askedAt = Date.now();
-      const checking = runCheck(opts, local.signal, deadline);
-      let race = await waitFor(Infinity, deadline, pushed, local.signal, checking);
+      const request = (inFlight = new AbortController());
+      const checking = runCheck(opts, request, deadline).finally(() => {
+        if (inFlight === request) inFlight = undefined;
+      });
+      let race = await waitFor(Infinity, deadline, pushed, opts.signal, checking);
       if (race.kind === 'pushed') {
         const step = takePushed(race.value);
         if (step) return settle(step, { by: 'callback' });
         // A nudge while a status request is in flight: that request is the poll it asked for.
-        race = await waitFor(Infinity, deadline, undefined, local.signal, checking);
+        race = await waitFor(Infinity, deadline, undefined, opts.signal, checking);
       }
       if (race.kind === 'aborted') throw abortedError(opts.provider, taskId);
       if (race.kind === 'deadline') throw timeoutError();
@@ -202,10 +205,10 @@ export async function pollTask<T>(opts: PollTaskOptions<T>): Promise<T> {
       nextAt = nudged !== undefined ? schedule.afterNudgedPending(now) : schedule.afterPending(now, askedAt);
     }
   } finally {
-    // Ends a status request still in flight (settled by a callback); a shared reason, because
-    // abort() without one builds a DOMException with a stack trace for every task.
-    local.abort(SETTLED);
-    opts.signal.removeEventListener('abort', stop);
+    // Ends a status request still in flight (settled by a callback, or the run stopped); a
+    // shared reason, because abort() without one builds a DOMException with a stack trace. Only
+    // then: aborting dispatches an event, which costs more than the whole rest of a settled wait.
+    inFlight?.abort(opts.signal.aborted ? CANCELLED : SETTLED);
     opts.pushed?.close();
   }
 }
@@ -234,14 +237,18 @@ function isCheckError(v: unknown): v is CheckError {
   return typeof v === 'object' && v !== null && (v as CheckError).__checkError === true;
 }
 
-async function runCheck<T>(opts: PollTaskOptions<T>, signal: AbortSignal, deadline: number): Promise<PollStep<T> | CheckError> {
+/** One status request; a stop of the run cuts it off. */
+async function runCheck<T>(opts: PollTaskOptions<T>, request: AbortController, deadline: number): Promise<PollStep<T> | CheckError> {
+  const unlink = opts.signal.aborted ? (request.abort(CANCELLED), undefined) : whenAborted(opts.signal, () => request.abort(CANCELLED));
   try {
-    return await opts.check(signal);
+    return await opts.check(request.signal);
   } catch (e) {
     if (isAbortError(e) && !opts.signal.aborted && Date.now() < deadline) {
       return { __checkError: true, error: new EngineError('network', 'status request aborted', { retryable: true }) };
     }
     return { __checkError: true, error: toEngineError(e, 'provider_failed', { provider: opts.provider, taskId: opts.taskId }) };
+  } finally {
+    unlink?.();
   }
 }
 
@@ -258,9 +265,9 @@ type WaitResult<T> =
   | { kind: 'checked'; value: PollStep<T> | CheckError };
 
 /**
- * Waits until `at`, a pushed step, a status answer, the deadline, the abort or (before a first
- * poll) a fall of the latency estimate, whichever is first, with one timer and one abort listener,
- * and never leaves either behind.
+ * Waits until `at`, a pushed step, a status answer, the deadline, the run's abort or (before a
+ * first poll) a fall of the latency estimate, whichever is first, with one timer and one abort
+ * waiter, and never leaves either behind.
  */
 function waitFor<T>(
   at: number,
@@ -273,19 +280,19 @@ function waitFor<T>(
   return new Promise((resolve) => {
     let done = false;
     let stopRetime: (() => void) | undefined;
+    let stopAbort: (() => void) | undefined;
     const finish = (r: WaitResult<T>) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      stopAbort?.();
       stopRetime?.();
       resolve(r);
     };
-    const onAbort = () => finish({ kind: 'aborted' });
     const until = Math.min(at, deadline);
     const timer = setTimeout(() => finish(Date.now() >= deadline || until === deadline ? { kind: 'deadline' } : { kind: 'time' }), Math.max(0, until - Date.now()));
     if (signal.aborted) return finish({ kind: 'aborted' });
-    signal.addEventListener('abort', onAbort, { once: true });
+    stopAbort = whenAborted(signal, () => finish({ kind: 'aborted' }));
     stopRetime = schedule?.onRetime(() => finish({ kind: 'retime' }));
     checking?.then((value) => finish({ kind: 'checked', value }));
     pushed?.then(

@@ -9,7 +9,7 @@ import type { Pipeline } from '../pipeline-schema';
 import { ProviderCalls } from '../provider-calls';
 import type { RunOptions } from '../run-options';
 import { validatePipeline, type ValidationResult } from '../validate';
-import { planBatch } from '../batch-plan';
+import { planBatch, type BatchPlan } from '../batch-plan';
 import { INPUTS_SOURCE, type Row } from '../rows';
 import { newRunId } from './run-id';
 import { RowFeed } from './row-feed';
@@ -126,6 +126,7 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
   const emit = (e: RunEvent) => options.onEvent?.(e);
   const provenance = { ...(pipeline.name ? { name: pipeline.name } : {}), document: pipeline, seeds };
   const plan = planBatch(pipeline, { registry: options.registry, inputs: options.inputs !== undefined });
+  expectConsumers(states, plan);
   const feeds = new Map<string, RowFeed>();
   const readers = new Map<string, number>();
   for (const p of plan.values()) if (p.feed) readers.set(p.feed, (readers.get(p.feed) ?? 0) + 1);
@@ -167,6 +168,26 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
 }
 
 export const DEFAULT_ROW_WINDOW = 256;
+
+/**
+ * Tells each output stream who consumes it: a per-item input (`eachItemOf`) or a row-bound one
+ * subscribes (`follow`); any other input reads every item once the stream closes.
+ */
+function expectConsumers(states: Map<string, NodeState>, plan: BatchPlan): void {
+  const followers = new Map<ItemStream, number>();
+  const whole = new Set<ItemStream>();
+  for (const s of states.values()) {
+    const bound = new Set([...(plan.get(s.node.id)?.bound.values() ?? [])].flat());
+    for (const port in s.inputs) {
+      for (const w of s.inputs[port]) {
+        const stream = states.get(w.source)!.outputs[w.port];
+        if (port === s.def.eachItemOf || bound.has(port)) followers.set(stream, (followers.get(stream) ?? 0) + 1);
+        else whole.add(stream);
+      }
+    }
+  }
+  for (const s of states.values()) for (const stream of s.outputList) stream.expect(followers.get(stream) ?? 0, whole.has(stream));
+}
 
 /** The rows of a row source, read anew each time it is called (a `rowLimit` keeps the first N). */
 function rowsOf(id: string, states: Map<string, NodeState>, options: RunOptions, variables: Record<string, string>, signal: AbortSignal): () => AsyncIterable<Row> {
