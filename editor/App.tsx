@@ -20,6 +20,7 @@ import { useCatalog } from './state/catalog-store';
 import { downloadText, fileNameFor, pipelineText } from './state/document-io';
 import { currentFlow, useEditor } from './state/editor-store';
 import { estimateText, formatUsd, useEstimate } from './state/estimate-store';
+import { SessionCaps } from './gallery/AccountLoads';
 import { formatCost, summaryMoney } from '../engine/core/money';
 import { startRun, stopRun } from './state/run-controller';
 import { useRunStore } from './state/run-store';
@@ -271,6 +272,7 @@ function Toolbar({ onOpen }: { onOpen(): void }) {
           Stop
         </button>
         <EstimateLabel />
+        <SessionCaps />
       </div>
       <RunStatus />
       <span className="fg-spacer" />

@@ -26,8 +26,7 @@ import type {
   ServerInfo,
   StartRunRequest,
   StartRunResponse,
-  ValidateResponse,
-} from './types';
+  ValidateResponse, AccountsResponse, SessionResponse } from './types';
 
 export class ApiError extends Error {
   constructor(
@@ -72,6 +71,10 @@ export const api = {
   startRun: (body: StartRunRequest) => request<StartRunResponse>('/api/runs', { method: 'POST', body }),
   cancelRun: (runId: string) => request<{ cancelled: boolean }>(`/api/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', body: {} }),
   runs: () => request<RunsResponse>('/api/runs'),
+  /** Each provider account's active, waiting and paused calls (names and counts only). */
+  accounts: () => request<AccountsResponse>('/api/accounts'),
+  /** Who is signed in and what their spending caps leave; { person: null } without access tokens. */
+  session: () => request<SessionResponse>('/api/session').catch(() => ({ person: null }) as SessionResponse),
   /** One run with its images (the ledger's too: CLI runs, resumes). */
   run: (runId: string) => request<RunRecord>(`/api/runs/${encodeURIComponent(runId)}`),
   /** Continues a resumable run (an interrupted CLI run too) under its own id. */

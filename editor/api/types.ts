@@ -206,6 +206,39 @@ export interface RunImage {
   facts?: ImageFacts;
 }
 
+/** One provider account while runs go: its cap and calls (active here, active in other processes, waiting, paused by a 429). */
+export interface AccountLoad {
+  provider: string;
+  account: string;
+  cap: number;
+  active: number;
+  /** Active in other processes sharing this ledger (the CLI, another terminal). */
+  elsewhere: number;
+  waiting: number;
+  paused: boolean;
+}
+
+export interface AccountsResponse {
+  accounts: AccountLoad[];
+}
+
+/** A spending cap that applies to the signed-in person, with what is spent (micro-dollars). */
+export interface CapStandingView {
+  scope: 'person' | 'team';
+  name: string;
+  dayMicros?: number;
+  monthMicros?: number;
+  spentDayMicros: number;
+  spentMonthMicros: number;
+}
+
+export interface SessionResponse {
+  person: string | null;
+  team?: string;
+  admin?: boolean;
+  caps?: CapStandingView[];
+}
+
 export interface RunRecord {
   runId: string;
   pipeline?: string;

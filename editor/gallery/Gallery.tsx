@@ -16,6 +16,7 @@ import { isRunActive } from '../state/run-state';
 import { useUi } from '../state/ui-store';
 import { runStatusColors } from '../theme';
 import { byRow, rowGroups } from './row-groups';
+import { AccountLoads } from './AccountLoads';
 
 function usePickFor(nodeId: string | undefined) {
   const pickId = useEditor((s) => (nodeId ? pickTargets(s.nodes, s.edges).get(nodeId) : undefined));
@@ -136,6 +137,11 @@ function HistoryRow({ r }: { r: RunRecord }) {
           {r.status}
         </span>
         <span>{r.pipeline ?? 'untitled'}</span>
+        {r.owner ? (
+          <span className="fg-tag" data-testid="run-owner" title="Started by">
+            {r.owner}
+          </span>
+        ) : null}
         {r.origin === 'cli' ? <span className="fg-tag" title="Run with the CLI or the library">CLI</span> : null}
         {r.resumed ? <span className="fg-tag">resumed</span> : null}
         <span className="fg-muted">{new Date(r.startedAt).toLocaleString()}</span>
@@ -252,6 +258,7 @@ export function Gallery() {
           </a>
         ) : null}
         {empty ? <span className="fg-muted fg-gallery-empty">Run the pipeline to see its images here. Click a draft on its node to pick it for refining.</span> : null}
+        <AccountLoads />
         <span className="fg-spacer" />
         {empty ? null : (
           <button type="button" className="fg-link" onClick={() => setCollapsed(!collapsed)} aria-expanded={!collapsed}>

@@ -1,6 +1,6 @@
 /** What a host (CLI, server, library caller) hands to `runPipeline`. */
 import type { EventListener } from './events';
-import type { SlotGate } from './lanes';
+import type { Lanes, SlotGate } from './lanes';
 import type { RunMoney } from './money';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
 import type { ReferenceResolver } from './references';
@@ -31,6 +31,8 @@ export interface RunOptions {
    * processes together stay within each account's cap; absent: the caps hold within this run.
    */
   slots?: SlotGate;
+  /** Handed the run's lanes once they exist: hosts show each account's active, waiting and paused calls. */
+  onLanes?: (lanes: Lanes) => void;
   /** Overall limit per provider task (default: settings.taskTimeoutSec or 10 minutes). */
   taskTimeoutMs?: number;
   /** Durable task bookkeeping (ledger, resume, cache); absent = plain submit + wait. */

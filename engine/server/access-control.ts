@@ -95,9 +95,11 @@ export function sessionRoutes(ac: AccessControl, redact: Redact, maxBodyBytes: n
     {
       method: 'GET' as const,
       pattern: /^\/api\/session$/,
-      handler: (req: IncomingMessage, res: ServerResponse) => {
+      handler: async (req: IncomingMessage, res: ServerResponse) => {
         const who = whoIs(req);
-        sendJson(res, 200, who ? { person: who.person, ...(who.team ? { team: who.team } : {}), admin: who.admin } : { person: null }, redact);
+        // The caps that hold this person's runs, with what is left (shown before Run).
+        const caps = who ? await ac.store.standing(who) : [];
+        sendJson(res, 200, who ? { person: who.person, ...(who.team ? { team: who.team } : {}), admin: who.admin, ...(caps.length ? { caps } : {}) } : { person: null }, redact);
       },
     },
   ];

@@ -112,6 +112,8 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
     { method: 'GET', pattern: /^\/api\/info$/, handler: (_q, res) => json(res, 200, ctx.info) },
     { method: 'GET', pattern: /^\/api\/nodes$/, handler: (_q, res) => json(res, 200, ctx.descriptors) },
     { method: 'GET', pattern: /^\/api\/providers$/, handler: (_q, res) => json(res, 200, ctx.providers()) },
+    // Account names and counts only, never keys: what each provider account is doing while runs go.
+    { method: 'GET', pattern: /^\/api\/accounts$/, handler: (_q, res) => json(res, 200, { accounts: ctx.runs.accounts() }) },
     {
       method: 'POST',
       pattern: /^\/api\/validate$/,

@@ -19,7 +19,8 @@ import type { ArtifactStore } from '../core/store';
 import type { ValidationIssue } from '../core/validate';
 import { estimatePipeline, type Estimate } from '../host/estimate';
 import type { Ledger } from '../store/ledger';
-import type { ImageFacts, RunRecord } from '../../editor/api/types';
+import type { AccountLoad, ImageFacts, RunRecord } from '../../editor/api/types';
+import type { Lanes } from '../core/lanes';
 import type { ImageMeta } from '../core/ports';
 import { fromLedger, ledgerImages } from './run-history';
 import type { RunFiles } from './run-zip';
@@ -118,6 +119,8 @@ function isStringRecord(v: unknown): v is Record<string, string> {
 
 export class RunRegistry {
   private readonly runs = new Map<string, ActiveRun>();
+  /** The lanes of the run in progress (its accounts' active, waiting and paused calls). */
+  private lanes?: Lanes;
   private history: RunRecord[] = [];
   private active: ActiveRun | undefined;
   private persisting: Promise<void> = Promise.resolve();
@@ -403,6 +406,7 @@ export class RunRegistry {
       // The pre-flight's own result: the run does not validate the document again.
       checked: checked.checked,
       priceOf,
+      onLanes: (lanes) => (this.lanes = lanes),
       readImageFile: (path, maxBytes) => this.files.read(path, maxBytes),
       ...(this.opts.references ? { references: this.opts.references() } : {}),
       onEvent: (e) => {
@@ -589,6 +593,23 @@ export class RunRegistry {
     const ids = new Set(listed.map((r) => r.runId));
     const extra = this.history.filter((r) => !ids.has(r.runId));
     return [...listed, ...extra].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
+  }
+
+  /** Each provider account's calls: this server's run in progress, and the slots other processes hold in the ledger. */
+  accounts(): AccountLoad[] {
+    const out = new Map<string, AccountLoad>();
+    const live = this.active && !this.active.finished ? this.lanes?.stats() : undefined;
+    for (const [lane, s] of Object.entries(live ?? {})) {
+      const [provider, account = 'default'] = lane.split(':');
+      out.set(lane, { provider, account, cap: s.cap, active: s.active, elsewhere: 0, waiting: s.queued, paused: s.paused });
+    }
+    for (const l of this.opts.ledger && this.opts.embedded !== true ? this.opts.ledger.slots.load() : []) {
+      const mine = out.get(l.lane);
+      const [provider, account = 'default'] = l.lane.split(':');
+      const cap = mine?.cap ?? this.opts.providers.get(provider)?.capabilities.defaultConcurrency ?? 0;
+      out.set(l.lane, { ...(mine ?? { provider, account, cap, active: 0, waiting: 0, paused: false }), elsewhere: Math.max(0, l.active - (mine?.active ?? 0)) });
+    }
+    return [...out.values()].sort((a, b) => a.provider.localeCompare(b.provider) || a.account.localeCompare(b.account));
   }
 
   /** Resolves when the run has finished (tests, shutdown). */

@@ -65,6 +65,7 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
     return caps[id] ?? options.providers.get(id)?.capabilities.defaultConcurrency ?? 4;
   };
   const lanes = new Lanes(capOf, options.slots);
+  options.onLanes?.(lanes);
   const calls = new ProviderCalls({
     providers: options.providers,
     lanes,
