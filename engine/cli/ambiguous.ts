@@ -29,14 +29,14 @@ export function describeSubmit(t: TaskRow): string {
 }
 
 /** The lines after a summary naming the run's ambiguous submits and the ways out. */
-export function formatAmbiguous(runId: string, rows: readonly TaskRow[]): string {
+export function formatAmbiguous(runId: string, rows: readonly TaskRow[], again = `fluxgraph run --resume ${runId} --resubmit-ambiguous`): string {
   if (!rows.length) return '';
   const worst = rows.reduce((sum, t) => sum + worstCaseMicros(t), 0);
   return [
     '',
     `${rows.length} submit${rows.length === 1 ? ' was' : 's were'} cut off on the wire and may or may not have been paid (up to ${formatUsd(worst, true)}); not sent again:`,
     ...rows.map((t) => `  ? ${describeSubmit(t)}`),
-    `Look them up on the provider's dashboard (fluxgraph runs show ${runId}); to send them again: fluxgraph run --resume ${runId} --resubmit-ambiguous`,
+    `Look them up on the provider's dashboard (fluxgraph runs show ${runId}); to send them again: ${again}`,
   ].join('\n');
 }
 

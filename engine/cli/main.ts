@@ -9,7 +9,7 @@ import { EXIT, fail, failuresAsJson } from './exit';
 import { guardOutput } from './output';
 import { COMMAND_HELP, USAGE, wantsHelp } from './usage';
 
-const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker', 'token', 'cap'];
+const COMMANDS = ['run', 'validate', 'estimate', 'runs', 'prune', 'nodes', 'schema', 'emulator', 'serve', 'worker', 'queue', 'token', 'cap'];
 
 async function dispatch(command: string, rest: string[]): Promise<number> {
   switch (command) {
@@ -37,6 +37,8 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       return (await import('./access-commands')).commandCap(rest);
     case 'worker':
       return (await import('./worker-command')).runWorkerCommand(rest);
+    case 'queue':
+      return (await import('./queue-command')).commandQueue(rest);
     default:
       return fail(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})\n\n${USAGE}`);
   }
@@ -47,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   guardOutput();
   const [command, ...rest] = argv;
   // Commands that take --json answer their failures in JSON too.
-  failuresAsJson(['run', 'validate', 'estimate', 'runs', 'nodes'].includes(command ?? '') && rest.includes('--json'));
+  failuresAsJson(['run', 'validate', 'estimate', 'runs', 'nodes', 'queue'].includes(command ?? '') && rest.includes('--json'));
   try {
     switch (command) {
       case undefined:

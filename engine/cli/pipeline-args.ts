@@ -23,13 +23,16 @@ const options = {
   rows: { type: 'string' },
   'retry-failed': { type: 'boolean' },
   'allow-private-urls': { type: 'boolean' },
+  queue: { type: 'boolean' },
+  detach: { type: 'boolean' },
+  priority: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const RUN_ONLY = {
   run: [],
-  validate: ['concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
-  estimate: ['concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed'],
+  validate: ['concurrency', 'timeout', 'resume', 'no-cache', 'only', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed', 'queue', 'detach', 'priority'],
+  estimate: ['concurrency', 'timeout', 'resume', 'budget', 'resubmit-ambiguous', 'yes', 'retry-failed', 'queue', 'detach', 'priority'],
 } as const;
 
 function parse(argv: string[]) {

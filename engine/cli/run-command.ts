@@ -30,6 +30,9 @@ export async function commandRun(argv: string[]): Promise<number> {
   const args = parsePipelineArgs('run', argv);
   if (typeof args === 'number') return args;
   const { values, resumeId } = args;
+  // Team mode: the run goes to the shared queue and this process follows its events.
+  if (values.queue) return (await import('./run-queued')).commandRunQueued(args);
+  for (const flag of ['detach', 'priority'] as const) if (values[flag] !== undefined) return fail(`--${flag} is an option of run --queue (team mode)`);
   return withCliHost(args, (cli) =>
     preflight(args, cli, async (pre, host) => {
       const pipeline = validOrPrint(pre);

@@ -20,7 +20,8 @@ Usage:
   fluxgraph schema                      print the pipeline JSON Schema
   fluxgraph emulator [--port N] [...]   serve the local provider emulator
   fluxgraph serve [pipeline.json] [...] the editor on http://127.0.0.1
-  fluxgraph worker [--concurrency ...]  team mode: take provider calls from the shared queue
+  fluxgraph worker [--runs] [--calls]   team mode: take runs and provider calls from the shared queue
+  fluxgraph queue [list|pause|resume|cancel RUN|retry RUN]   team mode: the shared queue
   fluxgraph token add NAME [--team T] [--admin] | list | revoke ID|NAME
                                         access tokens for a server others can reach
   fluxgraph cap set --person P | --team T [--day USD] [--month USD] | list | clear ...
@@ -61,17 +62,32 @@ revoke takes a token id (token list) or a person (all their tokens).`,
 Spending caps per person and per team, per UTC day and calendar month, in the ledger in use.
 Each paid call is checked when it is claimed, against the pricing table's price with the work in
 flight counted, and settled at the provider's figure, so two people cannot both pass a cap.`,
-  worker: `Usage: fluxgraph worker [--concurrency N] [--concurrency PROVIDER=N ...]
+  worker: `Usage: fluxgraph worker [--runs] [--calls] [--concurrency N] [--concurrency PROVIDER=N ...]
 
-Team mode: takes provider-call jobs from the shared queue for every account whose key is set
-here (BFL_API_KEY, or BFL_API_KEYS=teamA:<key>,teamB:<key>; the same for kie, novita, crun).
+Team mode: takes run jobs (coordinating whole runs, each paid call sent to the queue) and
+provider-call jobs for every account whose key is set here (BFL_API_KEY, or
+BFL_API_KEYS=teamA:<key>,teamB:<key>; the same for kie, novita, crun). Both unless one is asked for.
 Each account's cap holds across every worker on every machine.
 
-  --concurrency N           calls this process works on at once per account (default: the cap)
+  --runs                    take run jobs (needs no provider key)
+  --calls                   take provider-call jobs
+  --concurrency N           runs, and calls per account, this process works on at once
+                            (default: 4 runs; calls up to the account's cap)
   --concurrency bfl=N       each BFL account's cap across all workers (default: the documented cap)
 
 Needs FLUXGRAPH_REDIS_URL, FLUXGRAPH_DATABASE_URL (the Postgres ledger) and FLUXGRAPH_STORE
-(a folder every machine shares). SIGTERM finishes the calls in hand and takes no new ones.`,
+(a folder every machine shares, or s3://bucket/prefix). SIGTERM hands its runs back to the queue
+(another worker continues them), finishes the calls in hand and takes no new ones.`,
+  queue: `Usage: fluxgraph queue [list] [--json]
+       fluxgraph queue pause | resume
+       fluxgraph queue cancel <run id>
+       fluxgraph queue retry <run id> [--priority N] [--resubmit-ambiguous] [--retry-failed]
+
+Team mode's shared queue. list: the runs going and waiting (owner, priority) and each provider
+account's calls active / cap and waiting. pause: no new run starts (runs going go on). cancel: a
+waiting run leaves the queue; a running one stops as on Ctrl-C (submits on the wire finish and are
+recorded). retry: a stopped run is queued again; what it paid for is read from the ledger.
+Needs FLUXGRAPH_REDIS_URL (and FLUXGRAPH_DATABASE_URL for cancel and retry).`,
   run: `Usage: fluxgraph run <pipeline.json> [options]
        fluxgraph run --resume <run id> [--out DIR] [--concurrency provider=N]... [--timeout SEC] [--budget USD] [--json]
 
@@ -85,6 +101,10 @@ ${CHECK_OPTIONS}
   --budget USD              refuse to start when the estimate is higher; stop submitting once the
                             cost reported so far (plus what is in flight) would pass it
   --only NODE               run that node and what it needs, reusing the last run's upstream results
+  --queue                   team mode: put the run on the shared queue (FLUXGRAPH_REDIS_URL) and
+                            follow it; Ctrl-C cancels it there (fluxgraph queue retry continues it)
+  --detach                  with --queue: print the run id and return at once
+  --priority N              with --queue: higher runs first (-1000 to 1000, default 0)
   --no-cache                make new provider calls even for results the store holds
 ${BATCH_OPTIONS}
   --resume RUN_ID           continue an interrupted run (fluxgraph runs lists them) with its stored

@@ -46,6 +46,7 @@ export function accountOfTask(set: ProviderSet, provider: Provider, task: TaskRe
   throw new EngineError(
     'usage',
     `task ${task.taskId} was sent through the ${provider.title} account "${wanted}", which is not configured now (accounts: ${names}); only its key can collect it: add it back to ${provider.id.toUpperCase()}_API_KEYS`,
-    { provider: provider.id, taskId: task.taskId, resumable: true },
+    // `account`: team mode sends the call to a worker that has that account's key.
+    { provider: provider.id, taskId: task.taskId, resumable: true, account: wanted },
   );
 }

@@ -58,7 +58,23 @@ export interface ProviderCallsOptions {
    * workers say false: the refusal goes back to the queue, which pauses the whole account.
    */
   retryRefusals?: boolean;
+  /**
+   * Paid calls made elsewhere (team mode: a call job on the provider account's queue, run by a
+   * worker with the ledger's hooks). The run keeps the in-run sharing, the budget and the counts.
+   */
+  remote?: RemoteCalls;
 }
+
+/** One paid call as team mode sends it away: the size already mapped, references by hash. */
+export interface RemoteCall {
+  provider: string;
+  request: ImageRequest;
+  call: Omit<CallContext, 'signal' | 'onStatus' | 'onWarning'>;
+  taskTimeoutMs: number;
+}
+
+/** Makes the call somewhere else and returns the stored image as that worker's `generate` did. */
+export type RemoteCalls = (call: RemoteCall, signal: AbortSignal, onStatus: (status: string) => void) => Promise<ImageAsset>;
 
 export interface CallStats {
   /** Submits sent (provider calls made, not planned). */
@@ -141,7 +157,7 @@ export class ProviderCalls {
         return this.asset(shared.record, request, provider, call, warnings, true);
       }
     }
-    const obtained = this.obtain(provider, request, key, call);
+    const obtained = this.o.remote ? this.obtainRemote(this.o.remote, provider, request, key, call) : this.obtain(provider, request, key, call);
     if (key.cacheable) {
       this.inflight.set(key.requestHash, obtained);
       void obtained.then(
@@ -246,6 +262,36 @@ export class ProviderCalls {
     }
     await this.record(() => this.o.tasks?.completed(task.account ? { ...key, account: task.account } : key, task, record), call);
     return { record, cached: shared, taskId: task.taskId, ...(delivered ? { delivered } : {}) };
+  }
+
+  /** The call made by a worker (team mode): the budget holds its expected price while it is out. */
+  private async obtainRemote(remote: RemoteCalls, provider: Provider, request: ImageRequest, key: TaskKey, call: CallContext): Promise<Obtained> {
+    const reserved = this.reserveBudget(provider.id, key.expectedUsd);
+    let asset: ImageAsset;
+    try {
+      call.onStatus('queued');
+      const { signal, onStatus, onWarning, ...place } = call;
+      asset = await remote({ provider: provider.id, request, call: place, taskTimeoutMs: this.o.taskTimeoutMs }, signal, (status) => onStatus(status));
+    } finally {
+      this.reservedMicros -= reserved;
+    }
+    const meta = asset.meta ?? {};
+    for (const w of meta.warnings ?? []) call.onWarning?.(w);
+    if (meta.cached) {
+      this.stats.reused++;
+    } else if (meta.taskId) {
+      this.stats.submitted++;
+      this.count(toMicros(meta.costUsd), meta.costEstimated === true, call.nodeId);
+    }
+    const record: GeneratedImageRecord = {
+      hash: asset.hash,
+      width: asset.width,
+      height: asset.height,
+      mime: asset.mime,
+      ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
+      ...(meta.costUsd !== undefined && !meta.cached ? { costUsd: meta.costUsd, ...(meta.costEstimated ? { costEstimated: true } : {}) } : {}),
+    };
+    return { record, cached: meta.cached === true, ...(meta.taskId ? { taskId: meta.taskId } : {}), ...(meta.referenceDelivery?.length ? { delivered: meta.referenceDelivery } : {}) };
   }
 
   /** A ledger write that failed (database full, disk full) is reported, never turned into a failed paid task. */

@@ -4,6 +4,7 @@ import type { Lanes, SlotGate } from './lanes';
 import type { RunMoney } from './money';
 import type { ImageRequest, ProviderSet, TaskRef, GeneratedImage } from './provider';
 import type { ReferenceResolver } from './references';
+import type { RemoteCalls } from './provider-calls';
 import type { NodeRegistry } from './registry';
 import type { Row } from './rows';
 import type { ArtifactStore } from './store';
@@ -33,6 +34,11 @@ export interface RunOptions {
   slots?: SlotGate;
   /** Handed the run's lanes once they exist: hosts show each account's active, waiting and paused calls. */
   onLanes?: (lanes: Lanes) => void;
+  /**
+   * Paid calls made elsewhere (team mode: each one a call job on its provider account's queue);
+   * absent: through `providers` in this process.
+   */
+  remoteCalls?: RemoteCalls;
   /** Overall limit per provider task (default: settings.taskTimeoutSec or 10 minutes). */
   taskTimeoutMs?: number;
   /** Durable task bookkeeping (ledger, resume, cache); absent = plain submit + wait. */

@@ -77,6 +77,20 @@ export interface StoredRunOptions {
   noCache?: boolean;
   /** Made on the embedded emulator: its images are stand-ins, not FLUX (`runs` marks it). */
   emulator?: boolean;
+  /** Team mode: how the run was queued, so `fluxgraph queue retry` can queue it again. */
+  queue?: QueuedRunOptions;
+}
+
+export interface QueuedRunOptions {
+  attempt: number;
+  priority: number;
+  /** The person who started it (a name, never a token). */
+  owner?: string;
+  noCache?: boolean;
+  budgetUsd?: number;
+  taskTimeoutMs?: number;
+  allowPrivateUrls?: boolean;
+  retryFailed?: boolean;
 }
 
 export interface TaskRow {

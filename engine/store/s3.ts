@@ -49,7 +49,8 @@ export function s3SettingsFromEnv(env: Record<string, string | undefined>): S3Se
 export interface S3ObjectStore {
   /** `s3://bucket/prefix`, for messages. */
   readonly location: string;
-  put(key: string, bytes: Buffer, contentType: string): Promise<void>;
+  /** `sha256`: hex of the bytes; the store then checks them on arrival (ChecksumSHA256). */
+  put(key: string, bytes: Buffer, contentType: string, sha256?: string): Promise<void>;
   /** The object's bytes, or undefined when there is none. */
   get(key: string): Promise<Buffer | undefined>;
   exists(key: string): Promise<boolean>;
@@ -100,10 +101,11 @@ export function s3Store(url: string, env: Record<string, string | undefined>, en
   };
   return {
     location,
-    async put(key, bytes, contentType) {
+    async put(key, bytes, contentType, sha256) {
       const { s3, mod } = await open();
       try {
-        await s3.send(new mod.PutObjectCommand({ Bucket: loc.bucket, Key: fullKey(key), Body: bytes, ContentType: contentType, ContentLength: bytes.length }));
+        const checksum = sha256 ? { ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64') } : {};
+        await s3.send(new mod.PutObjectCommand({ Bucket: loc.bucket, Key: fullKey(key), Body: bytes, ContentType: contentType, ContentLength: bytes.length, ...checksum }));
       } catch (e) {
         throw fail(`upload of ${key}`, e);
       }

@@ -13,6 +13,13 @@ export async function accountProviders(account: ProviderAccount, env: Record<str
   own[PROVIDER_ENV[account.provider as ProviderId].key] = account.key;
   const host = await createProviders({ env: own, emulator: 'never', callbacks: 'off' });
   const adapter = host.providers.get(account.provider);
-  const only: ProviderSet = { get: (id) => (id === account.provider ? adapter : undefined), ids: () => [account.provider], defaultId: account.provider };
+  // Named, so each task records the account that created it and is only ever polled with its key.
+  const named = adapter ? [{ name: account.name, provider: adapter }] : [];
+  const only: ProviderSet = {
+    get: (id) => (id === account.provider ? adapter : undefined),
+    ids: () => [account.provider],
+    defaultId: account.provider,
+    accounts: (id) => (id === account.provider ? named : []),
+  };
   return Object.assign(host, { only });
 }

@@ -12,14 +12,37 @@ export interface CallJobData {
   provider: string;
   account: string;
   request: Omit<ImageRequest, 'references'> & { references: { asset: ImageAsset; url?: string }[] };
-  call: { runId: string; nodeId: string; nodeType: string; nodeVersion: number; cacheable: boolean; item: number };
+  call: {
+    runId: string;
+    nodeId: string;
+    nodeType: string;
+    nodeVersion: number;
+    cacheable: boolean;
+    item: number;
+    /** The batch row (from 1), recorded with the task. */
+    row?: number;
+    /** The run's attempt (`queue retry` adds one): a retry's calls are new jobs, read through the ledger. */
+    attempt?: number;
+  };
   taskTimeoutMs: number;
   /** Reuse other runs' stored results for cacheable requests (a run's --no-cache turns it off). */
   cache: boolean;
+  /** The run's ledger options that decide how a recorded task is read (a resumed batch, `--resubmit-ambiguous`). */
+  ledger?: { keepFailed?: boolean; resubmitAmbiguous?: boolean };
+}
+
+/** Progress a call job reports while it runs (its status text), relayed to the run's events. */
+export interface CallJobProgress {
+  status: string;
 }
 
 /** What a finished call job returns: the stored image, described by hash. */
 export type CallJobResult = ImageAsset;
+
+/** A run cancelled in the queue: its call jobs not yet started are not sent (fluxgraph queue cancel, Ctrl-C). */
+export function cancelKey(runId: string): string {
+  return `fluxgraph:cancel:${runId}`;
+}
 
 /** BullMQ forbids ":" in queue names; account names cannot contain ".". */
 export function callQueueName(provider: string, account: string): string {

@@ -50,7 +50,9 @@ export class CallQueues {
    * Calls waiting for their job, by queue and job id. One listener per queue serves them all
    * (BullMQ's job.waitUntilFinished adds two per job, and rejects unhandled when its queue closes).
    */
-  private readonly waiters = new Map<string, { resolve(v: CallJobResult): void; reject(e: Error): void }>();
+  private readonly waiters = new Map<string, { resolve(v: CallJobResult): void; reject(e: Error): void; onStatus?: (status: string) => void }>();
+  /** Jobs waiting for their outcome per run, so a cancelled run's jobs not yet started can be taken back. */
+  private readonly byRun = new Map<string, Set<{ queue: Queue<CallJobData, CallJobResult>; jobId: string }>>();
   private closed = false;
   private refreshedAt = 0;
 
@@ -66,8 +68,18 @@ export class CallQueues {
     return q;
   }
 
-  /** Reads the accounts live workers announce (new workers and accounts are picked up as they come). */
-  async refreshAccounts(): Promise<void> {
+  private refreshing: Promise<void> | undefined;
+
+  /**
+   * Reads the accounts live workers announce (new workers and accounts are picked up as they
+   * come). Calls picking at once share one refresh: each new account gets one listener, not one per caller.
+   */
+  refreshAccounts(): Promise<void> {
+    this.refreshing ??= this.readAccounts().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async readAccounts(): Promise<void> {
     const live = new Map<string, number>();
     let cursor = '0';
     do {
@@ -97,6 +109,10 @@ export class CallQueues {
       const queue = new Queue<CallJobData, CallJobResult>(name, { connection });
       events.on('completed', ({ jobId, returnvalue }) => this.settle(name, jobId, { value: returnvalue as unknown as CallJobResult }));
       events.on('failed', ({ jobId, failedReason }) => this.settle(name, jobId, { reason: failedReason }));
+      events.on('progress', ({ jobId, data }) => {
+        const status = (data as { status?: unknown } | undefined)?.status;
+        if (typeof status === 'string') this.waiters.get(`${name}\n${jobId}`)?.onStatus?.(status);
+      });
       // Thousands of calls add jobs to one queue at once; each add listens for the queue closing.
       queue.setMaxListeners(0);
       this.byAccount.set(id, { provider, account, cap, queue, events, mine: 0, live: true });
@@ -114,19 +130,47 @@ export class CallQueues {
     );
   }
 
-  /** Runs one paid call on some worker and returns the stored image. Identical calls share one job. */
-  call(data: Omit<CallJobData, 'account'>, signal?: AbortSignal): Promise<CallJobResult> {
+  /**
+   * Runs one paid call on some worker and returns the stored image. Adding the same call again
+   * (a coordinator that took over the run) is the same job, so it waits on that job's outcome.
+   */
+  call(data: Omit<CallJobData, 'account'>, signal?: AbortSignal, onStatus?: (status: string) => void): Promise<CallJobResult> {
     const id = jobIdOf(data);
     const running = this.inflight.get(id);
     if (running) return running;
-    const p = this.dispatch(id, data, signal).finally(() => this.inflight.delete(id));
+    const p = this.dispatch(id, data, signal, onStatus).finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);
     return p;
   }
 
-  private async dispatch(id: string, data: Omit<CallJobData, 'account'>, signal?: AbortSignal): Promise<CallJobResult> {
+  /**
+   * Takes back the jobs of a cancelled run that no worker started yet (they are never sent); jobs
+   * already running finish, and their submits are recorded. Returns how many were taken back.
+   */
+  async dropWaiting(runId: string): Promise<number> {
+    let dropped = 0;
+    for (const { queue, jobId } of [...(this.byRun.get(runId) ?? [])]) {
+      const job = await queue.getJob(jobId).catch(() => undefined);
+      if (!job) continue;
+      const state = await job.getState().catch(() => 'unknown');
+      if (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed') continue;
+      // A worker may take it between the look and the removal: then it sees the cancel and stops.
+      if (await job.remove().then(() => true, () => false)) dropped++;
+    }
+    this.byRun.delete(runId);
+    return dropped;
+  }
+
+  /** Stops tracking a run's jobs (they go on in the queue: a run handed to another coordinator). */
+  forget(runId: string): void {
+    this.byRun.delete(runId);
+  }
+
+  private async dispatch(id: string, data: Omit<CallJobData, 'account'>, signal?: AbortSignal, onStatus?: (status: string) => void): Promise<CallJobResult> {
+    // Sent again after its worker died: to the same account (its tasks are polled with its key).
+    let pinned: string | undefined;
     for (let delivery = 0; ; delivery++) {
-      const target = await this.pick(data.provider, signal);
+      const target = await this.pick(data.provider, signal, onStatus, pinned);
       let job: Job<CallJobData, CallJobResult>;
       try {
         job = await target.queue.add('call', { ...data, account: target.account }, {
@@ -140,18 +184,35 @@ export class CallQueues {
         target.mine--;
         throw e;
       }
+      const mine = { queue: target.queue, jobId: String(job.id) };
+      const runJobs = this.byRun.get(data.call.runId) ?? new Set();
+      this.byRun.set(data.call.runId, runJobs.add(mine));
       try {
-        return await this.waitFor(target, String(job.id), signal);
+        return await this.waitFor(target, String(job.id), signal, onStatus);
       } catch (e) {
         const reason = (e as Error).message;
         const failure = decodeFailure(reason);
+        // Its task was created by another account: send it there (the ledger re-attaches it).
+        const redirect = failure?.details.redirectAccount;
+        if (typeof redirect === 'string' && redirect !== target.account && delivery < MAX_REDELIVERIES) {
+          pinned = redirect;
+          continue;
+        }
         if (failure) throw failure;
         // Not an outcome of the call: its worker died (stalled too often). Send it again; the
         // worker that takes it re-attaches to the recorded task through the ledger.
-        if (/stalled/i.test(reason) && delivery < MAX_REDELIVERIES) continue;
+        if (/stalled/i.test(reason) && delivery < MAX_REDELIVERIES) {
+          pinned = target.account;
+          continue;
+        }
         throw new EngineError('provider_failed', `the call job ${job.id} failed in the queue: ${reason}`, { provider: data.provider, resumable: true });
       } finally {
         target.mine--;
+        // A run that stopped waiting (cancelled, handed off) keeps its jobs listed for dropWaiting/forget.
+        if (!signal?.aborted) {
+          runJobs.delete(mine);
+          if (runJobs.size === 0) this.byRun.delete(data.call.runId);
+        }
       }
     }
   }
@@ -166,7 +227,7 @@ export class CallQueues {
   }
 
   /** The job's result, from its queue's events, or from its state when it finished before we listened. */
-  private waitFor(a: AccountQueue, jobId: string, signal?: AbortSignal): Promise<CallJobResult> {
+  private waitFor(a: AccountQueue, jobId: string, signal?: AbortSignal, onStatus?: (status: string) => void): Promise<CallJobResult> {
     const name = a.queue.name;
     const key = `${name}\n${jobId}`;
     return new Promise<CallJobResult>((resolve, reject) => {
@@ -180,6 +241,7 @@ export class CallQueues {
       this.waiters.set(key, {
         resolve: (v) => (signal?.removeEventListener('abort', onAbort), resolve(v)),
         reject: (e) => (signal?.removeEventListener('abort', onAbort), reject(e)),
+        ...(onStatus ? { onStatus } : {}),
       });
       void (async () => {
         const job = await a.queue.getJob(jobId);
@@ -191,18 +253,17 @@ export class CallQueues {
   }
 
   /** The account with the most room, waiting while every account has 2 × cap waiting already. */
-  private async pick(provider: string, signal?: AbortSignal): Promise<AccountQueue> {
+  private async pick(provider: string, signal?: AbortSignal, onStatus?: (status: string) => void, only?: string): Promise<AccountQueue> {
     for (let round = 0; ; round++) {
       if (this.closed) throw new EngineError('aborted', 'the queue connection was closed');
       if (signal?.aborted) throw new EngineError('aborted', 'the run was cancelled');
       if (Date.now() - this.refreshedAt > REFRESH_MS) await this.refreshAccounts();
-      const accounts = [...this.byAccount.values()].filter((a) => a.provider === provider && a.live);
+      const accounts = [...this.byAccount.values()].filter((a) => a.provider === provider && a.live && (only === undefined || a.account === only));
       if (accounts.length === 0) {
         if (round === 0) await this.refreshAccounts();
-        // No worker at all for this provider is a set-up error; workers that all went away may come back.
-        if (![...this.byAccount.values()].some((a) => a.provider === provider)) {
-          throw new EngineError('usage', `no worker serves provider "${provider}": start \`fluxgraph worker\` on a machine with ${provider.toUpperCase()}_API_KEY or ${provider.toUpperCase()}_API_KEYS set`, { provider });
-        }
+        // Workers come and go (a machine restarting): the call waits for one. Enqueuing a run with
+        // no worker for its provider at all is refused before it starts (run --queue, serve --queue).
+        if (round === 1) onStatus?.(`waiting for a worker that serves ${provider}${only ? ` account "${only}"` : ''}`);
         await sleep(250, signal);
         continue;
       }
@@ -237,7 +298,11 @@ export class CallQueues {
   }
 }
 
-/** The call's job id: its request, provider and place in the pipeline (BullMQ ids cannot hold ":"). */
+/**
+ * The call's job id: its request, provider and place in its run and the run's attempt (BullMQ ids
+ * cannot hold ":"). A coordinator continuing a run adds the very same jobs; two runs that make the
+ * same cacheable request are two jobs, and the ledger's claim lets only one of them pay.
+ */
 export function jobIdOf(data: Omit<CallJobData, 'account'>): string {
   const canonical = {
     provider: data.provider,
@@ -245,8 +310,10 @@ export function jobIdOf(data: Omit<CallJobData, 'account'>): string {
     nodeVersion: data.call.nodeVersion,
     ...data.request,
     references: data.request.references.map((r) => r.asset.hash),
-    // An uncacheable call belongs to its run: two runs that happen to draw the same seed are two jobs.
-    ...(data.call.cacheable ? {} : { runId: data.call.runId, nodeId: data.call.nodeId, item: data.call.item }),
+    runId: data.call.runId,
+    nodeId: data.call.nodeId,
+    item: data.call.item,
+    attempt: data.call.attempt ?? 0,
   };
   return createHash('sha256').update(JSON.stringify(canonical, Object.keys(canonical).sort())).digest('hex');
 }
@@ -261,4 +328,27 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** The accounts live workers announce right now, by provider, with their caps (never keys). */
+export async function liveAccounts(redis: RedisHandle['redis']): Promise<Map<string, { account: string; cap: number }[]>> {
+  const out = new Map<string, { account: string; cap: number }[]>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${ACCOUNT_KEY_PREFIX}*`, 'COUNT', 200);
+    cursor = next;
+    const caps = keys.length ? await redis.mget(...keys) : [];
+    keys.forEach((k, i) => {
+      if (caps[i] === null) return;
+      const id = k.slice(ACCOUNT_KEY_PREFIX.length, k.lastIndexOf(':'));
+      const dot = id.indexOf('.');
+      const [provider, account] = [id.slice(0, dot), id.slice(dot + 1)];
+      const list = out.get(provider) ?? [];
+      const known = list.find((a) => a.account === account);
+      if (known) known.cap = Math.max(known.cap, Number(caps[i]));
+      else list.push({ account, cap: Number(caps[i]) });
+      out.set(provider, list);
+    });
+  } while (cursor !== '0');
+  return out;
 }

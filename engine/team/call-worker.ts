@@ -10,14 +10,15 @@
  * worker (BullMQ's manual rate limit) and honours Retry-After.
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { toEngineError } from '../core/errors';
+import { EngineError, toEngineError } from '../core/errors';
 import { Lanes } from '../core/lanes';
-import type { ProviderSet, ReferenceImage } from '../core/provider';
+import type { ImageRequest, ProviderSet, ReferenceImage } from '../core/provider';
+import type { ReferenceResolver } from '../core/references';
 import { ProviderCalls } from '../core/provider-calls';
 import type { TaskHooks } from '../core/run-options';
 import type { ArtifactStore } from '../core/store';
 import { connectRedis } from './redis';
-import { ACCOUNT_TTL_MS, accountKey, callQueueName, encodeFailure, type CallJobData, type CallJobResult } from './call-job';
+import { ACCOUNT_TTL_MS, accountKey, callQueueName, cancelKey, encodeFailure, type CallJobData, type CallJobProgress, type CallJobResult } from './call-job';
 
 export interface WorkerAccount {
   provider: string;
@@ -32,15 +33,24 @@ export interface CallWorkerOptions {
   accounts: WorkerAccount[];
   store: ArtifactStore;
   /** The ledger's hooks for a run; undefined only in the negative control of the tests. */
-  tasksFor(runId: string, o: { account: string; cache: boolean }): TaskHooks | undefined;
+  tasksFor(runId: string, o: { account: string; cache: boolean; keepFailed?: boolean; resubmitAmbiguous?: boolean }): TaskHooks | undefined;
+  /** The pricing table: a claim records what the call is expected to cost (the worst case of an ambiguous submit). */
+  priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
+  /** Public URLs for references of URL-only providers (one resolver per call job). */
+  references?: () => ReferenceResolver;
   /** Jobs this process works on at once per account (the global cap still holds). */
   concurrency?: number;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** Times a job may stall (its worker died) before BullMQ moves it to failed; the coordinator then sends it again. */
+  maxStalledCount?: number;
   /** Leave the queue's global concurrency alone (the tests' negative control). */
   noGlobalCap?: boolean;
   onLine?(line: string): void;
 }
+
+/** Statuses worth a Redis write each: the steps of a call, not every poll. */
+const RELAYED = /^(submitting|submitted|preparing references|waiting for another run.*|rate limited.*)$/;
 
 export interface CallWorkers {
   close(): Promise<void>;
@@ -67,27 +77,42 @@ export async function startCallWorkers(o: CallWorkerOptions): Promise<CallWorker
     let worker: Worker;
     const processor = async (job: Job<CallJobData, CallJobResult>, _token?: string, signal?: AbortSignal): Promise<CallJobResult> => {
       const d = job.data;
+      // A run cancelled in the queue sends nothing more; what is already on the wire was recorded.
+      if (await redis.redis.exists(cancelKey(d.call.runId))) throw new UnrecoverableError(encodeFailure(new EngineError('aborted', 'the run was cancelled')));
+      const tasks = o.tasksFor(d.call.runId, { account: account.name, cache: d.cache, ...d.ledger });
+      const resolver = o.references?.();
       const calls = new ProviderCalls({
         providers: account.providers,
         lanes,
         store: o.store,
-        ...(() => {
-          const tasks = o.tasksFor(d.call.runId, { account: account.name, cache: d.cache });
-          return tasks ? { tasks } : {};
-        })(),
+        ...(tasks ? { tasks } : {}),
+        ...(o.priceOf ? { priceOf: o.priceOf } : {}),
+        ...(resolver ? { references: resolver } : {}),
         taskTimeoutMs: d.taskTimeoutMs,
         defaultProvider: d.provider,
         retryRefusals: false,
       });
       const references: ReferenceImage[] = d.request.references.map((r) => ({ asset: r.asset, ...(r.url ? { url: r.url } : {}), read: () => o.store.read(r.asset.hash) }));
+      // Status changes go to the coordinator (and so to the run's events); progress fractions do not.
+      let last = '';
+      const onStatus = (status: string) => {
+        if (status === last || !RELAYED.test(status)) return;
+        last = status;
+        void job.updateProgress({ status } satisfies CallJobProgress).catch(() => undefined);
+      };
       try {
         return await calls.generate({ ...d.request, references }, d.provider, {
           ...d.call,
           signal: signal ?? new AbortController().signal,
-          onStatus: () => undefined,
+          onStatus,
         });
       } catch (e) {
         const err = toEngineError(e, 'provider_failed', { provider: d.provider });
+        // A task another account created (a run continued elsewhere): only that account's key
+        // collects it, so the coordinator sends the call to that account's queue.
+        if (typeof err.details.account === 'string' && err.details.account !== account.name && err.details.taskId) {
+          throw new UnrecoverableError(encodeFailure(new EngineError('usage', err.message, { provider: d.provider, taskId: err.details.taskId, redirectAccount: err.details.account })));
+        }
         if (err.code === 'rate_limited' && err.details.retryable === true) {
           // The claim row was closed: trying again later is safe. Every worker on this account waits.
           await worker.rateLimit(Math.max(250, (err.details.retryAfterSec ?? 2) * 1000));
@@ -105,6 +130,7 @@ export async function startCallWorkers(o: CallWorkerOptions): Promise<CallWorker
       concurrency: o.concurrency ?? Math.max(account.cap, 1),
       ...(o.lockDurationMs ? { lockDuration: o.lockDurationMs } : {}),
       ...(o.stalledIntervalMs ? { stalledInterval: o.stalledIntervalMs } : {}),
+      ...(o.maxStalledCount !== undefined ? { maxStalledCount: o.maxStalledCount } : {}),
     });
     worker.on('error', (e) => o.onLine?.(`worker ${name}: ${e.message}`));
     workers.push(worker);

@@ -63,6 +63,8 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
   }
   // Later connection problems are retried by BullMQ; the first one was already a clear error.
   redis.options.retryStrategy = (times: number) => Math.min(times * 200, 2000);
+  // From now on a command during a reconnect waits for it instead of failing.
+  redis.options.enableOfflineQueue = true;
   return {
     redis,
     warnings,

@@ -76,6 +76,7 @@ export async function prepareRun(doc: Pipeline, options: RunOptions): Promise<Ru
     ...(options.budgetUsd !== undefined ? { budgetUsd: options.budgetUsd } : {}),
     ...(options.priceOf ? { priceOf: options.priceOf } : {}),
     ...(options.references ? { references: options.references } : {}),
+    ...(options.remoteCalls ? { remote: options.remoteCalls } : {}),
   });
 
   const states = new Map<string, NodeState>();
