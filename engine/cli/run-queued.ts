@@ -119,11 +119,11 @@ async function enqueueAndFollow(args: PipelineArgs, team: Team): Promise<number>
     }
     const { inputs } = pre;
     const batch = pre.batch !== undefined && isBatch(pre.batch.plan);
-    const owner = env.FLUXGRAPH_OWNER?.trim() || safeUserName();
+    const person = env.FLUXGRAPH_OWNER?.trim() || safeUserName();
     const data: RunJobData = {
       runId,
       attempt: 0,
-      ...(owner ? { owner } : {}),
+      ...(person ? { owner: { person } } : {}),
       pipeline: pre.doc,
       ...(pre.file ? { pipelinePath: pre.file } : {}),
       options: {

@@ -84,8 +84,8 @@ export interface StoredRunOptions {
 export interface QueuedRunOptions {
   attempt: number;
   priority: number;
-  /** The person who started it (a name, never a token). */
-  owner?: string;
+  /** Who started it (a name and team, never a token). */
+  owner?: { person: string; team?: string };
   noCache?: boolean;
   budgetUsd?: number;
   taskTimeoutMs?: number;

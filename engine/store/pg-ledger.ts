@@ -119,12 +119,12 @@ export class PgLedger {
   }
 
   /** Records a run that never started (cancelled while it waited in the queue). */
-  async recordUnstarted(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions }, status: Exclude<RunStatus, 'running'>): Promise<void> {
+  async recordUnstarted(run: { runId: string; pipeline: Pipeline; pipelinePath?: string; options: StoredRunOptions; owner?: { person: string; team?: string } }, status: Exclude<RunStatus, 'running'>): Promise<void> {
     await this.q(
-      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, finished_at, status)
-       VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, ${NOW_MS}, $6)
+      `INSERT INTO runs (run_id, name, pipeline_path, pipeline_json, options_json, started_at, finished_at, status, owner, team)
+       VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, ${NOW_MS}, $6, $7, $8)
        ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, lease_pid = NULL, lease_host = NULL, lease_at = NULL`,
-      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), status],
+      [run.runId, run.pipeline.name ?? null, run.pipelinePath ?? null, JSON.stringify(run.pipeline), JSON.stringify(run.options), status, run.owner?.person ?? null, run.owner?.team ?? null],
     );
   }
 

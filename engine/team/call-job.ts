@@ -29,6 +29,8 @@ export interface CallJobData {
   cache: boolean;
   /** The run's ledger options that decide how a recorded task is read (a resumed batch, `--resubmit-ambiguous`). */
   ledger?: { keepFailed?: boolean; resubmitAmbiguous?: boolean };
+  /** Who started the run (a name and team, never a token): the claim checks their spending caps. */
+  owner?: { person: string; team?: string };
 }
 
 /** Progress a call job reports while it runs (its status text), relayed to the run's events. */

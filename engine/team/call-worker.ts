@@ -33,7 +33,7 @@ export interface CallWorkerOptions {
   accounts: WorkerAccount[];
   store: ArtifactStore;
   /** The ledger's hooks for a run; undefined only in the negative control of the tests. */
-  tasksFor(runId: string, o: { account: string; cache: boolean; keepFailed?: boolean; resubmitAmbiguous?: boolean }): TaskHooks | undefined;
+  tasksFor(runId: string, o: { account: string; cache: boolean; keepFailed?: boolean; resubmitAmbiguous?: boolean; owner?: { person: string; team?: string } }): TaskHooks | undefined;
   /** The pricing table: a claim records what the call is expected to cost (the worst case of an ambiguous submit). */
   priceOf?: (providerId: string, request: ImageRequest) => number | undefined;
   /** Public URLs for references of URL-only providers (one resolver per call job). */
@@ -79,7 +79,7 @@ export async function startCallWorkers(o: CallWorkerOptions): Promise<CallWorker
       const d = job.data;
       // A run cancelled in the queue sends nothing more; what is already on the wire was recorded.
       if (await redis.redis.exists(cancelKey(d.call.runId))) throw new UnrecoverableError(encodeFailure(new EngineError('aborted', 'the run was cancelled')));
-      const tasks = o.tasksFor(d.call.runId, { account: account.name, cache: d.cache, ...d.ledger });
+      const tasks = o.tasksFor(d.call.runId, { account: account.name, cache: d.cache, ...d.ledger, ...(d.owner ? { owner: d.owner } : {}) });
       const resolver = o.references?.();
       const calls = new ProviderCalls({
         providers: account.providers,

@@ -69,13 +69,14 @@ export async function coordinateRun(job: Job<RunJobData, RunJobResult>, host: Co
     if (continued) {
       log.append({ type: 'warning', runId, at: Date.now(), message: `the run's previous worker stopped; worker ${hostname()}:${process.pid} continues it (what was paid for is read from the ledger)` });
     }
-    await ledger.startRun({ runId, pipeline: d.pipeline, ...(d.pipelinePath ? { pipelinePath: d.pipelinePath } : {}), options: storedOptionsOf(d) });
+    await ledger.startRun({ runId, pipeline: d.pipeline, ...(d.pipelinePath ? { pipelinePath: d.pipelinePath } : {}), options: storedOptionsOf(d), ...(d.owner ? { owner: d.owner } : {}) });
     const resumed = before !== undefined;
     const batch = d.options.batch === true;
     // A continued attempt, or a retried batch, leaves tasks the provider failed failed.
     const keepFailed = continued || (resumed && batch && !d.retryFailed);
     const ledgerOptions = { ...(keepFailed ? { keepFailed } : {}), ...(d.resubmitAmbiguous ? { resubmitAmbiguous: true } : {}) };
-    const hooks = ledger.hooks(runId, { cache: d.noCache !== true, ...(d.seedsFrom ? { seedsFrom: d.seedsFrom } : {}), ...ledgerOptions });
+    const owner = d.owner ? { owner: d.owner } : {};
+    const hooks = ledger.hooks(runId, { cache: d.noCache !== true, ...(d.seedsFrom ? { seedsFrom: d.seedsFrom } : {}), ...ledgerOptions, ...owner });
     const remote: RemoteCalls = (rc, signal, onStatus) =>
       host.calls.call(
         {
@@ -85,6 +86,8 @@ export async function coordinateRun(job: Job<RunJobData, RunJobResult>, host: Co
           taskTimeoutMs: rc.taskTimeoutMs,
           cache: d.noCache !== true,
           ...(Object.keys(ledgerOptions).length ? { ledger: ledgerOptions } : {}),
+          // The worker's claim checks the owner's spending caps.
+          ...owner,
         },
         signal,
         onStatus,

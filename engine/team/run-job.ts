@@ -8,12 +8,17 @@ import type { StoredRunOptions } from '../store/ledger';
 
 export const RUNS_QUEUE = 'runs';
 
+export interface RunOwner {
+  person: string;
+  team?: string;
+}
+
 export interface RunJobData {
   runId: string;
   /** 0 for the first attempt; `queue retry` adds one (its calls are new jobs, read through the ledger). */
   attempt: number;
-  /** The person who started the run (a name, never a token); absent for runs started without access control. */
-  owner?: string;
+  /** Who started the run (a person's name and team, never a token): caps and `queue list` use it. */
+  owner?: RunOwner;
   pipeline: Pipeline;
   pipelinePath?: string;
   /** What the ledger keeps to run it again (variables, provider, caps, folders, only, rows). */

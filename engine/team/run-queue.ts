@@ -19,7 +19,9 @@ export interface QueuedRun {
   runId: string;
   state: QueuedState;
   name?: string;
+  /** The person who started it, and their team. */
   owner?: string;
+  team?: string;
   priority: number;
   attempt: number;
   enqueuedAt: number;
@@ -69,7 +71,7 @@ export class RunQueue {
       runId: j.data.runId,
       state,
       ...(j.data.pipeline.name ? { name: j.data.pipeline.name } : {}),
-      ...(j.data.owner ? { owner: j.data.owner } : {}),
+      ...(j.data.owner ? { owner: j.data.owner.person, ...(j.data.owner.team ? { team: j.data.owner.team } : {}) } : {}),
       priority: j.data.priority,
       attempt: j.data.attempt,
       enqueuedAt: j.data.enqueuedAt,
@@ -106,13 +108,13 @@ export class RunQueue {
     // A worker may take it between the look and the removal: its coordinator then sees the cancel.
     if (!(await job.remove().then(() => true, () => false))) return 'running';
     const d = job.data;
-    await ledger.recordUnstarted({ runId, pipeline: d.pipeline, ...(d.pipelinePath ? { pipelinePath: d.pipelinePath } : {}), options: storedOptionsOf(d) }, 'cancelled');
+    await ledger.recordUnstarted({ runId, pipeline: d.pipeline, ...(d.pipelinePath ? { pipelinePath: d.pipelinePath } : {}), options: storedOptionsOf(d), ...(d.owner ? { owner: d.owner } : {}) }, 'cancelled');
     await appendRunEvent(this.redis, runId, { type: 'runDone', runId, at: Date.now(), summary: unstartedSummary(d, 'cancelled') });
     return 'queued';
   }
 
   /** Queues a stopped run again (resume semantics: what it paid for is read from the ledger). */
-  async retry(runId: string, ledger: PgLedger, over: { priority?: number; owner?: string } = {}): Promise<RunJobData> {
+  async retry(runId: string, ledger: PgLedger, over: { priority?: number; owner?: RunJobData['owner'] } = {}): Promise<RunJobData> {
     const run = await ledger.getRun(runId);
     const job = await this.queue.getJob(runId);
     const state = job ? await job.getState() : 'unknown';
