@@ -20,6 +20,7 @@ import { Ledger } from '../../engine/store/ledger';
 import { createRegistry } from '../../nodes/index';
 import { priceOf } from '../../engine/providers/pricing';
 import { cli } from '../helpers/cli';
+import { cliOnPty } from '../helpers/pty';
 import { tempDir } from '../helpers/tmp';
 
 let emulator: Emulator;
@@ -164,5 +165,38 @@ describe('ambiguous submits', () => {
     expect(emulator.duplicateSubmissions().map((d) => d.count)).toEqual([2, 2]);
     const runs = JSON.parse((await cli(['runs', '--json'], { cwd, env: env() })).stdout) as { runId: string; costMicros: number; unconfirmedMicros: number; images: number; status: string }[];
     expect(runs.find((r) => r.runId === runId)).toMatchObject({ status: 'done', costMicros: 100_000, unconfirmedMicros: 100_000, images: 2 });
+  });
+});
+
+describe('--resubmit-ambiguous on a terminal', () => {
+  it('asks y/N: "n" sends nothing (exit 1), "y" sends exactly the ambiguous submits again', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'p.json'), JSON.stringify(doc()));
+    emulator.setFaults({ submit: { dropAfterAccept: 1 } });
+    const first = await cli(['run', 'p.json', '--json', '--out', 'out'], { cwd, env: env() });
+    const runId = (JSON.parse(first.stdout.split('\n')[0]) as { runId: string }).runId;
+    emulator.setFaults({});
+    expect(emulator.stats().submissions.bfl).toBe(2);
+    const answer = (reply: string) => {
+      let typed = false;
+      return cliOnPty(['run', '--resume', runId, '--resubmit-ambiguous', '--json'], {
+        cwd,
+        env: env(),
+        onOutput: (output, send) => {
+          if (typed || !output.includes('Send them again? [y/N] ')) return;
+          typed = true;
+          send(`${reply}\r`);
+        },
+      });
+    };
+    const no = await answer('n');
+    expect(no.output).toMatch(/Sending 2 ambiguous submits of run .* up to ≈ \$0\.10/);
+    expect(no.output).toMatch(/Nothing was sent\./);
+    expect(no.code).toBe(1);
+    expect(emulator.stats().submissions.bfl).toBe(2);
+    const yes = await answer('y');
+    expect(yes.code).toBe(0);
+    expect(emulator.stats().submissions.bfl).toBe(4);
+    expect(emulator.duplicateSubmissions().map((d) => d.count)).toEqual([2, 2]);
   });
 });

@@ -23,6 +23,8 @@ export function cliOnPty(
   return new Promise((resolve) => {
     // -e: script exits with the child's code; -f: flush at once; -q: no "Script started" lines.
     const child = spawn('script', ['-qfec', `stty cols 200 2>/dev/null; exec ${command}`, '/dev/null'], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    // The terminal may be gone when a last keystroke is typed: that is not the test's failure.
+    child.stdin!.on('error', () => undefined);
     let output = '';
     const send = (text: string) => void child.stdin!.write(text);
     const take = (d: Buffer) => {
