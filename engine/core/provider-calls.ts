@@ -447,7 +447,7 @@ export class ProviderCalls {
       if (err.code === 'rate_limited') this.o.lanes.pause(account.lane, wait);
       // The reason and the attempt, never a bare "retrying".
       const of = quick ? FIRST_CONTACT_ATTEMPTS : MAX_SUBMIT_ATTEMPTS;
-      call.onStatus(`retrying in ${Math.max(1, Math.round(wait / 1000))} s (attempt ${attempt + 2} of ${of}): ${quick?.reason ?? retryReason(err)}`);
+      call.onStatus(`retrying in ${wait < 1000 ? `${Math.round(wait)} ms` : `${Math.round(wait / 1000)} s`} (attempt ${attempt + 2} of ${of}): ${quick?.reason ?? retryReason(err)}`);
       await sleep(wait, call.signal);
     }
   }

@@ -176,7 +176,8 @@ async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Pro
       baseDelayMs: settings.intervalMs,
       maxDelayMs: Math.max(settings.maxIntervalMs, settings.intervalMs),
       maxRetryAfterMs: settings.maxRetryAfterMs,
-      onRetry: () => options.onProgress?.(1, 'download failed, retrying'),
+      // The reason and the attempt, never a bare "retrying".
+      onRetry: (attempt, waitMs, e) => options.onProgress?.(1, `download retrying in ${waitMs < 1000 ? `${Math.round(waitMs)} ms` : `${Math.round(waitMs / 1000)} s`} (attempt ${attempt + 1}): ${downloadReason(e)}`),
     });
   let url = info.url;
   let image: Pick<GeneratedImage, 'bytes' | 'mime' | 'sha256'>;
@@ -194,6 +195,13 @@ async function pollAndDownload(args: Parameters<typeof waitAndDownload>[0]): Pro
   const costUsd = info.costUsd ?? task.costUsd;
   const resultExpiresAt = resultUrlExpiry(url, Date.now(), url === info.url ? info.urlTtlSec : undefined);
   return { ...image, ...(seed !== undefined ? { seed } : {}), ...(costUsd !== undefined ? { costUsd } : {}), resultUrl: url, resultExpiresAt };
+}
+
+/** "HTTP 503", "ECONNRESET", or the error's code: why a download is tried again. */
+function downloadReason(e: EngineError): string {
+  if (typeof e.details.httpStatus === 'number') return `HTTP ${e.details.httpStatus}`;
+  if (typeof e.details.errno === 'string') return e.details.errno;
+  return e.code.replace(/_/g, ' ');
 }
 
 export function resolvePoll(opts: AdapterOptions): PollSettings {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pipelineSchema } from '../../engine/core/pipeline-schema';
 import { runPipeline } from '../../engine/core/run-pipeline';
+import type { RunEvent } from '../../engine/core/events';
 import { createProviders, type HostProviders } from '../../engine/host/create-providers';
 import { FileArtifactStore } from '../../engine/store/artifacts';
 import { Ledger } from '../../engine/store/ledger';
@@ -43,8 +44,13 @@ describe('downloads of finished tasks', () => {
     host.emulator!.setFaults({ download: { failFirst: 5, retryAfterSec: 0.02 } });
     const w = workspace();
     w.ledger.startRun({ runId: 'r', pipeline: doc, options: {} });
-    const summary = await runPipeline(doc, { registry: createRegistry(), providers: host.providers, store: w.store, baseDir: w.dir, outDir: join(w.dir, 'out'), runId: 'r', tasks: w.ledger.hooks('r') });
+    const statuses: string[] = [];
+    const onEvent = (e: RunEvent) => void (e.type === 'nodeProgress' && e.status && statuses.push(e.status));
+    const summary = await runPipeline(doc, { registry: createRegistry(), providers: host.providers, store: w.store, baseDir: w.dir, outDir: join(w.dir, 'out'), runId: 'r', tasks: w.ledger.hooks('r'), onEvent });
     const stats = host.emulator!.stats();
+    // Each retry says why and which attempt it is.
+    expect(statuses.some((s) => /download retrying in \d+ ms \(attempt 2\): HTTP 503$/.test(s))).toBe(true);
+    expect(statuses.some((s) => /download retrying in \d+ ms \(attempt 6\)/.test(s))).toBe(true);
     expect(summary.failures).toEqual([]);
     expect(summary.imagesWritten).toHaveLength(4);
     expect(stats.submissions.bfl).toBe(4);
