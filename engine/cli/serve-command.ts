@@ -27,6 +27,9 @@ const USAGE = `Usage: fluxgraph serve [pipeline.json] [--port N] [--open] [--dev
   --tls-key FILE   ... and its private key (PEM)
   --behind-proxy   a TLS-terminating proxy is in front: access tokens are required, cookies are Secure
   --public-host NAME  a name the server is reached by (Host and Origin checks), repeatable
+  --queue          team mode: runs go to the shared queue (FLUXGRAPH_REDIS_URL), run by workers;
+                   the Postgres ledger (FLUXGRAPH_DATABASE_URL) and the shared store (FLUXGRAPH_STORE)
+                   replace the local ones, and the live view survives a restart of this server
 
 Off loopback (or behind a proxy) every person signs in with an access token: make them with
 fluxgraph token add NAME [--team T] [--admin].
@@ -64,6 +67,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'behind-proxy': { type: 'boolean' },
       'public-host': { type: 'string', multiple: true },
+      queue: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -122,6 +126,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
       ...(baseDir ? { baseDir } : {}),
       ...(file ? { open: file } : {}),
+      ...(values.queue ? { queue: true } : {}),
       editor: values.dev ? 'dev' : 'build',
       log,
     });
@@ -141,7 +146,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      process.stderr.write('\nStopping: cancelling runs in progress…\n');
+      process.stderr.write(values.queue ? '\nStopping: the runs go on in the queue (workers run them).\n' : '\nStopping: cancelling runs in progress…\n');
       done();
     };
     process.on('SIGINT', stop);

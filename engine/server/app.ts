@@ -33,6 +33,7 @@ import type { EditorAssets } from './editor-assets';
 import { HttpError, readBinaryBody, readJsonBody, sendError, sendJson, type Redact } from './http-util';
 import type { ImageService } from './images';
 import type { RunRegistry } from './runs';
+import type { QueuedRuns } from './queued-runs';
 import type { RequestGuard } from './security';
 import { sendRunZip } from './run-zip';
 import { lastEventId, openEventStream } from './sse';
@@ -54,7 +55,8 @@ export interface AppContext {
   info: ServerInfo;
   descriptors: NodeDescriptor[];
   providers(): ProvidersResponse;
-  runs: RunRegistry;
+  /** This server's runs, or team mode's runs in the shared queue. */
+  runs: RunRegistry | QueuedRuns;
   images: ImageService;
   assets?: EditorAssets;
   /** Pipeline files in --base-dir, templates, and the folder each document resolves against. */
@@ -225,7 +227,7 @@ export function createApp(ctx: AppContext): (req: IncomingMessage, res: ServerRe
       handler: async (req, res, [id]) => {
         await readJsonBody(req, limit);
         mustSee(id, req);
-        const cancelled = ctx.runs.cancel(id);
+        const cancelled = await ctx.runs.cancel(id);
         if (cancelled) ctx.log?.(`run ${id} cancelled${whoIs(req) ? ` by ${whoIs(req)!.person}` : ' from the editor'}`);
         json(res, 200, { cancelled });
       },

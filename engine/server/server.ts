@@ -32,6 +32,8 @@ import { devEditor, ensureEditorBuild, REPO_ROOT, staticEditor, type EditorAsset
 import { redactor } from '../host/redact';
 import { ImageService } from './images';
 import { RunRegistry } from './runs';
+import { QueuedRuns } from './queued-runs';
+import { openQueueMode } from './queue-mode';
 import { createGuard, isLoopbackHost } from './security';
 
 export const DEFAULT_PORT = 5177;
@@ -80,6 +82,11 @@ export interface ServerOptions {
   publicHosts?: string[];
   /** Where access tokens live (default: this server's ledger; Postgres in team mode). */
   access?: AccessStore;
+  /**
+   * Team mode (`serve --queue`): runs go to the shared queue (FLUXGRAPH_REDIS_URL), the ledger is
+   * Postgres and images live in the shared store; the live view follows each run's Redis stream.
+   */
+  queue?: boolean;
 }
 
 export interface RunningServer {
@@ -88,6 +95,8 @@ export interface RunningServer {
   server: Server;
   host: HostProviders;
   runs: RunRegistry;
+  /** Team mode: the runs in the shared queue. */
+  queued?: QueuedRuns;
   assets?: EditorAssets;
   outDir: string;
   close(): Promise<void>;
@@ -138,28 +147,34 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     opened = documents.relativeName(abs);
   }
   const registry = options.registry ?? createRegistry();
-  const store = options.store ?? new FileArtifactStore(join(cacheDir, 'store'));
 
   // The cache folder and the ledger first: a problem with them is one line, and nothing was started.
   const problem = await folderProblem(cacheDir);
   if (problem) throw new EngineError('unwritable_folder', `cache folder (--cache-dir or FLUXGRAPH_CACHE_DIR) ${problem}`);
-  const ledger = options.ledger === false ? undefined : await openLedger(join(cacheDir, 'ledger.sqlite'));
+  // Team mode: the queue, the Postgres ledger and the shared store instead of the local ones.
+  const team = options.queue ? await openQueueMode(env, cacheDir) : undefined;
+  const store = options.store ?? team?.store ?? new FileArtifactStore(join(cacheDir, 'store'));
+  const ledger = options.ledger === false || team ? undefined : await openLedger(join(cacheDir, 'ledger.sqlite'));
+  const closeLedgers = async () => {
+    ledger?.close();
+    await team?.close();
+  };
   // Others can reach it: access tokens, and never over plain http.
   let access: AccessControl | undefined;
   try {
-    access = await accessControlFor(options, listenHost, ledger);
+    access = await accessControlFor(team && !options.access ? { ...options, access: team.ledger.access } : options, listenHost, ledger);
   } catch (e) {
-    ledger?.close();
+    await closeLedgers();
     throw e;
   }
   let host: HostProviders;
   try {
-    host = options.providers ?? (await createProviders({ env, onNotice: log }));
+    host = options.providers ?? team?.host ?? (await createProviders({ env, onNotice: log }));
   } catch (e) {
-    ledger?.close();
+    await closeLedgers();
     throw e;
   }
-  const ownsHost = options.providers === undefined;
+  const ownsHost = options.providers === undefined && !team;
   const redact = redactor(() => host.secrets);
   redactLine = redact;
   const allowPrivate = /^(1|true|on)$/i.test(env.FLUXGRAPH_ALLOW_PRIVATE_URLS ?? '');
@@ -169,9 +184,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     store,
     outDir,
     baseDir,
-    historyFile: join(cacheDir, 'editor-runs.json'),
+    ...(team ? {} : { historyFile: join(cacheDir, 'editor-runs.json') }),
     ...(ledger ? { ledger } : {}),
-    ...(options.tasks ? { tasks: options.tasks } : {}),
+    // In team mode this registry only validates and estimates: what the store holds is priced at $0.
+    ...(options.tasks ? { tasks: options.tasks } : team ? { tasks: team.ledger.hooks('editor-estimates') } : {}),
     embedded: host.embedded,
     references: () => createReferenceDelivery({ env, host, store, ...(ledger ? { ledger } : {}) }),
     // A pipeline opened in the editor may come from anyone: its URLs reach public addresses only.
@@ -183,7 +199,28 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   });
   // A resumed run's files lie in the base folder, or in the examples folder for a template's run.
   runs.confineRootOf = (folder) => (isInside(documents.examplesDir, folder) && !isInside(baseDir, folder) ? documents.examplesDir : baseDir);
-  await runs.init();
+  const queued = team
+    ? new QueuedRuns({
+        registry,
+        providers: host.providers,
+        store,
+        outDir,
+        baseDir,
+        queue: team.queue,
+        ledger: team.ledger,
+        redisUrl: team.redisUrl,
+        checks: runs,
+        host,
+        allowPrivateUrls: allowPrivate,
+        log,
+      })
+    : undefined;
+  try {
+    await (queued ?? runs).init();
+  } catch (e) {
+    await closeLedgers();
+    throw e;
+  }
 
   const keyed = (id: string) => (ACCOUNT_PROVIDERS as readonly string[]).includes(id) && isKeyed(env, id as AccountProvider);
   const providersInfo = (): ProvidersResponse => ({
@@ -254,7 +291,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       info,
       descriptors: describeRegistry(registry),
       providers: providersInfo,
-      runs,
+      runs: queued ?? runs,
       images: new ImageService(store, join(cacheDir, 'thumbs')),
       ...(state.assets ? { assets: state.assets } : {}),
       documents,
@@ -267,7 +304,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     server.close();
     await state.assets?.close();
     if (ownsHost) await host.close();
-    ledger?.close();
+    await queued?.close();
+    await closeLedgers();
     throw e;
   }
 
@@ -279,10 +317,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     server,
     host,
     runs,
+    ...(queued ? { queued } : {}),
     ...(state.assets ? { assets: state.assets } : {}),
     outDir,
     close() {
       closing ??= (async () => {
+        // Team mode: the runs go on in the queue; only this server's followers stop.
+        await queued?.close();
         await runs.close();
         await new Promise<void>((done) => {
           server.close(() => done());
@@ -290,7 +331,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         });
         await state.assets?.close();
         if (ownsHost) await host.close();
-        ledger?.close();
+        await closeLedgers();
       })();
       return closing;
     },
