@@ -71,6 +71,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'error-status': { kind: 'choice', choices: ['mirror', 'http200'], help: 'kie/crun error HTTP status: mirror (= body code) or http200 (default)' },
   'valid-key': { kind: 'text', multiple: true, help: 'accept only this key (repeatable); default: any non-empty key' },
   'kie-hmac-key': { kind: 'text', help: 'kie.ai webhookHmacKey: sign kie callbacks with it' },
+  'bfl-signature-header': { kind: 'text', help: 'header BFL webhooks are signed in (default X-BFL-Signature; the scheme is not in BFL\'s reference docs)' },
   'callback-missing': { kind: 'probability', help: 'probability a completion callback is never sent' },
   'callback-duplicate': { kind: 'probability', help: 'probability a completion callback is sent twice' },
   'callback-bad-signature': { kind: 'probability', help: 'probability a callback carries a wrong signature' },
@@ -228,6 +229,7 @@ export function parseEmulatorArgs(argv: string[]): { options: Partial<EmulatorOp
     errorStatusStyle: get('error-status'),
     validKeys: get('valid-key'),
     kieWebhookHmacKey: get('kie-hmac-key'),
+    bflSignatureHeader: get('bfl-signature-header'),
     faults: stripUndefined(faults) as FaultConfig,
   };
   return { options: stripUndefined(options) as Partial<EmulatorOptions>, help: v.help === true };

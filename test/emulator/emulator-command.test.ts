@@ -67,7 +67,7 @@ describe('fluxgraph emulator flags', () => {
   it('maps the flags of the newer modes to emulator options', () => {
     const { options } = parseEmulatorArgs([
       '--bfl-webhook-polling-url', 'omit', '--bfl-not-found-status', '404', '--not-found-polls', '2', '--crun-input-style', 'input_images',
-      '--result-ttl', '900', '--result-ttl', 'kie=60', '--result-ttl', 'novita=7200', '--upload-ttl', '120', '--novita-webhooks', 'ignore',
+      '--result-ttl', '900', '--result-ttl', 'kie=60', '--result-ttl', 'novita=7200', '--upload-ttl', '120', '--novita-webhooks', 'ignore', '--bfl-signature-header', 'X-Webhook-Signature',
     ]);
     expect(options).toMatchObject({
       bflWebhookPollingUrl: 'omit',
@@ -77,6 +77,7 @@ describe('fluxgraph emulator flags', () => {
       resultTtlByProvider: { kie: 60_000, novita: 7_200_000 },
       uploadTtlMs: 120_000,
       novitaWebhooks: 'ignore',
+      bflSignatureHeader: 'X-Webhook-Signature',
       faults: { poll: { notFoundPolls: 2 } },
     });
     // Unset, each provider keeps its documented result URL lifetime.
